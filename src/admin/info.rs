@@ -1,0 +1,227 @@
+//! INFO: Redis's sections with Redis's field names, plus a `terrace` section.
+
+use std::fmt::Write;
+
+use crate::command::connection::REDIS_VERSION;
+use crate::server::{Shared, Stats};
+use crate::store::Db;
+
+/// Sections in default order; `terrace` is Terrace's own.
+const DEFAULT: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "cluster",
+    "keyspace",
+    "terrace",
+];
+
+/// Renders the requested sections (`default`, `all`, `everything` or names).
+pub fn render(srv: &Shared, db: &mut Db<'_>, asked: &[String]) -> String {
+    let wanted: Vec<&str> = if asked.is_empty()
+        || asked
+            .iter()
+            .any(|s| matches!(s.as_str(), "default" | "all" | "everything"))
+    {
+        DEFAULT.to_vec()
+    } else {
+        DEFAULT
+            .iter()
+            .copied()
+            .filter(|d| asked.iter().any(|a| a == d))
+            .collect()
+    };
+    let mut out = String::new();
+    for (i, sec) in wanted.iter().enumerate() {
+        if i > 0 {
+            out.push_str("\r\n");
+        }
+        let title = format!("# {}{}\r\n", &sec[..1].to_uppercase(), &sec[1..]);
+        out.push_str(&title);
+        let lines = match *sec {
+            "server" => server(srv),
+            "clients" => clients(srv),
+            "memory" => memory(srv, db),
+            "persistence" => persistence(),
+            "stats" => stats(srv),
+            "replication" => replication(srv),
+            "cpu" => cpu(),
+            "cluster" => vec![("cluster_enabled", "1".to_string())],
+            "keyspace" => keyspace(db),
+            "terrace" => terrace(srv),
+            _ => Vec::new(),
+        };
+        for (k, v) in lines {
+            let _ = write!(out, "{k}:{v}\r\n");
+        }
+    }
+    out
+}
+
+type Lines = Vec<(&'static str, String)>;
+
+fn server(srv: &Shared) -> Lines {
+    let id = &srv.identity;
+    let up = id.started.elapsed().as_secs();
+    vec![
+        ("redis_version", REDIS_VERSION.to_string()),
+        ("terrace_version", env!("CARGO_PKG_VERSION").to_string()),
+        ("redis_mode", "cluster".to_string()),
+        (
+            "os",
+            format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+        ),
+        ("arch_bits", (usize::BITS).to_string()),
+        ("multiplexing_api", "tokio".to_string()),
+        ("process_id", std::process::id().to_string()),
+        ("run_id", id.run_id.clone()),
+        ("tcp_port", id.port.to_string()),
+        ("uptime_in_seconds", up.to_string()),
+        ("uptime_in_days", (up / 86_400).to_string()),
+        ("hz", "10".to_string()),
+        (
+            "executable",
+            std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ),
+        ("config_file", id.config_file.clone().unwrap_or_default()),
+    ]
+}
+
+fn clients(srv: &Shared) -> Lines {
+    vec![
+        ("connected_clients", srv.clients.len().to_string()),
+        (
+            "maxclients",
+            Stats::get(&srv.settings.maxclients).to_string(),
+        ),
+        ("blocked_clients", "0".to_string()),
+        ("tracking_clients", "0".to_string()),
+    ]
+}
+
+fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    match bytes {
+        0..1024 => format!("{bytes}B"),
+        1024..1_048_576 => format!("{:.2}K", b / 1024.0),
+        1_048_576..1_073_741_824 => format!("{:.2}M", b / 1_048_576.0),
+        _ => format!("{:.2}G", b / 1_073_741_824.0),
+    }
+}
+
+/// Resident set size from /proc (0 where unavailable).
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+fn memory(srv: &Shared, db: &mut Db<'_>) -> Lines {
+    let used = db.used_memory() as u64;
+    let rss = rss_bytes();
+    let max = Stats::get(&srv.settings.maxmemory);
+    vec![
+        ("used_memory", used.to_string()),
+        ("used_memory_human", human(used)),
+        ("used_memory_rss", rss.to_string()),
+        ("used_memory_rss_human", human(rss)),
+        ("maxmemory", max.to_string()),
+        ("maxmemory_human", human(max)),
+        ("maxmemory_policy", srv.settings.policy().to_string()),
+        ("mem_allocator", "libc".to_string()),
+    ]
+}
+
+fn persistence() -> Lines {
+    vec![
+        ("loading", "0".to_string()),
+        ("aof_enabled", "0".to_string()),
+        ("aof_rewrite_in_progress", "0".to_string()),
+        ("rdb_changes_since_last_save", "0".to_string()),
+    ]
+}
+
+fn stats(srv: &Shared) -> Lines {
+    let s = &srv.stats;
+    let g = Stats::get;
+    vec![
+        ("total_connections_received", g(&s.connections).to_string()),
+        ("total_commands_processed", g(&s.commands).to_string()),
+        ("instantaneous_ops_per_sec", s.ops_per_sec().to_string()),
+        ("total_net_input_bytes", g(&s.net_in).to_string()),
+        ("total_net_output_bytes", g(&s.net_out).to_string()),
+        ("rejected_connections", g(&s.rejected).to_string()),
+        ("expired_keys", g(&s.expired).to_string()),
+        ("evicted_keys", g(&s.evicted).to_string()),
+        ("keyspace_hits", g(&s.hits).to_string()),
+        ("keyspace_misses", g(&s.misses).to_string()),
+        ("total_error_replies", g(&s.errors).to_string()),
+    ]
+}
+
+fn replication(srv: &Shared) -> Lines {
+    vec![
+        ("role", "master".to_string()),
+        ("connected_slaves", "0".to_string()),
+        ("master_failover_state", "no-failover".to_string()),
+        ("master_replid", srv.identity.run_id.clone()),
+        ("master_repl_offset", "0".to_string()),
+    ]
+}
+
+/// User and system CPU seconds from /proc/self/stat (clock ticks of 1/100 s).
+fn cpu() -> Lines {
+    let fields: Vec<u64> = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.to_string()))
+        .map(|rest| {
+            rest.split_whitespace()
+                .filter_map(|f| f.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    // After the command name: state is not numeric, so utime/stime are at 10 and 11 here.
+    let tick = |i: usize| fields.get(i).map_or(0.0, |&t| t as f64 / 100.0);
+    vec![
+        ("used_cpu_sys", format!("{:.6}", tick(11))),
+        ("used_cpu_user", format!("{:.6}", tick(10))),
+    ]
+}
+
+fn keyspace(db: &mut Db<'_>) -> Lines {
+    let keys = db.len();
+    if keys == 0 {
+        return Vec::new();
+    }
+    vec![(
+        "db0",
+        format!("keys={keys},expires={},avg_ttl=0", db.expires_len()),
+    )]
+}
+
+fn terrace(srv: &Shared) -> Lines {
+    let id = &srv.identity;
+    vec![
+        ("terrace_server", id.name.clone()),
+        ("terrace_stripe", id.stripe.clone()),
+        ("terrace_role", "active".to_string()),
+        ("terrace_state", "ACTIVE-COORDINATOR".to_string()),
+        (
+            "terrace_stripes",
+            srv.config.cluster.stripes.len().to_string(),
+        ),
+        (
+            "terrace_config",
+            id.config_file
+                .clone()
+                .unwrap_or_else(|| "embedded dev".to_string()),
+        ),
+    ]
+}

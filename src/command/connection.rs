@@ -1,0 +1,234 @@
+//! Connection commands: PING, ECHO, QUIT, RESET, SELECT, AUTH, HELLO.
+
+use bytes::Bytes;
+
+use super::ctx::ExecCtx;
+use super::{CmdError, Exec};
+use crate::protocol::{Args, Proto, Reply};
+
+/// The Redis version whose behaviour Terrace matches (redis-py's client-side caching
+/// requires at least 7.4).
+pub const REDIS_VERSION: &str = "7.4.0";
+
+/// `PING [message]`
+#[derive(Debug)]
+pub struct Ping {
+    msg: Option<Bytes>,
+}
+
+impl Exec for Ping {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        if args.remaining() > 1 {
+            return Err(CmdError::WrongArity("ping".into()));
+        }
+        Ok(Ping {
+            msg: args.next_opt(),
+        })
+    }
+    fn exec(self, _: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        Ok(self.msg.map_or(Reply::status("PONG"), Reply::Bulk))
+    }
+}
+
+/// `ECHO message`
+#[derive(Debug)]
+pub struct Echo {
+    msg: Bytes,
+}
+
+impl Exec for Echo {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(Echo { msg: args.bytes()? })
+    }
+    fn exec(self, _: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        Ok(Reply::Bulk(self.msg))
+    }
+}
+
+/// `QUIT`: replies OK, then the connection closes.
+#[derive(Debug)]
+pub struct Quit;
+
+impl Exec for Quit {
+    fn parse(_: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(Quit)
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        ctx.client.close = true;
+        Ok(Reply::Ok)
+    }
+}
+
+/// `RESET`: back to a fresh connection's state (RESP2, no name, not authenticated when a
+/// password is required).
+#[derive(Debug)]
+pub struct Reset;
+
+impl Exec for Reset {
+    fn parse(_: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(Reset)
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        let c = &mut *ctx.client;
+        c.proto = Proto::Resp2;
+        c.no_touch = false;
+        c.authenticated = ctx.server.settings.requirepass.read().is_none();
+        let mut m = c.handle.meta.lock();
+        m.name = None;
+        m.resp = 2;
+        m.no_evict = false;
+        m.no_touch = false;
+        Ok(Reply::status("RESET"))
+    }
+}
+
+/// `SELECT index`: only database 0 exists, as in Redis Cluster.
+#[derive(Debug)]
+pub struct Select {
+    db: i64,
+}
+
+impl Exec for Select {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(Select { db: args.i64()? })
+    }
+    fn exec(self, _: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        if self.db == 0 {
+            Ok(Reply::Ok)
+        } else {
+            Err(CmdError::err("SELECT is not allowed in cluster mode"))
+        }
+    }
+}
+
+/// Checks `user`/`pass` against `requirepass` and marks the client authenticated.
+fn authenticate(ctx: &mut ExecCtx<'_>, user: Option<&[u8]>, pass: &[u8]) -> Result<(), CmdError> {
+    let required = ctx.server.settings.requirepass.read().clone();
+    let user_ok = user.is_none_or(|u| u == b"default");
+    let ok = match required {
+        // The default user has no password: any password works for it (Redis's nopass).
+        None => user_ok,
+        Some(p) => user_ok && constant_time_eq(p.as_bytes(), pass),
+    };
+    if ok {
+        ctx.client.authenticated = true;
+        Ok(())
+    } else {
+        Err(CmdError::WrongPass)
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `AUTH [username] password`
+#[derive(Debug)]
+pub struct Auth {
+    user: Option<Bytes>,
+    pass: Bytes,
+}
+
+impl Exec for Auth {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        match args.remaining() {
+            1 => Ok(Auth {
+                user: None,
+                pass: args.bytes()?,
+            }),
+            2 => Ok(Auth {
+                user: Some(args.bytes()?),
+                pass: args.bytes()?,
+            }),
+            _ => Err(CmdError::Syntax),
+        }
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        if self.user.is_none() && ctx.server.settings.requirepass.read().is_none() {
+            return Err(CmdError::err(
+                "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+            ));
+        }
+        authenticate(ctx, self.user.as_deref(), &self.pass)?;
+        Ok(Reply::Ok)
+    }
+}
+
+/// `HELLO [protover [AUTH username password] [SETNAME clientname]]`
+#[derive(Debug)]
+pub struct Hello {
+    proto: Option<Bytes>,
+    auth: Option<(Bytes, Bytes)>,
+    name: Option<Bytes>,
+}
+
+impl Exec for Hello {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        let mut h = Hello {
+            proto: args.next_opt(),
+            auth: None,
+            name: None,
+        };
+        while !args.is_empty() {
+            match args.keyword()?.as_str() {
+                "AUTH" if args.remaining() >= 2 => h.auth = Some((args.bytes()?, args.bytes()?)),
+                "SETNAME" if !args.is_empty() => h.name = Some(args.bytes()?),
+                other => {
+                    return Err(CmdError::err(format!(
+                        "Syntax error in HELLO option '{}'",
+                        other.to_lowercase()
+                    )));
+                }
+            }
+        }
+        Ok(h)
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        let proto = match &self.proto {
+            None => ctx.client.proto,
+            Some(v) => match crate::protocol::args::parse_i64(v) {
+                Ok(2) => Proto::Resp2,
+                Ok(3) => Proto::Resp3,
+                Ok(_) => {
+                    return Err(CmdError::Prefixed(
+                        "NOPROTO unsupported protocol version".into(),
+                    ));
+                }
+                Err(_) => {
+                    return Err(CmdError::err(
+                        "Protocol version is not an integer or out of range",
+                    ));
+                }
+            },
+        };
+        if let Some((user, pass)) = &self.auth {
+            authenticate(ctx, Some(user), pass)?;
+        }
+        if !ctx.client.authenticated {
+            return Err(CmdError::Prefixed(
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into(),
+            ));
+        }
+        if let Some(name) = &self.name {
+            super::client::validate_name(name)?;
+        }
+        ctx.client.proto = proto;
+        {
+            let mut m = ctx.client.handle.meta.lock();
+            m.resp = proto.version();
+            if let Some(name) = self.name {
+                m.name = Some(name).filter(|n| !n.is_empty());
+            }
+        }
+        let s = |v: &str| Reply::bulk(v);
+        Ok(Reply::Map(vec![
+            (s("server"), s("redis")),
+            (s("version"), s(REDIS_VERSION)),
+            (s("proto"), Reply::Int(proto.version())),
+            (s("id"), Reply::Int(ctx.client.id() as i64)),
+            (s("mode"), s("cluster")),
+            (s("role"), s("master")),
+            (s("modules"), Reply::Array(Vec::new())),
+        ]))
+    }
+}

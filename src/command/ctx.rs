@@ -1,0 +1,43 @@
+//! [`ExecCtx`]: everything a command may use while it runs — the shards it locked, the
+//! server's shared state and its own connection's state. Nothing else, and no socket.
+
+use bytes::Bytes;
+
+use super::CmdError;
+use crate::server::{Client, Shared};
+use crate::store::{Db, Entry};
+
+/// The execution context of one command.
+pub struct ExecCtx<'a> {
+    /// The keyspace shards this command locked.
+    pub db: Db<'a>,
+    /// Server-wide state: settings, clients, stats, slow log, identity, shutdown.
+    pub server: &'a Shared,
+    /// This connection's state.
+    pub client: &'a mut Client,
+}
+
+impl ExecCtx<'_> {
+    /// The string at `key` (read lookup), `None` if missing, WRONGTYPE for other types.
+    pub fn get_str(&mut self, key: &[u8]) -> Result<Option<Bytes>, CmdError> {
+        str_of(self.db.get(key)?)
+    }
+
+    /// Like [`get_str`](Self::get_str) but for writes: no hit/miss counting.
+    pub fn peek_str(&mut self, key: &[u8]) -> Result<Option<Bytes>, CmdError> {
+        str_of(self.db.peek(key)?)
+    }
+}
+
+/// The string in an entry, or WRONGTYPE.
+pub fn str_of(e: Option<&Entry>) -> Result<Option<Bytes>, CmdError> {
+    match e {
+        None => Ok(None),
+        Some(e) => e
+            .value
+            .as_str()
+            .cloned()
+            .map(Some)
+            .ok_or(CmdError::WrongType),
+    }
+}

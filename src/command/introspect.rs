@@ -1,0 +1,240 @@
+//! COMMAND: COUNT, INFO, DOCS, LIST, GETKEYS, HELP — all generated from the one table.
+
+use bytes::Bytes;
+
+use super::ctx::ExecCtx;
+use super::keys::help;
+use super::spec::{CommandSpec, Flags, Keys};
+use super::{CmdError, CommandId, Exec, SPECS};
+use crate::protocol::{Args, Reply};
+use crate::store::pattern;
+
+/// COMMAND's subcommands.
+pub const SUBS: &[CommandSpec] = &[
+    CommandSpec::new(
+        "command|count",
+        2,
+        "server",
+        "2.8.13",
+        "Returns a count of commands.",
+    )
+    .flags(Flags::LOADING.with(Flags::STALE)),
+    CommandSpec::new(
+        "command|info",
+        -2,
+        "server",
+        "2.8.13",
+        "Returns information about one, multiple or all commands.",
+    )
+    .flags(Flags::LOADING.with(Flags::STALE)),
+    CommandSpec::new(
+        "command|docs",
+        -2,
+        "server",
+        "7.0.0",
+        "Returns documentary information about one, multiple or all commands.",
+    )
+    .flags(Flags::LOADING.with(Flags::STALE)),
+    CommandSpec::new(
+        "command|list",
+        -2,
+        "server",
+        "7.0.0",
+        "Returns a list of command names.",
+    )
+    .flags(Flags::LOADING.with(Flags::STALE)),
+    CommandSpec::new(
+        "command|getkeys",
+        -3,
+        "server",
+        "2.8.13",
+        "Extracts the key names from an arbitrary command.",
+    )
+    .flags(Flags::LOADING.with(Flags::STALE)),
+    CommandSpec::new(
+        "command|help",
+        2,
+        "server",
+        "5.0.0",
+        "Returns helpful text about the different subcommands.",
+    )
+    .flags(Flags::LOADING.with(Flags::STALE)),
+];
+
+/// A parsed COMMAND call.
+#[derive(Debug)]
+pub enum CommandCmd {
+    /// COMMAND or COMMAND INFO with no names: every command.
+    All,
+    /// COMMAND COUNT
+    Count,
+    /// COMMAND INFO name ...
+    Info(Vec<Bytes>),
+    /// COMMAND DOCS [name ...]
+    Docs(Vec<Bytes>),
+    /// COMMAND LIST [FILTERBY PATTERN p]
+    List(Option<Bytes>),
+    /// COMMAND GETKEYS cmd arg ...
+    GetKeys(Vec<Bytes>),
+    /// COMMAND HELP
+    Help,
+}
+
+impl Exec for CommandCmd {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        let Some(sub) = args.next_opt() else {
+            return Ok(CommandCmd::All);
+        };
+        Ok(
+            match String::from_utf8_lossy(&sub).to_ascii_uppercase().as_str() {
+                "COUNT" => CommandCmd::Count,
+                "INFO" if args.is_empty() => CommandCmd::All,
+                "INFO" => CommandCmd::Info(args.rest()),
+                "DOCS" => CommandCmd::Docs(args.rest()),
+                "GETKEYS" => CommandCmd::GetKeys(args.rest()),
+                "HELP" => CommandCmd::Help,
+                "LIST" => {
+                    if args.is_empty() {
+                        CommandCmd::List(None)
+                    } else {
+                        if !args.eat("FILTERBY") {
+                            return Err(CmdError::Syntax);
+                        }
+                        match args.keyword()?.as_str() {
+                            "PATTERN" => CommandCmd::List(Some(args.bytes()?)),
+                            // No modules and no ACL categories yet: those filters match nothing.
+                            "MODULE" | "ACLCAT" => {
+                                args.bytes()?;
+                                CommandCmd::List(Some(Bytes::from_static(b"\x00no-match")))
+                            }
+                            _ => return Err(CmdError::Syntax),
+                        }
+                    }
+                }
+                _ => {
+                    return Err(CmdError::UnknownSubcommand {
+                        cmd: "COMMAND",
+                        sub: super::lossy(&sub, 128),
+                    });
+                }
+            },
+        )
+    }
+
+    fn exec(self, _: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        Ok(match self {
+            CommandCmd::All => Reply::Array(SPECS.iter().map(info).collect()),
+            CommandCmd::Count => Reply::Int(SPECS.len() as i64),
+            CommandCmd::Info(names) => Reply::Array(
+                names
+                    .iter()
+                    .map(|n| CommandId::lookup(n).map_or(Reply::Nil, |id| info(id.spec())))
+                    .collect(),
+            ),
+            CommandCmd::Docs(names) => {
+                let specs: Vec<&CommandSpec> = if names.is_empty() {
+                    SPECS.iter().collect()
+                } else {
+                    names
+                        .iter()
+                        .filter_map(|n| CommandId::lookup(n))
+                        .map(CommandId::spec)
+                        .collect()
+                };
+                Reply::Map(
+                    specs
+                        .into_iter()
+                        .map(|s| (Reply::bulk(s.name), docs(s)))
+                        .collect(),
+                )
+            }
+            CommandCmd::List(pat) => Reply::Array(
+                SPECS
+                    .iter()
+                    .filter(|s| {
+                        pat.as_ref()
+                            .is_none_or(|p| pattern::matches(p, s.name.as_bytes(), true))
+                    })
+                    .map(|s| Reply::bulk(s.name))
+                    .collect(),
+            ),
+            CommandCmd::GetKeys(cmd) => getkeys(&cmd)?,
+            CommandCmd::Help => help(
+                "COMMAND",
+                &[
+                    "(no subcommand)",
+                    "    Return details about all Redis commands.",
+                    "COUNT",
+                    "    Return the total number of commands in this Redis server.",
+                    "LIST",
+                    "    Return a list of all commands in this Redis server.",
+                    "INFO [<command-name> ...]",
+                    "    Return details about multiple Redis commands.",
+                    "DOCS [<command-name> ...]",
+                    "    Return documentation details about multiple Redis commands.",
+                    "GETKEYS <full-command>",
+                    "    Return the keys from a full Redis command.",
+                ],
+            ),
+        })
+    }
+}
+
+/// One COMMAND INFO entry (Redis 7 shape: name, arity, flags, first, last, step, ACL
+/// categories, tips, key specs, subcommands).
+fn info(s: &CommandSpec) -> Reply {
+    let (first, last, step) = s.key_triple();
+    Reply::Array(vec![
+        Reply::bulk(s.name),
+        Reply::Int(i64::from(s.arity)),
+        Reply::Set(s.flags.names().map(Reply::status).collect()),
+        Reply::Int(first),
+        Reply::Int(last),
+        Reply::Int(step),
+        Reply::Set(vec![Reply::status(format!("@{}", s.group))]),
+        Reply::Array(Vec::new()),
+        Reply::Array(Vec::new()),
+        Reply::Array(s.subcommands.iter().map(info).collect()),
+    ])
+}
+
+fn docs(s: &CommandSpec) -> Reply {
+    let mut m = vec![
+        (Reply::bulk("summary"), Reply::bulk(s.summary)),
+        (Reply::bulk("since"), Reply::bulk(s.since)),
+        (Reply::bulk("group"), Reply::bulk(s.group)),
+    ];
+    if !s.subcommands.is_empty() {
+        m.push((
+            Reply::bulk("subcommands"),
+            Reply::Map(
+                s.subcommands
+                    .iter()
+                    .map(|c| (Reply::bulk(c.name), docs(c)))
+                    .collect(),
+            ),
+        ));
+    }
+    Reply::Map(m)
+}
+
+fn getkeys(cmd: &[Bytes]) -> Result<Reply, CmdError> {
+    let Some(id) = cmd.first().and_then(|n| CommandId::lookup(n)) else {
+        return Err(CmdError::err("Invalid command specified"));
+    };
+    let mut spec = id.spec();
+    if let Some(sub) = spec.sub(cmd) {
+        spec = sub;
+    }
+    if !spec.arity_ok(cmd.len()) {
+        return Err(CmdError::err(
+            "Invalid number of arguments specified for command",
+        ));
+    }
+    if !matches!(spec.keys, Keys::Range { .. }) {
+        return Err(CmdError::err("The command has no key arguments"));
+    }
+    Ok(Reply::bulks(
+        spec.key_positions(cmd.len()).map(|p| cmd[p].clone()),
+    ))
+}

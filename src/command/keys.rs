@@ -1,0 +1,433 @@
+//! Generic key commands: DEL, EXISTS, TYPE, KEYS, SCAN, RENAME, COPY, TOUCH, RANDOMKEY,
+//! DBSIZE, FLUSHALL/FLUSHDB and OBJECT.
+
+use bytes::Bytes;
+
+use super::ctx::ExecCtx;
+use super::spec::{CommandSpec, Flags};
+use super::{CmdError, Exec};
+use crate::protocol::{Args, Reply};
+use crate::store::Ttl;
+
+/// `DEL key [key ...]` and `UNLINK key [key ...]`.
+#[derive(Debug)]
+pub struct Del {
+    keys: Vec<Bytes>,
+}
+
+impl Exec for Del {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(Del { keys: args.rest() })
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        let mut n = 0;
+        for k in &self.keys {
+            n += i64::from(ctx.db.del(k)?.is_some());
+        }
+        Ok(Reply::Int(n))
+    }
+}
+
+/// `EXISTS key [key ...]` (a key named twice counts twice).
+#[derive(Debug)]
+pub struct Exists {
+    keys: Vec<Bytes>,
+}
+
+impl Exec for Exists {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(Exists { keys: args.rest() })
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        let mut n = 0;
+        for k in &self.keys {
+            n += i64::from(ctx.db.exists(k)?);
+        }
+        Ok(Reply::Int(n))
+    }
+}
+
+/// `TOUCH key [key ...]`
+#[derive(Debug)]
+pub struct Touch {
+    keys: Vec<Bytes>,
+}
+
+impl Exec for Touch {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(Touch { keys: args.rest() })
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        let mut n = 0;
+        for k in &self.keys {
+            n += i64::from(ctx.db.touch(k)?);
+        }
+        Ok(Reply::Int(n))
+    }
+}
+
+/// `TYPE key`
+#[derive(Debug)]
+pub struct Type {
+    key: Bytes,
+}
+
+impl Exec for Type {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(Type { key: args.bytes()? })
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        let t = ctx
+            .db
+            .peek(&self.key)?
+            .map_or("none", |e| e.value.type_name());
+        Ok(Reply::status(t))
+    }
+}
+
+/// `KEYS pattern`
+#[derive(Debug)]
+pub struct KeysCmd {
+    pattern: Bytes,
+}
+
+impl Exec for KeysCmd {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(KeysCmd {
+            pattern: args.bytes()?,
+        })
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        Ok(Reply::bulks(ctx.db.keys(&self.pattern)))
+    }
+}
+
+/// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`
+#[derive(Debug)]
+pub struct Scan {
+    cursor: u64,
+    pattern: Option<Bytes>,
+    count: usize,
+    ty: Option<String>,
+}
+
+impl Exec for Scan {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        let cursor = std::str::from_utf8(&args.bytes()?)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(|| CmdError::err("invalid cursor"))?;
+        let mut s = Scan {
+            cursor,
+            pattern: None,
+            count: 10,
+            ty: None,
+        };
+        while !args.is_empty() {
+            match args.keyword()?.as_str() {
+                "MATCH" => s.pattern = Some(args.bytes()?),
+                "COUNT" => {
+                    let c = args.i64()?;
+                    if c < 1 {
+                        return Err(CmdError::Syntax);
+                    }
+                    s.count = usize::try_from(c).unwrap_or(usize::MAX);
+                }
+                "TYPE" => s.ty = Some(String::from_utf8_lossy(&args.bytes()?).into_owned()),
+                _ => return Err(CmdError::Syntax),
+            }
+        }
+        Ok(s)
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        let page = ctx.db.scan(
+            self.cursor,
+            self.count,
+            self.pattern.as_deref(),
+            self.ty.as_deref(),
+        );
+        Ok(Reply::Array(vec![
+            Reply::Bulk(Bytes::from(page.cursor.to_string())),
+            Reply::bulks(page.keys),
+        ]))
+    }
+}
+
+/// `RENAME key newkey`
+#[derive(Debug)]
+pub struct Rename {
+    from: Bytes,
+    to: Bytes,
+}
+
+/// `RENAMENX key newkey`
+#[derive(Debug)]
+pub struct RenameNx(Rename);
+
+impl Rename {
+    /// Moves the entry (value and TTL); `Err(no such key)` if the source is missing.
+    fn run(&self, ctx: &mut ExecCtx<'_>, nx: bool) -> Result<bool, CmdError> {
+        let Some(entry) = ctx.db.peek(&self.from)?.cloned() else {
+            return Err(CmdError::err("no such key"));
+        };
+        if self.from == self.to {
+            return Ok(!nx);
+        }
+        if nx && ctx.db.exists(&self.to)? {
+            return Ok(false);
+        }
+        ctx.db.del(&self.from)?;
+        let ttl = if entry.expire_at == 0 {
+            Ttl::Clear
+        } else {
+            Ttl::At(entry.expire_at)
+        };
+        ctx.db.set(&self.to, entry.value, ttl)?;
+        Ok(true)
+    }
+}
+
+impl Exec for Rename {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(Rename {
+            from: args.bytes()?,
+            to: args.bytes()?,
+        })
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        self.run(ctx, false)?;
+        Ok(Reply::Ok)
+    }
+}
+
+impl Exec for RenameNx {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(RenameNx(Rename::parse(args)?))
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        Ok(Reply::Int(i64::from(self.0.run(ctx, true)?)))
+    }
+}
+
+/// `COPY source destination [DB destination-db] [REPLACE]`
+#[derive(Debug)]
+pub struct Copy {
+    from: Bytes,
+    to: Bytes,
+    replace: bool,
+}
+
+impl Exec for Copy {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        let mut c = Copy {
+            from: args.bytes()?,
+            to: args.bytes()?,
+            replace: false,
+        };
+        while !args.is_empty() {
+            match args.keyword()?.as_str() {
+                "REPLACE" => c.replace = true,
+                "DB" => {
+                    if args.i64()? != 0 {
+                        return Err(CmdError::err(
+                            "Copying to another database is not allowed in cluster mode",
+                        ));
+                    }
+                }
+                _ => return Err(CmdError::Syntax),
+            }
+        }
+        Ok(c)
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        if self.from == self.to {
+            return Err(CmdError::err("source and destination objects are the same"));
+        }
+        let Some(entry) = ctx.db.peek(&self.from)?.cloned() else {
+            return Ok(Reply::Int(0));
+        };
+        if !self.replace && ctx.db.exists(&self.to)? {
+            return Ok(Reply::Int(0));
+        }
+        let ttl = if entry.expire_at == 0 {
+            Ttl::Clear
+        } else {
+            Ttl::At(entry.expire_at)
+        };
+        ctx.db.set(&self.to, entry.value, ttl)?;
+        Ok(Reply::Int(1))
+    }
+}
+
+/// `RANDOMKEY`
+#[derive(Debug)]
+pub struct RandomKey;
+
+impl Exec for RandomKey {
+    fn parse(_: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(RandomKey)
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        Ok(Reply::opt_bulk(ctx.db.random_key()))
+    }
+}
+
+/// `DBSIZE`
+#[derive(Debug)]
+pub struct DbSize;
+
+impl Exec for DbSize {
+    fn parse(_: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(DbSize)
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        Ok(Reply::Int(ctx.db.len() as i64))
+    }
+}
+
+/// `FLUSHALL [ASYNC | SYNC]` and `FLUSHDB [ASYNC | SYNC]` (one database: the same thing).
+#[derive(Debug)]
+pub struct Flush;
+
+impl Exec for Flush {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        if !args.is_empty() {
+            match args.keyword()?.as_str() {
+                "ASYNC" | "SYNC" => {}
+                _ => return Err(CmdError::Syntax),
+            }
+        }
+        args.end()?;
+        Ok(Flush)
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        ctx.db.flush();
+        Ok(Reply::Ok)
+    }
+}
+
+/// OBJECT's subcommands.
+pub const OBJECT_SUBS: &[CommandSpec] = &[
+    CommandSpec::new(
+        "object|encoding",
+        3,
+        "generic",
+        "2.2.3",
+        "Returns the internal encoding of a Redis object.",
+    )
+    .flags(Flags::READONLY)
+    .keys(2, 2, 1),
+    CommandSpec::new(
+        "object|freq",
+        3,
+        "generic",
+        "4.0.0",
+        "Returns the logarithmic access frequency counter of a Redis object.",
+    )
+    .flags(Flags::READONLY)
+    .keys(2, 2, 1),
+    CommandSpec::new(
+        "object|idletime",
+        3,
+        "generic",
+        "2.2.3",
+        "Returns the time since the last access to a Redis object.",
+    )
+    .flags(Flags::READONLY)
+    .keys(2, 2, 1),
+    CommandSpec::new(
+        "object|refcount",
+        3,
+        "generic",
+        "2.2.3",
+        "Returns the reference count of a value of a key.",
+    )
+    .flags(Flags::READONLY)
+    .keys(2, 2, 1),
+    CommandSpec::new(
+        "object|help",
+        2,
+        "generic",
+        "6.2.0",
+        "Returns helpful text about the different subcommands.",
+    )
+    .flags(Flags::LOADING.with(Flags::STALE)),
+];
+
+/// `OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key` and `OBJECT HELP`.
+#[derive(Debug)]
+pub enum Object {
+    /// Internal encoding.
+    Encoding(Bytes),
+    /// LFU counter.
+    Freq(Bytes),
+    /// Seconds since the last access.
+    IdleTime(Bytes),
+    /// Always 1: values are not shared.
+    RefCount(Bytes),
+    /// Help text.
+    Help,
+}
+
+impl Exec for Object {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        let sub = args.bytes()?;
+        let o = match String::from_utf8_lossy(&sub).to_ascii_uppercase().as_str() {
+            "ENCODING" => Object::Encoding(args.bytes()?),
+            "FREQ" => Object::Freq(args.bytes()?),
+            "IDLETIME" => Object::IdleTime(args.bytes()?),
+            "REFCOUNT" => Object::RefCount(args.bytes()?),
+            "HELP" => Object::Help,
+            _ => {
+                return Err(CmdError::UnknownSubcommand {
+                    cmd: "OBJECT",
+                    sub: super::lossy(&sub, 128),
+                });
+            }
+        };
+        Ok(o)
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        let now = ctx.db.now;
+        let key = match &self {
+            Object::Help => {
+                return Ok(help(
+                    "OBJECT",
+                    &[
+                        "ENCODING <key>",
+                        "    Return the kind of internal representation used in order to store the value associated with a <key>.",
+                        "FREQ <key>",
+                        "    Return the access frequency index of the <key>. The returned integer is proportional to the logarithm of the recent access frequency of the key.",
+                        "IDLETIME <key>",
+                        "    Return the idle time of the <key>, that is the approximated number of seconds elapsed since the last access to the key.",
+                        "REFCOUNT <key>",
+                        "    Return the number of references of the value associated with the specified <key>.",
+                    ],
+                ));
+            }
+            Object::Encoding(k) | Object::Freq(k) | Object::IdleTime(k) | Object::RefCount(k) => {
+                k.clone()
+            }
+        };
+        let Some(e) = ctx.db.peek(&key)? else {
+            return Ok(Reply::Nil);
+        };
+        Ok(match self {
+            Object::Encoding(_) => Reply::bulk(e.value.encoding()),
+            Object::Freq(_) => Reply::Int(i64::from(e.freq(now))),
+            Object::IdleTime(_) => Reply::Int((now.saturating_sub(e.atime) / 1000) as i64),
+            Object::RefCount(_) | Object::Help => Reply::Int(1),
+        })
+    }
+}
+
+/// The reply of a `<CMD> HELP` subcommand, in Redis's layout.
+pub fn help(cmd: &str, lines: &[&str]) -> Reply {
+    let mut out = vec![Reply::status(format!(
+        "{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    ))];
+    out.extend(lines.iter().map(|l| Reply::status(l.to_string())));
+    out.push(Reply::status("HELP"));
+    out.push(Reply::status("    Print this help."));
+    Reply::Array(out)
+}

@@ -1,0 +1,305 @@
+//! Commands: one table, one struct per command, one file per family.
+//!
+//! Owns parsing arguments into command values and executing them against an
+//! [`ExecCtx`]. A command never touches a socket: `exec` returns a [`Reply`] and its
+//! writes go through the `Db`, which records their effects. That is what lets the same
+//! command be logged, replicated, queued in MULTI, forwarded or unit-tested.
+//!
+//! Adding a command: write its struct with `Exec` in the family file, add one line to
+//! `command_table!` below.
+
+pub mod client;
+pub mod connection;
+pub mod ctx;
+pub mod expire;
+pub mod introspect;
+pub mod keys;
+pub mod server;
+pub mod spec;
+pub mod strings;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use bytes::Bytes;
+
+pub use ctx::ExecCtx;
+pub use spec::{CommandSpec, Flags, Keys};
+
+use crate::protocol::{Args, Reply};
+use crate::store::NotLocked;
+
+/// An error reply. Each variant is one Redis error, word for word.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CmdError {
+    /// `ERR <message>`.
+    #[error("ERR {0}")]
+    Err(Cow<'static, str>),
+    /// An error with its own prefix (`NOPROTO ...`, `EXECABORT ...`).
+    #[error("{0}")]
+    Prefixed(Cow<'static, str>),
+    /// The key holds another type.
+    #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+    WrongType,
+    /// Options that do not parse.
+    #[error("ERR syntax error")]
+    Syntax,
+    /// An argument or stored value that is not a 64-bit integer.
+    #[error("ERR value is not an integer or out of range")]
+    NotInteger,
+    /// An argument or stored value that is not a float.
+    #[error("ERR value is not a valid float")]
+    NotFloat,
+    /// INCR/DECR past the i64 range.
+    #[error("ERR increment or decrement would overflow")]
+    Overflow,
+    /// Wrong argument count; holds the command name as the client typed it (lower-cased).
+    #[error("ERR wrong number of arguments for '{0}' command")]
+    WrongArity(String),
+    /// The command does not exist.
+    #[error("ERR unknown command '{name}', with args beginning with: {args}")]
+    UnknownCommand {
+        /// The name sent.
+        name: String,
+        /// The first arguments, quoted as Redis does.
+        args: String,
+    },
+    /// A container command's subcommand does not exist.
+    #[error("ERR unknown subcommand '{sub}'. Try {cmd} HELP.")]
+    UnknownSubcommand {
+        /// The container (upper case).
+        cmd: &'static str,
+        /// The subcommand sent.
+        sub: String,
+    },
+    /// `requirepass` is set and the client has not authenticated.
+    #[error("NOAUTH Authentication required.")]
+    NoAuth,
+    /// AUTH with a wrong password.
+    #[error("WRONGPASS invalid username-password pair or user is disabled.")]
+    WrongPass,
+    /// A Terrace bug (a key outside the locked shards), reported instead of a deadlock.
+    #[error("ERR internal error: {0}")]
+    Internal(Cow<'static, str>),
+}
+
+impl CmdError {
+    /// `ERR <msg>`.
+    pub fn err(msg: impl Into<Cow<'static, str>>) -> CmdError {
+        CmdError::Err(msg.into())
+    }
+
+    /// `ERR invalid expire time in '<cmd>' command`.
+    pub fn invalid_expire(cmd: &str) -> CmdError {
+        CmdError::Err(format!("invalid expire time in '{cmd}' command").into())
+    }
+
+    /// The error as a reply.
+    pub fn into_reply(self) -> Reply {
+        Reply::Error(self.to_string().into())
+    }
+
+    /// The unknown-command error for `args`, quoting the first arguments like Redis.
+    pub fn unknown_command(args: &[Bytes]) -> CmdError {
+        let name = args.first().map(|n| lossy(n, 128)).unwrap_or_default();
+        let quoted: String = args
+            .iter()
+            .skip(1)
+            .take(3)
+            .map(|a| format!("'{}' ", lossy(a, 128)))
+            .collect();
+        CmdError::UnknownCommand { name, args: quoted }
+    }
+}
+
+impl From<NotLocked> for CmdError {
+    fn from(e: NotLocked) -> CmdError {
+        CmdError::Internal(e.to_string().into())
+    }
+}
+
+/// Lossy UTF-8 of at most `max` bytes, for error messages.
+pub fn lossy(b: &[u8], max: usize) -> String {
+    String::from_utf8_lossy(&b[..b.len().min(max)]).into_owned()
+}
+
+/// Implemented by every command struct.
+pub trait Exec: Sized {
+    /// Builds the command from its arguments (after the name, and after the subcommand for
+    /// a container's subcommand). Arity has already been checked against the table.
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError>;
+    /// Runs it.
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError>;
+}
+
+macro_rules! command_table {
+    ($( $variant:ident ( $ty:ty ) = $spec:expr ; )*) => {
+        /// A parsed command, ready to execute.
+        #[derive(Debug)]
+        pub enum Command {
+            $( #[allow(missing_docs)] $variant($ty), )*
+        }
+
+        /// Index of a command in the table.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum CommandId {
+            $( #[allow(missing_docs)] $variant, )*
+        }
+
+        /// Every command's spec, in table order.
+        pub static SPECS: &[CommandSpec] = &[ $( $spec, )* ];
+
+        const IDS: &[CommandId] = &[ $( CommandId::$variant, )* ];
+
+        impl Command {
+            /// Parses the arguments of command `id` (name and subcommand not included for
+            /// plain commands; containers see their subcommand first).
+            pub fn parse(id: CommandId, args: &mut Args<'_>) -> Result<Command, CmdError> {
+                Ok(match id {
+                    $( CommandId::$variant => Command::$variant(<$ty as Exec>::parse(args)?), )*
+                })
+            }
+
+            /// Executes the command.
+            pub fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+                match self {
+                    $( Command::$variant(c) => c.exec(ctx), )*
+                }
+            }
+        }
+    };
+}
+
+command_table! {
+    // strings
+    Get(strings::Get) = CommandSpec::new("get", 2, "string", "1.0.0", "Returns the string value of a key.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
+    Set(strings::Set) = CommandSpec::new("set", -3, "string", "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, 1, 1);
+    SetNx(strings::SetNx) = CommandSpec::new("setnx", 3, "string", "1.0.0", "Set the string value of a key only when the key doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
+    SetEx(strings::SetEx) = CommandSpec::new("setex", 4, "string", "2.0.0", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, 1, 1);
+    PSetEx(strings::PSetEx) = CommandSpec::new("psetex", 4, "string", "2.6.0", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, 1, 1);
+    GetSet(strings::GetSet) = CommandSpec::new("getset", 3, "string", "1.0.0", "Returns the previous string value of a key after setting it to a new value.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
+    GetDel(strings::GetDel) = CommandSpec::new("getdel", 2, "string", "6.2.0", "Returns the string value of a key after deleting the key.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
+    GetEx(strings::GetEx) = CommandSpec::new("getex", -2, "string", "6.2.0", "Returns the string value of a key after setting its expiration time.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
+    MGet(strings::MGet) = CommandSpec::new("mget", -2, "string", "1.0.0", "Atomically returns the string values of one or more keys.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, -1, 1);
+    MSet(strings::MSet) = CommandSpec::new("mset", -3, "string", "1.0.1", "Atomically creates or modifies the string values of one or more keys.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, -1, 2);
+    MSetNx(strings::MSetNx) = CommandSpec::new("msetnx", -3, "string", "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, -1, 2);
+    Append(strings::Append) = CommandSpec::new("append", 3, "string", "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
+    StrLen(strings::StrLen) = CommandSpec::new("strlen", 2, "string", "2.2.0", "Returns the length of a string value.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
+    Incr(strings::Incr) = CommandSpec::new("incr", 2, "string", "1.0.0", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
+    Decr(strings::Decr) = CommandSpec::new("decr", 2, "string", "1.0.0", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
+    IncrBy(strings::IncrBy) = CommandSpec::new("incrby", 3, "string", "1.0.0", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
+    DecrBy(strings::DecrBy) = CommandSpec::new("decrby", 3, "string", "1.0.0", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
+    IncrByFloat(strings::IncrByFloat) = CommandSpec::new("incrbyfloat", 3, "string", "2.6.0", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
+    GetRange(strings::GetRange) = CommandSpec::new("getrange", 4, "string", "2.4.0", "Returns a substring of the string stored at a key.").flags(Flags::READONLY).keys(1, 1, 1);
+    SetRange(strings::SetRange) = CommandSpec::new("setrange", 4, "string", "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, 1, 1);
+    Substr(strings::GetRange) = CommandSpec::new("substr", 4, "string", "1.0.0", "Returns a substring from a string value.").flags(Flags::READONLY).keys(1, 1, 1);
+    // keys
+    Del(keys::Del) = CommandSpec::new("del", -2, "generic", "1.0.0", "Deletes one or more keys.").flags(Flags::WRITE).keys(1, -1, 1);
+    Unlink(keys::Del) = CommandSpec::new("unlink", -2, "generic", "4.0.0", "Asynchronously deletes one or more keys.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, -1, 1);
+    Exists(keys::Exists) = CommandSpec::new("exists", -2, "generic", "1.0.0", "Determines whether one or more keys exist.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, -1, 1);
+    Type(keys::Type) = CommandSpec::new("type", 2, "generic", "1.0.0", "Determines the type of value stored at a key.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
+    Keys(keys::KeysCmd) = CommandSpec::new("keys", 2, "generic", "1.0.0", "Returns all key names that match a pattern.").flags(Flags::READONLY).all_keys();
+    Scan(keys::Scan) = CommandSpec::new("scan", -2, "generic", "2.8.0", "Iterates over the key names in the database.").flags(Flags::READONLY).all_keys();
+    Rename(keys::Rename) = CommandSpec::new("rename", 3, "generic", "1.0.0", "Renames a key and overwrites the destination.").flags(Flags::WRITE).keys(1, 2, 1);
+    RenameNx(keys::RenameNx) = CommandSpec::new("renamenx", 3, "generic", "1.0.0", "Renames a key only when the target key name doesn't exist.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 2, 1);
+    RandomKey(keys::RandomKey) = CommandSpec::new("randomkey", 1, "generic", "1.0.0", "Returns a random key name from the database.").flags(Flags::READONLY).all_keys();
+    Touch(keys::Touch) = CommandSpec::new("touch", -2, "generic", "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, -1, 1);
+    Copy(keys::Copy) = CommandSpec::new("copy", -3, "generic", "6.2.0", "Copies the value of a key to a new key.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, 2, 1);
+    DbSize(keys::DbSize) = CommandSpec::new("dbsize", 1, "server", "1.0.0", "Returns the number of keys in the database.").flags(Flags::READONLY.with(Flags::FAST)).all_keys();
+    FlushDb(keys::Flush) = CommandSpec::new("flushdb", -1, "server", "1.0.0", "Remove all keys from the current database.").flags(Flags::WRITE).all_keys();
+    FlushAll(keys::Flush) = CommandSpec::new("flushall", -1, "server", "1.0.0", "Removes all keys from all databases.").flags(Flags::WRITE).all_keys();
+    Object(keys::Object) = CommandSpec::new("object", -2, "generic", "2.2.3", "A container for object introspection commands.").subs(keys::OBJECT_SUBS);
+    // expiry
+    Expire(expire::Expire) = CommandSpec::new("expire", -3, "generic", "1.0.0", "Sets the expiration time of a key in seconds.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
+    PExpire(expire::PExpire) = CommandSpec::new("pexpire", -3, "generic", "2.6.0", "Sets the expiration time of a key in milliseconds.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
+    ExpireAt(expire::ExpireAt) = CommandSpec::new("expireat", -3, "generic", "1.2.0", "Sets the expiration time of a key to a Unix timestamp.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
+    PExpireAt(expire::PExpireAt) = CommandSpec::new("pexpireat", -3, "generic", "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
+    Ttl(expire::Ttl) = CommandSpec::new("ttl", 2, "generic", "1.0.0", "Returns the expiration time in seconds of a key.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
+    PTtl(expire::PTtl) = CommandSpec::new("pttl", 2, "generic", "2.6.0", "Returns the expiration time in milliseconds of a key.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
+    ExpireTime(expire::ExpireTime) = CommandSpec::new("expiretime", 2, "generic", "7.0.0", "Returns the expiration time of a key as a Unix timestamp.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
+    PExpireTime(expire::PExpireTime) = CommandSpec::new("pexpiretime", 2, "generic", "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
+    Persist(expire::Persist) = CommandSpec::new("persist", 2, "generic", "2.2.0", "Removes the expiration time of a key.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
+    // connection
+    Ping(connection::Ping) = CommandSpec::new("ping", -1, "connection", "1.0.0", "Returns the server's liveliness response.").flags(Flags::FAST.with(Flags::STALE));
+    Echo(connection::Echo) = CommandSpec::new("echo", 2, "connection", "1.0.0", "Returns the given string.").flags(Flags::FAST.with(Flags::STALE));
+    Quit(connection::Quit) = CommandSpec::new("quit", -1, "connection", "1.0.0", "Closes the connection.").flags(Flags::NO_AUTH.with(Flags::FAST).with(Flags::STALE).with(Flags::LOADING));
+    Reset(connection::Reset) = CommandSpec::new("reset", 1, "connection", "6.2.0", "Resets the connection.").flags(Flags::NO_AUTH.with(Flags::FAST).with(Flags::STALE).with(Flags::LOADING));
+    Select(connection::Select) = CommandSpec::new("select", 2, "connection", "1.0.0", "Changes the selected database.").flags(Flags::FAST.with(Flags::STALE).with(Flags::LOADING));
+    Auth(connection::Auth) = CommandSpec::new("auth", -2, "connection", "1.0.0", "Authenticates the connection.").flags(Flags::NO_AUTH.with(Flags::FAST).with(Flags::STALE).with(Flags::LOADING));
+    Hello(connection::Hello) = CommandSpec::new("hello", -1, "connection", "6.0.0", "Handshakes with the Redis server.").flags(Flags::NO_AUTH.with(Flags::FAST).with(Flags::STALE).with(Flags::LOADING));
+    Client(client::ClientCmd) = CommandSpec::new("client", -2, "connection", "2.4.0", "A container for client connection commands.").subs(client::SUBS);
+    // server
+    Command(introspect::CommandCmd) = CommandSpec::new("command", -1, "server", "2.8.13", "Returns detailed information about all commands.").flags(Flags::LOADING.with(Flags::STALE)).subs(introspect::SUBS);
+    Info(server::Info) = CommandSpec::new("info", -1, "server", "1.0.0", "Returns information and statistics about the server.").flags(Flags::LOADING.with(Flags::STALE)).all_keys();
+    Config(server::ConfigCmd) = CommandSpec::new("config", -2, "server", "2.0.0", "A container for server configuration commands.").subs(server::CONFIG_SUBS);
+    Time(server::Time) = CommandSpec::new("time", 1, "server", "2.6.0", "Returns the server time.").flags(Flags::FAST.with(Flags::LOADING).with(Flags::STALE));
+    Memory(server::MemoryCmd) = CommandSpec::new("memory", -2, "server", "4.0.0", "A container for memory diagnostics commands.").subs(server::MEMORY_SUBS);
+    Slowlog(server::SlowlogCmd) = CommandSpec::new("slowlog", -2, "server", "2.2.12", "A container for slow log commands.").subs(server::SLOWLOG_SUBS);
+    Shutdown(server::Shutdown) = CommandSpec::new("shutdown", -1, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.").flags(Flags::ADMIN.with(Flags::NOSCRIPT).with(Flags::LOADING).with(Flags::STALE).with(Flags::NO_MULTI));
+}
+
+/// Name → command, built once. Keys are lower case.
+static BY_NAME: LazyLock<HashMap<&'static str, CommandId>> =
+    LazyLock::new(|| SPECS.iter().zip(IDS).map(|(s, id)| (s.name, *id)).collect());
+
+impl CommandId {
+    /// Looks a command up by name, case-insensitively.
+    pub fn lookup(name: &[u8]) -> Option<CommandId> {
+        let mut buf = [0u8; 32];
+        let lower = buf.get_mut(..name.len())?;
+        for (d, s) in lower.iter_mut().zip(name) {
+            *d = s.to_ascii_lowercase();
+        }
+        BY_NAME.get(std::str::from_utf8(lower).ok()?).copied()
+    }
+
+    /// The command's spec.
+    pub fn spec(self) -> &'static CommandSpec {
+        &SPECS[self as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_is_case_insensitive() {
+        assert_eq!(CommandId::lookup(b"GeT"), Some(CommandId::Get));
+        assert_eq!(CommandId::lookup(b"flushall"), Some(CommandId::FlushAll));
+        assert_eq!(CommandId::lookup(b"nosuch"), None);
+        assert_eq!(CommandId::lookup(&[b'a'; 100]), None);
+    }
+
+    #[test]
+    fn table_names_are_unique_and_lower_case() {
+        let mut seen = std::collections::HashSet::new();
+        for s in SPECS {
+            assert!(seen.insert(s.name), "duplicate {}", s.name);
+            assert_eq!(s.name, s.name.to_lowercase());
+            for sub in s.subcommands {
+                assert!(
+                    sub.name.starts_with(&format!("{}|", s.name)),
+                    "{}",
+                    sub.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_command_text_matches_redis() {
+        let e =
+            CmdError::unknown_command(&[Bytes::from("foo"), Bytes::from("a"), Bytes::from("b")]);
+        assert_eq!(
+            e.to_string(),
+            "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
+        );
+        let e = CmdError::unknown_command(&[Bytes::from("foo")]);
+        assert_eq!(
+            e.to_string(),
+            "ERR unknown command 'foo', with args beginning with: "
+        );
+    }
+}

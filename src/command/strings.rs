@@ -1,0 +1,697 @@
+//! String commands: GET, SET and its variants, MGET/MSET, APPEND, counters, ranges.
+
+use bytes::{Bytes, BytesMut};
+
+use super::ctx::ExecCtx;
+use super::{CmdError, Exec};
+use crate::protocol::args::{parse_f64, parse_i64};
+use crate::protocol::{Args, Reply};
+use crate::store::{Ttl, Value};
+
+/// Largest string a write may produce (Redis's default proto-max-bulk-len, 512 MB).
+const MAX_STRING: u64 = 512 << 20;
+
+/// An expiry option as given: `EX`/`PX` are relative, `EXAT`/`PXAT` absolute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiryArg {
+    /// Seconds from now.
+    Ex(i64),
+    /// Milliseconds from now.
+    Px(i64),
+    /// Unix seconds.
+    ExAt(i64),
+    /// Unix milliseconds.
+    PxAt(i64),
+}
+
+impl ExpiryArg {
+    /// The absolute deadline in unix ms, or Redis's "invalid expire time" error for values
+    /// that are not positive or overflow.
+    pub fn deadline(self, now: u64, cmd: &str) -> Result<u64, CmdError> {
+        let bad = || CmdError::invalid_expire(cmd);
+        let (v, ms_per, rel) = match self {
+            ExpiryArg::Ex(v) => (v, 1000, true),
+            ExpiryArg::Px(v) => (v, 1, true),
+            ExpiryArg::ExAt(v) => (v, 1000, false),
+            ExpiryArg::PxAt(v) => (v, 1, false),
+        };
+        if v <= 0 {
+            return Err(bad());
+        }
+        let ms = v.checked_mul(ms_per).ok_or_else(bad)?;
+        let at = if rel {
+            ms.checked_add(now as i64).ok_or_else(bad)?
+        } else {
+            ms
+        };
+        Ok(at as u64)
+    }
+
+    /// Parses `EX n`, `PX n`, `EXAT n` or `PXAT n` if the next argument is one of them.
+    fn parse_opt(kw: &str, args: &mut Args<'_>) -> Result<Option<ExpiryArg>, CmdError> {
+        let ctor: fn(i64) -> ExpiryArg = match kw {
+            "EX" => ExpiryArg::Ex,
+            "PX" => ExpiryArg::Px,
+            "EXAT" => ExpiryArg::ExAt,
+            "PXAT" => ExpiryArg::PxAt,
+            _ => return Ok(None),
+        };
+        if args.is_empty() {
+            return Err(CmdError::Syntax);
+        }
+        Ok(Some(ctor(args.i64()?)))
+    }
+}
+
+/// `GET key`
+#[derive(Debug)]
+pub struct Get {
+    key: Bytes,
+}
+
+impl Exec for Get {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(Get { key: args.bytes()? })
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        Ok(Reply::opt_bulk(ctx.get_str(&self.key)?))
+    }
+}
+
+/// The condition of a SET.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetCond {
+    /// Always.
+    Always,
+    /// Only if the key does not exist.
+    Nx,
+    /// Only if the key exists.
+    Xx,
+    /// Only if the key holds exactly this string (Valkey 8.1 `IFEQ`).
+    IfEq(Bytes),
+}
+
+/// `SET key value [NX | XX | IFEQ old] [GET] [EX s | PX ms | EXAT ts | PXAT ts | KEEPTTL]`
+#[derive(Debug)]
+pub struct Set {
+    key: Bytes,
+    value: Bytes,
+    cond: SetCond,
+    get: bool,
+    expiry: Option<ExpiryArg>,
+    keep_ttl: bool,
+}
+
+impl Exec for Set {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        let mut s = Set {
+            key: args.bytes()?,
+            value: args.bytes()?,
+            cond: SetCond::Always,
+            get: false,
+            expiry: None,
+            keep_ttl: false,
+        };
+        while !args.is_empty() {
+            let kw = args.keyword()?;
+            let timed = s.expiry.is_some() || s.keep_ttl;
+            match kw.as_str() {
+                "NX" | "XX" if s.cond == SetCond::Always => {
+                    s.cond = if kw == "NX" { SetCond::Nx } else { SetCond::Xx };
+                }
+                "IFEQ" if s.cond == SetCond::Always => s.cond = SetCond::IfEq(args.bytes()?),
+                "GET" if !s.get => s.get = true,
+                "KEEPTTL" if !timed => s.keep_ttl = true,
+                "EX" | "PX" | "EXAT" | "PXAT" if !timed => {
+                    s.expiry = ExpiryArg::parse_opt(&kw, args)?
+                }
+                _ => return Err(CmdError::Syntax),
+            }
+        }
+        Ok(s)
+    }
+
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        let at = match self.expiry {
+            Some(e) => Some(e.deadline(ctx.db.now, "set")?),
+            None => None,
+        };
+        // With GET (or IFEQ) the old value must be a string: WRONGTYPE before any change.
+        let old = if self.get || matches!(self.cond, SetCond::IfEq(_)) {
+            ctx.peek_str(&self.key)?
+        } else {
+            None
+        };
+        let go = match &self.cond {
+            SetCond::Always => true,
+            SetCond::Nx => !ctx.db.exists(&self.key)?,
+            SetCond::Xx => ctx.db.exists(&self.key)?,
+            SetCond::IfEq(cmp) => old.as_ref() == Some(cmp),
+        };
+        if go {
+            let ttl = match (at, self.keep_ttl) {
+                (Some(t), _) => Ttl::At(t),
+                (None, true) => Ttl::Keep,
+                (None, false) => Ttl::Clear,
+            };
+            ctx.db.set(&self.key, Value::Str(self.value), ttl)?;
+        }
+        Ok(match (self.get, go) {
+            (true, _) => Reply::opt_bulk(old),
+            (false, true) => Reply::Ok,
+            (false, false) => Reply::Nil,
+        })
+    }
+}
+
+/// `SETNX key value`
+#[derive(Debug)]
+pub struct SetNx {
+    key: Bytes,
+    value: Bytes,
+}
+
+impl Exec for SetNx {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(SetNx {
+            key: args.bytes()?,
+            value: args.bytes()?,
+        })
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        if ctx.db.exists(&self.key)? {
+            return Ok(Reply::Int(0));
+        }
+        ctx.db.set(&self.key, Value::Str(self.value), Ttl::Clear)?;
+        Ok(Reply::Int(1))
+    }
+}
+
+/// `SETEX key seconds value` and `PSETEX key milliseconds value`.
+#[derive(Debug)]
+pub struct SetEx {
+    key: Bytes,
+    expiry: ExpiryArg,
+    value: Bytes,
+}
+
+/// `PSETEX key milliseconds value`
+#[derive(Debug)]
+pub struct PSetEx(SetEx);
+
+impl SetEx {
+    fn run(self, ctx: &mut ExecCtx<'_>, cmd: &str) -> Result<Reply, CmdError> {
+        let at = self.expiry.deadline(ctx.db.now, cmd)?;
+        ctx.db.set(&self.key, Value::Str(self.value), Ttl::At(at))?;
+        Ok(Reply::Ok)
+    }
+}
+
+impl Exec for SetEx {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(SetEx {
+            key: args.bytes()?,
+            expiry: ExpiryArg::Ex(args.i64()?),
+            value: args.bytes()?,
+        })
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        self.run(ctx, "setex")
+    }
+}
+
+impl Exec for PSetEx {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(PSetEx(SetEx {
+            key: args.bytes()?,
+            expiry: ExpiryArg::Px(args.i64()?),
+            value: args.bytes()?,
+        }))
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        self.0.run(ctx, "psetex")
+    }
+}
+
+/// `GETSET key value`
+#[derive(Debug)]
+pub struct GetSet {
+    key: Bytes,
+    value: Bytes,
+}
+
+impl Exec for GetSet {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(GetSet {
+            key: args.bytes()?,
+            value: args.bytes()?,
+        })
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        let old = ctx.peek_str(&self.key)?;
+        ctx.db.set(&self.key, Value::Str(self.value), Ttl::Clear)?;
+        Ok(Reply::opt_bulk(old))
+    }
+}
+
+/// `GETDEL key`
+#[derive(Debug)]
+pub struct GetDel {
+    key: Bytes,
+}
+
+impl Exec for GetDel {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(GetDel { key: args.bytes()? })
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        let v = ctx.get_str(&self.key)?;
+        if v.is_some() {
+            ctx.db.del(&self.key)?;
+        }
+        Ok(Reply::opt_bulk(v))
+    }
+}
+
+/// `GETEX key [EX s | PX ms | EXAT ts | PXAT ts | PERSIST]`
+#[derive(Debug)]
+pub struct GetEx {
+    key: Bytes,
+    expiry: Option<ExpiryArg>,
+    persist: bool,
+}
+
+impl Exec for GetEx {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        let mut g = GetEx {
+            key: args.bytes()?,
+            expiry: None,
+            persist: false,
+        };
+        while !args.is_empty() {
+            let kw = args.keyword()?;
+            let set = g.expiry.is_some() || g.persist;
+            match kw.as_str() {
+                "PERSIST" if !set => g.persist = true,
+                "EX" | "PX" | "EXAT" | "PXAT" if !set => {
+                    g.expiry = ExpiryArg::parse_opt(&kw, args)?
+                }
+                _ => return Err(CmdError::Syntax),
+            }
+        }
+        Ok(g)
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        let at = match self.expiry {
+            Some(e) => Some(e.deadline(ctx.db.now, "getex")?),
+            None => None,
+        };
+        let v = ctx.get_str(&self.key)?;
+        if v.is_some() {
+            if let Some(t) = at {
+                ctx.db.set_expire(&self.key, Some(t))?;
+            } else if self.persist {
+                ctx.db.set_expire(&self.key, None)?;
+            }
+        }
+        Ok(Reply::opt_bulk(v))
+    }
+}
+
+/// `MGET key [key ...]`
+#[derive(Debug)]
+pub struct MGet {
+    keys: Vec<Bytes>,
+}
+
+impl Exec for MGet {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(MGet { keys: args.rest() })
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        let mut out = Vec::with_capacity(self.keys.len());
+        for k in &self.keys {
+            // MGET answers nil, not WRONGTYPE, for keys of other types.
+            let v = ctx.db.get(k)?.and_then(|e| e.value.as_str().cloned());
+            out.push(Reply::opt_bulk(v));
+        }
+        Ok(Reply::Array(out))
+    }
+}
+
+/// `MSET key value [key value ...]` and `MSETNX`.
+#[derive(Debug)]
+pub struct MSet {
+    pairs: Vec<(Bytes, Bytes)>,
+}
+
+/// `MSETNX key value [key value ...]`
+#[derive(Debug)]
+pub struct MSetNx(MSet);
+
+impl MSet {
+    fn parse_pairs(args: &mut Args<'_>, name: &str) -> Result<MSet, CmdError> {
+        if !args.remaining().is_multiple_of(2) {
+            return Err(CmdError::WrongArity(name.to_string()));
+        }
+        let mut pairs = Vec::with_capacity(args.remaining() / 2);
+        while !args.is_empty() {
+            pairs.push((args.bytes()?, args.bytes()?));
+        }
+        Ok(MSet { pairs })
+    }
+
+    fn write(self, ctx: &mut ExecCtx<'_>) -> Result<(), CmdError> {
+        for (k, v) in self.pairs {
+            ctx.db.set(&k, Value::Str(v), Ttl::Clear)?;
+        }
+        Ok(())
+    }
+}
+
+impl Exec for MSet {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        MSet::parse_pairs(args, "mset")
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        self.write(ctx)?;
+        Ok(Reply::Ok)
+    }
+}
+
+impl Exec for MSetNx {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(MSetNx(MSet::parse_pairs(args, "msetnx")?))
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        for (k, _) in &self.0.pairs {
+            if ctx.db.exists(k)? {
+                return Ok(Reply::Int(0));
+            }
+        }
+        self.0.write(ctx)?;
+        Ok(Reply::Int(1))
+    }
+}
+
+/// `APPEND key value`
+#[derive(Debug)]
+pub struct Append {
+    key: Bytes,
+    value: Bytes,
+}
+
+impl Exec for Append {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(Append {
+            key: args.bytes()?,
+            value: args.bytes()?,
+        })
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        let old = ctx.peek_str(&self.key)?.unwrap_or_default();
+        let len = old.len() + self.value.len();
+        if len as u64 > MAX_STRING {
+            return Err(CmdError::err(
+                "string exceeds maximum allowed size (proto-max-bulk-len)",
+            ));
+        }
+        let mut buf = BytesMut::with_capacity(len);
+        buf.extend_from_slice(&old);
+        buf.extend_from_slice(&self.value);
+        ctx.db.set(&self.key, Value::Str(buf.freeze()), Ttl::Keep)?;
+        Ok(Reply::Int(len as i64))
+    }
+}
+
+/// `STRLEN key`
+#[derive(Debug)]
+pub struct StrLen {
+    key: Bytes,
+}
+
+impl Exec for StrLen {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(StrLen { key: args.bytes()? })
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        Ok(Reply::Int(
+            ctx.get_str(&self.key)?.map_or(0, |v| v.len() as i64),
+        ))
+    }
+}
+
+/// Adds `by` to the integer at `key` (0 when missing), keeping its TTL.
+fn incr_by(ctx: &mut ExecCtx<'_>, key: &[u8], by: i64) -> Result<Reply, CmdError> {
+    let cur = match ctx.peek_str(key)? {
+        Some(v) => parse_i64(&v)?,
+        None => 0,
+    };
+    let new = cur.checked_add(by).ok_or(CmdError::Overflow)?;
+    ctx.db
+        .set(key, Value::Str(Bytes::from(new.to_string())), Ttl::Keep)?;
+    Ok(Reply::Int(new))
+}
+
+/// `INCR key`
+#[derive(Debug)]
+pub struct Incr {
+    key: Bytes,
+}
+
+/// `DECR key`
+#[derive(Debug)]
+pub struct Decr {
+    key: Bytes,
+}
+
+/// `INCRBY key increment`
+#[derive(Debug)]
+pub struct IncrBy {
+    key: Bytes,
+    by: i64,
+}
+
+/// `DECRBY key decrement`
+#[derive(Debug)]
+pub struct DecrBy {
+    key: Bytes,
+    by: i64,
+}
+
+impl Exec for Incr {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(Incr { key: args.bytes()? })
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        incr_by(ctx, &self.key, 1)
+    }
+}
+
+impl Exec for Decr {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(Decr { key: args.bytes()? })
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        incr_by(ctx, &self.key, -1)
+    }
+}
+
+impl Exec for IncrBy {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(IncrBy {
+            key: args.bytes()?,
+            by: args.i64()?,
+        })
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        incr_by(ctx, &self.key, self.by)
+    }
+}
+
+impl Exec for DecrBy {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(DecrBy {
+            key: args.bytes()?,
+            by: args.i64()?,
+        })
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        let by = self
+            .by
+            .checked_neg()
+            .ok_or_else(|| CmdError::err("decrement would overflow"))?;
+        incr_by(ctx, &self.key, by)
+    }
+}
+
+/// `INCRBYFLOAT key increment`
+#[derive(Debug)]
+pub struct IncrByFloat {
+    key: Bytes,
+    by: f64,
+}
+
+impl Exec for IncrByFloat {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(IncrByFloat {
+            key: args.bytes()?,
+            by: args.f64()?,
+        })
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        let cur = match ctx.peek_str(&self.key)? {
+            Some(v) => parse_f64(&v)?,
+            None => 0.0,
+        };
+        let new = cur + self.by;
+        if !new.is_finite() {
+            return Err(CmdError::err("increment would produce NaN or Infinity"));
+        }
+        let text = Bytes::from(format_float(new));
+        ctx.db.set(&self.key, Value::Str(text.clone()), Ttl::Keep)?;
+        Ok(Reply::Bulk(text))
+    }
+}
+
+/// Formats an INCRBYFLOAT result like Redis: no exponent, no trailing zeros, and rounded to
+/// 15 significant digits when that reads back within a few ulps, so `0.1 + 0.2` is `0.3`
+/// as in Redis (which computes in long double and prints 17 digits).
+pub fn format_float(v: f64) -> String {
+    let shortest = format!("{v}");
+    let sig = shortest
+        .trim_start_matches(['-', '0', '.'])
+        .replace('.', "")
+        .len();
+    if sig > 15 {
+        let mag = v.abs().log10().floor() as i32;
+        let decimals = (14 - mag).clamp(0, 340) as usize;
+        let rounded = format!("{v:.decimals$}");
+        let trimmed = if rounded.contains('.') {
+            rounded
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_string()
+        } else {
+            rounded
+        };
+        if let Ok(back) = trimmed.parse::<f64>()
+            && (back - v).abs() <= v.abs() * 4.0 * f64::EPSILON
+        {
+            return trimmed;
+        }
+    }
+    shortest
+}
+
+/// `GETRANGE key start end` (and its old name `SUBSTR`).
+#[derive(Debug)]
+pub struct GetRange {
+    key: Bytes,
+    start: i64,
+    end: i64,
+}
+
+impl Exec for GetRange {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(GetRange {
+            key: args.bytes()?,
+            start: args.i64()?,
+            end: args.i64()?,
+        })
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        let v = ctx.get_str(&self.key)?.unwrap_or_default();
+        let len = v.len() as i64;
+        let (mut s, mut e) = (self.start, self.end);
+        if s < 0 && e < 0 && s > e {
+            return Ok(Reply::Bulk(Bytes::new()));
+        }
+        if s < 0 {
+            s += len;
+        }
+        if e < 0 {
+            e += len;
+        }
+        s = s.max(0);
+        e = e.max(0).min(len - 1);
+        if len == 0 || s > e {
+            return Ok(Reply::Bulk(Bytes::new()));
+        }
+        Ok(Reply::Bulk(v.slice(s as usize..=e as usize)))
+    }
+}
+
+/// `SETRANGE key offset value`
+#[derive(Debug)]
+pub struct SetRange {
+    key: Bytes,
+    offset: i64,
+    value: Bytes,
+}
+
+impl Exec for SetRange {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(SetRange {
+            key: args.bytes()?,
+            offset: args.i64()?,
+            value: args.bytes()?,
+        })
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        if self.offset < 0 {
+            return Err(CmdError::err("offset is out of range"));
+        }
+        let old = ctx.peek_str(&self.key)?;
+        if self.value.is_empty() {
+            return Ok(Reply::Int(old.map_or(0, |v| v.len() as i64)));
+        }
+        let off = self.offset as u64;
+        if off + self.value.len() as u64 > MAX_STRING {
+            return Err(CmdError::err(
+                "string exceeds maximum allowed size (proto-max-bulk-len)",
+            ));
+        }
+        let old = old.unwrap_or_default();
+        let (off, end) = (off as usize, off as usize + self.value.len());
+        let mut buf = BytesMut::with_capacity(end.max(old.len()));
+        buf.extend_from_slice(&old);
+        if buf.len() < end {
+            buf.resize(end, 0);
+        }
+        buf[off..end].copy_from_slice(&self.value);
+        let len = buf.len();
+        ctx.db.set(&self.key, Value::Str(buf.freeze()), Ttl::Keep)?;
+        Ok(Reply::Int(len as i64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_formatting_matches_redis_examples() {
+        assert_eq!(format_float(10.5 + 0.1), "10.6");
+        assert_eq!(format_float(10.6 - 5.0), "5.6");
+        assert_eq!(format_float(5.0e3 + 2.0e2), "5200");
+        assert_eq!(format_float(0.1 + 0.2), "0.3");
+        assert_eq!(format_float(-1.5), "-1.5");
+        assert_eq!(format_float(3.0e18), "3000000000000000000");
+        assert_eq!(format_float(1.0 / 3.0), "0.3333333333333333");
+    }
+
+    #[test]
+    fn expiry_deadlines() {
+        assert!(matches!(
+            ExpiryArg::Ex(10).deadline(1_000, "set"),
+            Ok(11_000)
+        ));
+        assert!(matches!(ExpiryArg::PxAt(5).deadline(1_000, "set"), Ok(5)));
+        assert!(
+            matches!(ExpiryArg::Ex(0).deadline(1_000, "set"), Err(CmdError::Err(m)) if m.contains("'set'"))
+        );
+        assert!(ExpiryArg::Ex(i64::MAX).deadline(1_000, "set").is_err());
+        assert!(ExpiryArg::Px(-1).deadline(1_000, "set").is_err());
+    }
+}

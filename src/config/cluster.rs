@@ -1,0 +1,120 @@
+//! The `cluster:` section: stripes (mirror groups), their servers, voters and failover policy.
+
+use serde::{Deserialize, Serialize};
+
+use super::units::Dur;
+
+/// `cluster:` — every server and voter of the Terrace cluster (Terracotta's TSA).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// `consistency` (Raft-decided failover, never two actives) or `availability`
+    /// (2-server stripes without voters: the mirror takes over after `election_time`).
+    /// Default: `consistency`.
+    pub failover_priority: FailoverPriority,
+    /// How long an active may be silent before it is declared failed. Default: `5s`.
+    pub election_time: Dur,
+    /// The stripes; slots are spread over them by consistent hashing. Default: one stripe
+    /// `stripe1` with one server `server1` on 127.0.0.1:6379 (the dev shape).
+    pub stripes: Vec<StripeConfig>,
+    /// Voters: members of the control plane that hold no data. Default: none.
+    pub voters: Vec<VoterConfig>,
+}
+
+/// How failover trades consistency for availability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailoverPriority {
+    /// A mirror is promoted only by a majority of the control plane.
+    Consistency,
+    /// A mirror promotes itself after `election_time`; the loser of a split brain is zapped.
+    Availability,
+}
+
+/// One stripe: an active server and its mirrors.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeConfig {
+    /// Stripe name, unique in the cluster; it is the consistent-hash ring's node name.
+    pub name: String,
+    /// The stripe's servers in priority order (the first is the initial active).
+    pub servers: Vec<ServerConfig>,
+}
+
+/// One server process (Terracotta's `<server>`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Server name, unique across servers and voters; `terrace server -n NAME` picks it.
+    pub name: String,
+    /// Address other servers and clients use to reach this server. Default: `127.0.0.1`.
+    #[serde(default = "default_host")]
+    pub host: String,
+    /// Address to listen on. Default: `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind: Option<String>,
+    /// RESP port for clients (Terracotta's `tsa-port`). Default: 6379.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Port for replication and the control plane (`tsa-group-port`). Default: `port + 10000`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_port: Option<u16>,
+    /// Data directory (fast-restart files). Required when `storage.restartable` is true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+}
+
+/// A voter: takes part in control-plane elections, holds no data.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoterConfig {
+    /// Voter name, unique across servers and voters.
+    pub name: String,
+    /// Address of the voter. Default: `127.0.0.1`.
+    #[serde(default = "default_host")]
+    pub host: String,
+    /// Control-plane port.
+    pub group_port: u16,
+}
+
+fn default_host() -> String {
+    "127.0.0.1".to_string()
+}
+
+fn default_port() -> u16 {
+    6379
+}
+
+impl ServerConfig {
+    /// The group port, defaulting to `port + 10000` like Redis Cluster's bus port.
+    pub fn group_port(&self) -> u16 {
+        self.group_port
+            .unwrap_or_else(|| self.port.saturating_add(10000))
+    }
+
+    /// The address to listen on.
+    pub fn bind(&self) -> &str {
+        self.bind.as_deref().unwrap_or(&self.host)
+    }
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            failover_priority: FailoverPriority::Consistency,
+            election_time: Dur(std::time::Duration::from_secs(5)),
+            stripes: vec![StripeConfig {
+                name: "stripe1".to_string(),
+                servers: vec![ServerConfig {
+                    name: "server1".to_string(),
+                    host: default_host(),
+                    bind: None,
+                    port: default_port(),
+                    group_port: None,
+                    data: None,
+                }],
+            }],
+            voters: Vec::new(),
+        }
+    }
+}

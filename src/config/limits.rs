@@ -1,0 +1,79 @@
+//! The `limits:`, `security:`, `slowlog:` and `logging:` sections: per-connection limits
+//! and server knobs, named after their redis.conf counterparts.
+
+use serde::{Deserialize, Serialize};
+
+use super::units::{Dur, Size};
+
+/// `limits:` — what one client may send and how many may connect.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Maximum simultaneous client connections (`maxclients`). Default: 10000.
+    pub maxclients: u64,
+    /// Close a client idle for this long; 0 disables (`timeout`). Default: `0`.
+    pub timeout: Dur,
+    /// Largest bulk string a client may send (`proto-max-bulk-len`). Default: `512m`.
+    pub proto_max_bulk_len: Size,
+    /// Largest unparsed query buffer per client (`client-query-buffer-limit`). Default: `1g`.
+    pub client_query_buffer_limit: Size,
+    /// Most elements in one request array. Default: 1048576 (Redis's limit).
+    pub max_multibulk_len: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            maxclients: 10_000,
+            timeout: Dur::default(),
+            proto_max_bulk_len: Size(512 << 20),
+            client_query_buffer_limit: Size(1 << 30),
+            max_multibulk_len: 1 << 20,
+        }
+    }
+}
+
+/// `security:` — authentication.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Password of the `default` user (`requirepass`); none means no AUTH needed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requirepass: Option<String>,
+}
+
+/// `slowlog:` — the slow command log.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlowlogConfig {
+    /// Log commands slower than this (`slowlog-log-slower-than`). Default: `10ms`.
+    pub log_slower_than: Dur,
+    /// Entries kept (`slowlog-max-len`). Default: 128.
+    pub max_len: u64,
+}
+
+impl Default for SlowlogConfig {
+    fn default() -> Self {
+        SlowlogConfig {
+            log_slower_than: Dur(std::time::Duration::from_millis(10)),
+            max_len: 128,
+        }
+    }
+}
+
+/// `logging:` — tracing output.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoggingConfig {
+    /// A tracing filter: `error`, `warn`, `info`, `debug`, `trace` or per-module directives
+    /// (`terrace=debug`). Default: `info`. `--log-level` and `RUST_LOG` override it.
+    pub level: String,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        LoggingConfig {
+            level: "info".to_string(),
+        }
+    }
+}

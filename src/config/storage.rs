@@ -1,0 +1,44 @@
+//! The `storage:` section: memory tiers and the fast-restart log.
+
+use serde::{Deserialize, Serialize};
+
+use super::units::Size;
+
+/// `storage:` — per-server memory tiers and persistence.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Heap tier budget in bytes (hot entries). Default: `256m`.
+    pub heap: Size,
+    /// Off-heap (mmap) tier budget in bytes; 0 disables the tier. Default: `0`.
+    pub offheap: Size,
+    /// Keep an append-only fast-restart log in each server's `data` directory, so all data
+    /// survives a restart. Default: `false`.
+    pub restartable: bool,
+    /// When the log is fsynced: `always`, `everysec` or `no` (Redis's `appendfsync`).
+    /// Default: `everysec`.
+    pub fsync: FsyncPolicy,
+}
+
+/// Redis's `appendfsync` levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncPolicy {
+    /// fsync before acknowledging every write (group commit).
+    Always,
+    /// fsync once a second: at most about a second of writes is lost on a crash.
+    Everysec,
+    /// leave it to the OS.
+    No,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            heap: Size(256 << 20),
+            offheap: Size(0),
+            restartable: false,
+            fsync: FsyncPolicy::Everysec,
+        }
+    }
+}

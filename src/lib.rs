@@ -1,0 +1,36 @@
+//! Terrace: the Terracotta Server Array rebuilt as a Redis-protocol cache cluster.
+//!
+//! # Module map
+//!
+//! - [`config`]: the cluster YAML (stripes, servers, voters, storage, caches, limits),
+//!   its units and validation.
+//! - [`protocol`]: RESP2/RESP3 framing on redis-protocol, argument parsing, replies.
+//! - [`command`]: the command table and one file per command family; commands return
+//!   replies and never touch sockets.
+//! - [`store`]: the sharded keyspace, entries, expiry, the effect record.
+//! - [`server`]: listener, connections, dispatch, client registry, settings, stats.
+//! - [`admin`]: INFO text.
+//!
+//! # How a request flows
+//!
+//! ```text
+//!  bytes ─▶ protocol::Decoder ─▶ args ─▶ server::dispatch ─▶ CommandId::lookup (arity, auth)
+//!        ─▶ Command::parse ─▶ lock the key's shards ─▶ Command::exec(ExecCtx)
+//!        ─▶ store::Db (lazy expiry, access tracking, effects) ─▶ Reply ─▶ encode ─▶ one write
+//! ```
+
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod admin;
+pub mod command;
+pub mod config;
+pub mod error;
+pub mod protocol;
+pub mod server;
+pub mod store;
+
+pub use error::{Error, Result};

@@ -1,0 +1,139 @@
+//! The `terrace` binary: parses the command line and hands over to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use terrace::config::Config;
+use terrace::server::{self, ServerOptions};
+
+/// Terrace: a Redis-protocol cache cluster (the Terracotta Server Array rebuilt in Rust).
+#[derive(Parser)]
+#[command(name = "terrace", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a server. Without -f: dev mode on the embedded config (127.0.0.1:6379).
+    Server {
+        /// The cluster config file (YAML).
+        #[arg(short = 'f', long = "config")]
+        config: Option<PathBuf>,
+        /// This server's name in the config (needed when it lists several servers).
+        #[arg(short = 'n', long = "name")]
+        name: Option<String>,
+        /// Listen on this port instead of the configured one (0 = any free port).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Listen on this address instead of the configured one.
+        #[arg(long)]
+        bind: Option<String>,
+        /// Log filter (error, warn, info, debug, trace, or tracing directives).
+        #[arg(long = "log-level", env = "TERRACE_LOG")]
+        log_level: Option<String>,
+    },
+    /// Validate a config file: prints a summary, or every error with its field path.
+    Check {
+        /// The cluster config file (YAML).
+        #[arg(short = 'f', long = "config")]
+        config: PathBuf,
+        /// Also print the effective config with every default filled in.
+        #[arg(long)]
+        print_config: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Check {
+            config,
+            print_config,
+        } => match Config::load(&config) {
+            Ok(c) => {
+                println!("{}: OK", config.display());
+                print!("{}", c.summary());
+                if print_config {
+                    print!("{}", c.to_yaml());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
+        Cmd::Server {
+            config,
+            name,
+            port,
+            bind,
+            log_level,
+        } => {
+            let file = config.as_ref().map(|p| p.display().to_string());
+            let loaded = match &config {
+                Some(p) => Config::load(p),
+                None => Ok(Config::dev()),
+            };
+            let cfg = match loaded {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            init_logging(log_level.as_deref().unwrap_or(&cfg.logging.level));
+            let placement = match cfg.placement(
+                name.as_deref(),
+                file.as_deref().unwrap_or("<embedded dev config>"),
+            ) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let opts = ServerOptions {
+                config: cfg,
+                placement,
+                config_file: file,
+                bind,
+                port,
+            };
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(server::run(opts)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// Logs to stderr; RUST_LOG wins over the config and --log-level.
+fn init_logging(level: &str) {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| level.to_string());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| {
+        eprintln!("invalid log filter '{filter}', using 'info'");
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

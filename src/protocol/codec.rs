@@ -1,0 +1,463 @@
+//! Request framing: turns the bytes a client sent into argument vectors.
+//!
+//! A request is either a RESP array of bulk strings (what every client library sends, in
+//! RESP2 and RESP3 alike) or an inline command (`SET k v\r\n`, typed into nc or telnet).
+//! Complete arrays are decoded by `redis_protocol::resp2::decode::decode_range`, which yields
+//! ranges into the read buffer, so arguments are zero-copy slices of it.
+//!
+//! When a frame is incomplete, a small incremental [`Scan`] remembers how far the headers are
+//! valid. It enforces `proto-max-bulk-len` and the multibulk limit as soon as a header
+//! arrives (as Redis does, before the body is buffered). It also knows when the frame is
+//! complete, so a large frame arriving over many reads is not re-decoded on every read.
+
+use bytes::{Bytes, BytesMut};
+use redis_protocol::resp2::decode::decode_range;
+use redis_protocol::resp2::types::RangeFrame;
+
+/// Longest inline command or header line without a newline (Redis's PROTO_INLINE_MAX_SIZE).
+pub const INLINE_MAX: usize = 64 * 1024;
+
+/// Limits applied while framing (from the `limits:` config section).
+#[derive(Debug, Clone, Copy)]
+pub struct FrameLimits {
+    /// `proto-max-bulk-len`: largest bulk string.
+    pub max_bulk: usize,
+    /// Most elements in one request array.
+    pub max_multibulk: usize,
+}
+
+/// A framing error. The client gets `-ERR Protocol error: <msg>` and the connection closes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Protocol error: {0}")]
+pub struct ProtocolError(pub String);
+
+fn perr<T>(msg: impl Into<String>) -> Result<T, ProtocolError> {
+    Err(ProtocolError(msg.into()))
+}
+
+/// Progress through an incomplete array frame.
+#[derive(Debug, Clone, Copy, Default)]
+struct Scan {
+    /// Offset of the next unverified element header.
+    pos: usize,
+    /// Elements whose header has not been verified yet.
+    left: usize,
+}
+
+/// Per-connection request decoder.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    /// Set while the frame at the front of the buffer is an incomplete array.
+    scan: Option<Scan>,
+}
+
+impl Decoder {
+    /// Takes the next complete request off the front of `buf`.
+    ///
+    /// `Ok(None)`: more bytes are needed. An empty argument vector is never returned: empty
+    /// arrays and blank inline lines are consumed and skipped, as Redis does.
+    pub fn decode(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: &FrameLimits,
+    ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+        loop {
+            let Some(&first) = buf.first() else {
+                return Ok(None);
+            };
+            let args = if first == b'*' {
+                self.decode_array(buf, limits)?
+            } else {
+                decode_inline(buf)?
+            };
+            match args {
+                None => return Ok(None),
+                Some(a) if a.is_empty() => continue,
+                Some(a) => return Ok(Some(a)),
+            }
+        }
+    }
+
+    fn decode_array(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: &FrameLimits,
+    ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+        let end = match self.scan {
+            // Only decode again once the scan says the frame is all here.
+            Some(mut scan) => match advance(&mut scan, buf, limits)? {
+                Some(end) => {
+                    self.scan = None;
+                    Some(end)
+                }
+                None => {
+                    self.scan = Some(scan);
+                    return Ok(None);
+                }
+            },
+            None => None,
+        };
+        let region = &buf[..end.unwrap_or(buf.len())];
+        match decode_range(region) {
+            Ok(Some((frame, amt))) => {
+                let args = frame_args(frame, limits)?;
+                let frozen = buf.split_to(amt).freeze();
+                Ok(Some(
+                    args.into_iter().map(|(s, e)| frozen.slice(s..e)).collect(),
+                ))
+            }
+            Ok(None) => {
+                // Incomplete: check the headers that are here (limits apply now) and
+                // remember how far they go.
+                if let Some(mut scan) = start(buf, limits)? {
+                    if advance(&mut scan, buf, limits)?.is_some() {
+                        // The headers are complete but the decoder wants more: the frame's
+                        // framing bytes are wrong somewhere.
+                        return perr("invalid bulk length");
+                    }
+                    self.scan = Some(scan);
+                }
+                Ok(None)
+            }
+            Err(e) => Err(map_decode_error(buf, e.details())),
+        }
+    }
+}
+
+/// Checks a decoded frame has Redis's request shape and returns the argument ranges.
+fn frame_args(
+    frame: RangeFrame,
+    limits: &FrameLimits,
+) -> Result<Vec<(usize, usize)>, ProtocolError> {
+    match frame {
+        RangeFrame::Array(items) => {
+            if items.len() > limits.max_multibulk {
+                return perr("invalid multibulk length");
+            }
+            items
+                .into_iter()
+                .map(|item| match item {
+                    RangeFrame::BulkString((s, e)) if e - s <= limits.max_bulk => Ok((s, e)),
+                    RangeFrame::BulkString(_) | RangeFrame::Null => perr("invalid bulk length"),
+                    RangeFrame::SimpleString(_) => perr("expected '$', got '+'"),
+                    RangeFrame::Error(_) => perr("expected '$', got '-'"),
+                    RangeFrame::Integer(_) => perr("expected '$', got ':'"),
+                    RangeFrame::Array(_) => perr("expected '$', got '*'"),
+                })
+                .collect()
+        }
+        // `*-1\r\n`: a null array carries no command.
+        RangeFrame::Null => Ok(Vec::new()),
+        _ => perr("invalid multibulk length"),
+    }
+}
+
+/// Reads one `<prefix><integer>\r\n` header at `pos`: `Ok(None)` if the line is not all here.
+fn header(buf: &[u8], pos: usize, prefix: u8) -> Result<Option<(i64, usize)>, ProtocolError> {
+    let rest = &buf[pos..];
+    let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
+        if rest.len() > INLINE_MAX {
+            return perr(if prefix == b'*' {
+                "too big mbulk count string"
+            } else {
+                "too big bulk count string"
+            });
+        }
+        return Ok(None);
+    };
+    let what = if prefix == b'*' {
+        "invalid multibulk length"
+    } else {
+        "invalid bulk length"
+    };
+    if rest[0] != prefix {
+        return perr(format!(
+            "expected '{}', got '{}'",
+            prefix as char, rest[0] as char
+        ));
+    }
+    if nl < 2 || rest[nl - 1] != b'\r' {
+        return perr(what);
+    }
+    let n = std::str::from_utf8(&rest[1..nl - 1])
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok());
+    match n {
+        Some(n) => Ok(Some((n, pos + nl + 1))),
+        None => perr(what),
+    }
+}
+
+/// Starts scanning an incomplete array at the front of `buf`.
+fn start(buf: &[u8], limits: &FrameLimits) -> Result<Option<Scan>, ProtocolError> {
+    match header(buf, 0, b'*')? {
+        None => Ok(None),
+        Some((n, pos)) => {
+            if n > 0 && n as u64 > limits.max_multibulk as u64 {
+                return perr("invalid multibulk length");
+            }
+            Ok(Some(Scan {
+                pos,
+                left: n.max(0) as usize,
+            }))
+        }
+    }
+}
+
+/// Verifies element headers as far as the buffer goes; returns the frame's end once complete.
+fn advance(
+    scan: &mut Scan,
+    buf: &[u8],
+    limits: &FrameLimits,
+) -> Result<Option<usize>, ProtocolError> {
+    while scan.left > 0 {
+        let Some((len, body)) = header(buf, scan.pos, b'$')? else {
+            return Ok(None);
+        };
+        if len < 0 || len as u64 > limits.max_bulk as u64 {
+            return perr("invalid bulk length");
+        }
+        let end = body + len as usize + 2;
+        if end > buf.len() {
+            return Ok(None);
+        }
+        scan.pos = end;
+        scan.left -= 1;
+    }
+    Ok(Some(scan.pos))
+}
+
+/// Turns a decoder error into Redis's wording where we can tell which header is at fault.
+fn map_decode_error(buf: &[u8], details: &str) -> ProtocolError {
+    let limits = FrameLimits {
+        max_bulk: usize::MAX,
+        max_multibulk: usize::MAX,
+    };
+    let found = start(buf, &limits).and_then(|s| match s {
+        Some(mut s) => advance(&mut s, buf, &limits).map(|_| ()),
+        None => Ok(()),
+    });
+    match found {
+        Err(e) => e,
+        Ok(()) => ProtocolError(format!("invalid request ({details})")),
+    }
+}
+
+/// Decodes one inline command line (`SET k "a b"\r\n`).
+fn decode_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+        if buf.len() > INLINE_MAX {
+            return perr("too big inline request");
+        }
+        return Ok(None);
+    };
+    let line = buf.split_to(nl + 1);
+    let mut body = &line[..nl];
+    if body.last() == Some(&b'\r') {
+        body = &body[..body.len() - 1];
+    }
+    split_args(body)
+        .map(Some)
+        .ok_or_else(|| ProtocolError("unbalanced quotes in request".into()))
+}
+
+/// Splits a line into arguments like Redis's `sdssplitargs`: white space separates,
+/// "double quotes" take `\n \r \t \b \a \\ \" \xHH` escapes, 'single quotes' take `\'`.
+/// `None` when quotes are unbalanced or a closing quote is not followed by a space.
+pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    loop {
+        while i < line.len() && line[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= line.len() {
+            return Some(out);
+        }
+        let mut cur = Vec::new();
+        let mut in_dq = false;
+        let mut in_sq = false;
+        loop {
+            if in_dq {
+                let c = *line.get(i)?;
+                if c == b'\\' && i + 3 < line.len() && line[i + 1] == b'x' {
+                    let hex = std::str::from_utf8(&line[i + 2..i + 4]).ok();
+                    if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                        cur.push(v);
+                        i += 4;
+                        continue;
+                    }
+                }
+                if c == b'\\' && i + 1 < line.len() {
+                    cur.push(match line[i + 1] {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'b' => 8,
+                        b'a' => 7,
+                        other => other,
+                    });
+                    i += 2;
+                    continue;
+                }
+                if c == b'"' {
+                    if line.get(i + 1).is_some_and(|b| !b.is_ascii_whitespace()) {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                }
+                cur.push(c);
+                i += 1;
+            } else if in_sq {
+                let c = *line.get(i)?;
+                if c == b'\\' && line.get(i + 1) == Some(&b'\'') {
+                    cur.push(b'\'');
+                    i += 2;
+                    continue;
+                }
+                if c == b'\'' {
+                    if line.get(i + 1).is_some_and(|b| !b.is_ascii_whitespace()) {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                }
+                cur.push(c);
+                i += 1;
+            } else {
+                match line.get(i) {
+                    None => break,
+                    Some(c) if c.is_ascii_whitespace() => break,
+                    Some(b'"') => in_dq = true,
+                    Some(b'\'') => in_sq = true,
+                    Some(&c) => cur.push(c),
+                }
+                i += 1;
+            }
+        }
+        out.push(Bytes::from(cur));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L: FrameLimits = FrameLimits {
+        max_bulk: 1024,
+        max_multibulk: 16,
+    };
+
+    fn all(input: &[u8]) -> Result<Vec<Vec<Bytes>>, ProtocolError> {
+        let mut d = Decoder::default();
+        let mut buf = BytesMut::from(input);
+        let mut out = Vec::new();
+        while let Some(a) = d.decode(&mut buf, &L)? {
+            out.push(a);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn pipelined_arrays_and_inline() {
+        let got = all(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\nSET k \"a b\"\r\n*0\r\n\r\n*1\r\n$4\r\nPING\r\n")
+            .expect("valid");
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[0], vec![Bytes::from("GET"), Bytes::from("k")]);
+        assert_eq!(got[1], vec![Bytes::from("PING")]);
+        assert_eq!(
+            got[2],
+            vec![Bytes::from("SET"), Bytes::from("k"), Bytes::from("a b")]
+        );
+        assert_eq!(got[3], vec![Bytes::from("PING")]);
+    }
+
+    #[test]
+    fn incomplete_frame_waits_and_keeps_earlier_ones() {
+        let mut d = Decoder::default();
+        let mut buf = BytesMut::from(&b"*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$5\r\nab"[..]);
+        assert_eq!(
+            d.decode(&mut buf, &L).expect("ok").map(|a| a.len()),
+            Some(1)
+        );
+        assert_eq!(d.decode(&mut buf, &L).expect("ok"), None);
+        buf.extend_from_slice(b"cde\r");
+        assert_eq!(d.decode(&mut buf, &L).expect("ok"), None);
+        buf.extend_from_slice(b"\n");
+        let a = d.decode(&mut buf, &L).expect("ok").expect("complete");
+        assert_eq!(a[1], Bytes::from("abcde"));
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn byte_at_a_time_matches_whole() {
+        let input = b"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$10\r\n0123456789\r\nECHO 'it\\'s'\r\n";
+        let mut d = Decoder::default();
+        let mut buf = BytesMut::new();
+        let mut got = Vec::new();
+        for &b in input.iter() {
+            buf.extend_from_slice(&[b]);
+            while let Some(a) = d.decode(&mut buf, &L).unwrap_or_else(|e| panic!("{e}")) {
+                got.push(a);
+            }
+        }
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0][2], Bytes::from("0123456789"));
+        assert_eq!(got[1], vec![Bytes::from("ECHO"), Bytes::from("it's")]);
+    }
+
+    #[test]
+    fn limits_apply_before_the_body_arrives() {
+        let e = all(b"*2\r\n$3\r\nGET\r\n$2000\r\nxx").expect_err("bulk over limit");
+        assert_eq!(e.0, "invalid bulk length");
+        let e = all(b"*17\r\n").expect_err("too many elements");
+        assert_eq!(e.0, "invalid multibulk length");
+    }
+
+    #[test]
+    fn malformed_headers() {
+        assert_eq!(
+            all(b"*1\r\n:5\r\n").expect_err("int").0,
+            "expected '$', got ':'"
+        );
+        assert_eq!(
+            all(b"*x\r\n").expect_err("bad count").0,
+            "invalid multibulk length"
+        );
+        assert_eq!(
+            all(b"*1\r\n$x\r\n").expect_err("bad len").0,
+            "invalid bulk length"
+        );
+        assert_eq!(
+            all(b"*1\r\n$-1\r\n").expect_err("null").0,
+            "invalid bulk length"
+        );
+        assert_eq!(
+            all(b"SET k \"abc\r\n").expect_err("quote").0,
+            "unbalanced quotes in request"
+        );
+    }
+
+    #[test]
+    fn oversized_inline_is_refused() {
+        let long = vec![b'a'; INLINE_MAX + 1];
+        assert_eq!(all(&long).expect_err("inline").0, "too big inline request");
+    }
+
+    #[test]
+    fn split_args_escapes() {
+        let a = split_args(br#"set "a\x41\n" 'it\'s' plain"#).expect("balanced");
+        assert_eq!(
+            a,
+            vec![
+                Bytes::from("set"),
+                Bytes::from("aA\n"),
+                Bytes::from("it's"),
+                Bytes::from("plain")
+            ]
+        );
+        assert!(split_args(br#""abc"def"#).is_none());
+        assert_eq!(split_args(b"   ").map(|v| v.len()), Some(0));
+    }
+}

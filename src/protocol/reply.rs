@@ -1,0 +1,291 @@
+//! Replies as values, encoded for the client's protocol (RESP2 or RESP3) with redis-protocol.
+//!
+//! Commands build a [`Reply`] that says what they mean (a map, a double, a nil), and
+//! [`Reply::encode`] picks the wire form: RESP3 has native maps, sets, doubles, booleans
+//! and nulls; RESP2 gets Redis's fallbacks (flat arrays, bulk strings, integers, `$-1`/`*-1`).
+
+use std::borrow::Cow;
+
+use bytes::{Bytes, BytesMut};
+use redis_protocol::resp2::types::BytesFrame as F2;
+use redis_protocol::resp3::types::{BytesFrame as F3, FrameMap, FrameSet, VerbatimStringFormat};
+
+/// The protocol a connection speaks (`HELLO 2|3`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Proto {
+    /// RESP2, the default.
+    #[default]
+    Resp2,
+    /// RESP3.
+    Resp3,
+}
+
+impl Proto {
+    /// 2 or 3.
+    pub fn version(self) -> i64 {
+        match self {
+            Proto::Resp2 => 2,
+            Proto::Resp3 => 3,
+        }
+    }
+}
+
+/// A reply to one command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// `+OK`.
+    Ok,
+    /// A status line such as `+PONG` or `+string`.
+    Status(Cow<'static, str>),
+    /// An error line; the text includes its prefix (`ERR ...`, `WRONGTYPE ...`).
+    Error(Cow<'static, str>),
+    /// An integer.
+    Int(i64),
+    /// A bulk string.
+    Bulk(Bytes),
+    /// A null (`$-1` in RESP2).
+    Nil,
+    /// A null array (`*-1` in RESP2).
+    NilArray,
+    /// An array.
+    Array(Vec<Reply>),
+    /// A map (a flat array of key, value, ... in RESP2).
+    Map(Vec<(Reply, Reply)>),
+    /// A set (an array in RESP2).
+    Set(Vec<Reply>),
+    /// A double (a bulk string in RESP2).
+    Double(f64),
+    /// A boolean (the integer 1 or 0 in RESP2).
+    Bool(bool),
+    /// Text meant for humans, like INFO (a verbatim `txt` string in RESP3).
+    Verbatim(Bytes),
+    /// Nothing is written (SHUTDOWN closes the connection without a reply).
+    NoReply,
+}
+
+impl Reply {
+    /// A bulk string copied from a slice.
+    pub fn bulk(b: impl AsRef<[u8]>) -> Reply {
+        Reply::Bulk(Bytes::copy_from_slice(b.as_ref()))
+    }
+
+    /// A status line.
+    pub fn status(s: impl Into<Cow<'static, str>>) -> Reply {
+        Reply::Status(s.into())
+    }
+
+    /// An array of bulk strings.
+    pub fn bulks<I: IntoIterator<Item = Bytes>>(items: I) -> Reply {
+        Reply::Array(items.into_iter().map(Reply::Bulk).collect())
+    }
+
+    /// An optional bulk string: `None` is a nil.
+    pub fn opt_bulk(v: Option<Bytes>) -> Reply {
+        v.map_or(Reply::Nil, Reply::Bulk)
+    }
+
+    /// True for error replies.
+    pub fn is_error(&self) -> bool {
+        matches!(self, Reply::Error(_))
+    }
+
+    /// Appends the wire form of this reply to `out`.
+    pub fn encode(self, proto: Proto, out: &mut BytesMut) {
+        match (&self, proto) {
+            (Reply::NoReply, _) => return,
+            // The resp2 frame type has no null array; EXEC's abort reply needs `*-1`.
+            (Reply::NilArray, Proto::Resp2) => return out.extend_from_slice(b"*-1\r\n"),
+            _ => {}
+        }
+        let res = match proto {
+            Proto::Resp2 => {
+                redis_protocol::resp2::encode::extend_encode(out, &self.into_resp2(), false)
+            }
+            Proto::Resp3 => redis_protocol::resp3::encode::complete::extend_encode(
+                out,
+                &self.into_resp3(),
+                false,
+            ),
+        };
+        if let Err(e) = res {
+            // Only a malformed frame can fail to encode; say so rather than send garbage.
+            tracing::error!("reply encoding failed: {e:?}");
+            out.extend_from_slice(b"-ERR internal error encoding the reply\r\n");
+        }
+    }
+
+    fn into_resp2(self) -> F2 {
+        match self {
+            Reply::Ok => F2::SimpleString(Bytes::from_static(b"OK")),
+            Reply::Status(s) => F2::SimpleString(cow_bytes(sanitize(s))),
+            Reply::Error(e) => F2::Error(str_of(sanitize(e))),
+            Reply::Int(i) => F2::Integer(i),
+            Reply::Bulk(b) | Reply::Verbatim(b) => F2::BulkString(b),
+            Reply::Nil | Reply::NoReply => F2::Null,
+            Reply::NilArray => F2::Null,
+            Reply::Array(v) | Reply::Set(v) => {
+                F2::Array(v.into_iter().map(Reply::into_resp2).collect())
+            }
+            Reply::Map(kv) => F2::Array(
+                kv.into_iter()
+                    .flat_map(|(k, v)| [k.into_resp2(), v.into_resp2()])
+                    .collect(),
+            ),
+            Reply::Double(d) => F2::BulkString(Bytes::from(format_double(d))),
+            Reply::Bool(b) => F2::Integer(i64::from(b)),
+        }
+    }
+
+    fn into_resp3(self) -> F3 {
+        match self {
+            Reply::Ok => F3::SimpleString {
+                data: Bytes::from_static(b"OK"),
+                attributes: None,
+            },
+            Reply::Status(s) => F3::SimpleString {
+                data: cow_bytes(sanitize(s)),
+                attributes: None,
+            },
+            Reply::Error(e) => F3::SimpleError {
+                data: str_of(sanitize(e)),
+                attributes: None,
+            },
+            Reply::Int(i) => F3::Number {
+                data: i,
+                attributes: None,
+            },
+            Reply::Bulk(b) => F3::BlobString {
+                data: b,
+                attributes: None,
+            },
+            Reply::Verbatim(b) => F3::VerbatimString {
+                data: b,
+                format: VerbatimStringFormat::Text,
+                attributes: None,
+            },
+            Reply::Nil | Reply::NilArray | Reply::NoReply => F3::Null,
+            Reply::Array(v) => F3::Array {
+                data: v.into_iter().map(Reply::into_resp3).collect(),
+                attributes: None,
+            },
+            Reply::Set(v) => F3::Set {
+                data: v
+                    .into_iter()
+                    .map(Reply::into_resp3)
+                    .collect::<FrameSet<F3>>(),
+                attributes: None,
+            },
+            Reply::Map(kv) => F3::Map {
+                data: kv
+                    .into_iter()
+                    .map(|(k, v)| (k.into_resp3(), v.into_resp3()))
+                    .collect::<FrameMap<F3, F3>>(),
+                attributes: None,
+            },
+            Reply::Double(d) => F3::Double {
+                data: d,
+                attributes: None,
+            },
+            Reply::Bool(b) => F3::Boolean {
+                data: b,
+                attributes: None,
+            },
+        }
+    }
+}
+
+/// Status and error lines cannot hold CR or LF; Redis replaces them with spaces.
+fn sanitize(s: Cow<'static, str>) -> Cow<'static, str> {
+    if s.contains(['\r', '\n']) {
+        Cow::Owned(s.replace(['\r', '\n'], " "))
+    } else {
+        s
+    }
+}
+
+fn cow_bytes(s: Cow<'static, str>) -> Bytes {
+    match s {
+        Cow::Borrowed(b) => Bytes::from_static(b.as_bytes()),
+        Cow::Owned(o) => Bytes::from(o),
+    }
+}
+
+/// redis-protocol's error frames hold a `bytes_utils::Str`.
+fn str_of(s: Cow<'static, str>) -> bytes_utils::Str {
+    match s {
+        Cow::Borrowed(b) => bytes_utils::Str::from_static(b),
+        Cow::Owned(o) => bytes_utils::Str::from(o),
+    }
+}
+
+/// Formats a double the way Redis replies do: integral values without a fraction,
+/// `inf`/`-inf`/`nan`, otherwise the shortest text that reads back to the same value.
+pub fn format_double(d: f64) -> String {
+    if d.is_nan() {
+        "nan".to_string()
+    } else if d.is_infinite() {
+        if d > 0.0 {
+            "inf".to_string()
+        } else {
+            "-inf".to_string()
+        }
+    } else {
+        format!("{d}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(r: Reply, p: Proto) -> String {
+        let mut out = BytesMut::new();
+        r.encode(p, &mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn resp2_fallbacks() {
+        assert_eq!(wire(Reply::Ok, Proto::Resp2), "+OK\r\n");
+        assert_eq!(wire(Reply::Nil, Proto::Resp2), "$-1\r\n");
+        assert_eq!(wire(Reply::NilArray, Proto::Resp2), "*-1\r\n");
+        assert_eq!(wire(Reply::Bool(true), Proto::Resp2), ":1\r\n");
+        assert_eq!(wire(Reply::Double(1.5), Proto::Resp2), "$3\r\n1.5\r\n");
+        assert_eq!(
+            wire(
+                Reply::Map(vec![(Reply::bulk("a"), Reply::Int(1))]),
+                Proto::Resp2
+            ),
+            "*2\r\n$1\r\na\r\n:1\r\n"
+        );
+        assert_eq!(
+            wire(Reply::Error("ERR a\r\nb".into()), Proto::Resp2),
+            "-ERR a  b\r\n"
+        );
+    }
+
+    #[test]
+    fn resp3_native_types() {
+        assert_eq!(wire(Reply::Nil, Proto::Resp3), "_\r\n");
+        assert_eq!(wire(Reply::Bool(false), Proto::Resp3), "#f\r\n");
+        assert_eq!(
+            wire(
+                Reply::Map(vec![(Reply::bulk("a"), Reply::Int(1))]),
+                Proto::Resp3
+            ),
+            "%1\r\n$1\r\na\r\n:1\r\n"
+        );
+        assert_eq!(
+            wire(Reply::Verbatim(Bytes::from("x")), Proto::Resp3),
+            "=5\r\ntxt:x\r\n"
+        );
+        assert_eq!(wire(Reply::NoReply, Proto::Resp3), "");
+    }
+
+    #[test]
+    fn doubles_format_like_redis() {
+        assert_eq!(format_double(10.0), "10");
+        assert_eq!(format_double(10.6), "10.6");
+        assert_eq!(format_double(f64::INFINITY), "inf");
+    }
+}

@@ -1,0 +1,210 @@
+//! Client state: [`Client`] is owned by its connection task (hot fields, no locks);
+//! [`ClientHandle`] is the part other connections see (CLIENT LIST, CLIENT KILL).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::protocol::Proto;
+use crate::store::DbStats;
+
+/// What other connections may read or change about a client.
+#[derive(Debug)]
+pub struct ClientHandle {
+    /// Unique, increasing client id (CLIENT ID).
+    pub id: u64,
+    /// Peer address.
+    pub addr: SocketAddr,
+    /// Local address.
+    pub laddr: SocketAddr,
+    /// When the connection was accepted.
+    pub created: Instant,
+    /// Rarely changed descriptive fields; a mutex because CLIENT LIST reads them from
+    /// another connection.
+    pub meta: Mutex<ClientMeta>,
+    /// Last command time, ms since `created` (CLIENT LIST `idle`).
+    pub last_active_ms: AtomicU64,
+    /// Table index of the last command (CLIENT LIST `cmd`).
+    pub last_cmd: AtomicUsize,
+    /// Unparsed bytes in the query buffer (CLIENT LIST `qbuf`).
+    pub qbuf: AtomicUsize,
+    /// Set by CLIENT KILL; the connection closes at its next read.
+    pub killed: AtomicBool,
+    /// Wakes the connection task out of its read when killed.
+    pub kill: Notify,
+}
+
+/// Descriptive client fields.
+#[derive(Debug, Default, Clone)]
+pub struct ClientMeta {
+    /// CLIENT SETNAME.
+    pub name: Option<Bytes>,
+    /// CLIENT SETINFO LIB-NAME.
+    pub lib_name: Option<Bytes>,
+    /// CLIENT SETINFO LIB-VER.
+    pub lib_ver: Option<Bytes>,
+    /// Protocol version, 2 or 3.
+    pub resp: i64,
+    /// CLIENT NO-EVICT.
+    pub no_evict: bool,
+    /// CLIENT NO-TOUCH.
+    pub no_touch: bool,
+}
+
+impl ClientHandle {
+    /// Asks the connection to close.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        // notify_one stores a permit, so a kill sent while the task is busy is not lost.
+        self.kill.notify_one();
+    }
+
+    /// Seconds since the connection was accepted.
+    pub fn age_secs(&self) -> u64 {
+        self.created.elapsed().as_secs()
+    }
+
+    /// Seconds since the last command.
+    pub fn idle_secs(&self) -> u64 {
+        let since = self.created.elapsed().as_millis() as u64;
+        since.saturating_sub(self.last_active_ms.load(Ordering::Relaxed)) / 1000
+    }
+
+    /// One CLIENT LIST line, Redis 7 field order.
+    pub fn describe(&self) -> String {
+        let m = self.meta.lock().clone();
+        let s = |b: &Option<Bytes>| {
+            b.as_ref()
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default()
+        };
+        let cmd = crate::command::SPECS
+            .get(self.last_cmd.load(Ordering::Relaxed))
+            .map_or("NULL", |s| s.name);
+        let flags = if m.no_evict || m.no_touch {
+            format!(
+                "{}{}",
+                if m.no_evict { "e" } else { "" },
+                if m.no_touch { "T" } else { "" }
+            )
+        } else {
+            "N".to_string()
+        };
+        format!(
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            s(&m.name),
+            self.age_secs(),
+            self.idle_secs(),
+            flags,
+            self.qbuf.load(Ordering::Relaxed),
+            cmd,
+            m.resp,
+            s(&m.lib_name),
+            s(&m.lib_ver),
+        )
+    }
+}
+
+/// Connection-local state, owned by the connection task.
+#[derive(Debug)]
+pub struct Client {
+    /// The shared part.
+    pub handle: Arc<ClientHandle>,
+    /// RESP2 or RESP3.
+    pub proto: Proto,
+    /// False until AUTH/HELLO AUTH succeeds when `requirepass` is set.
+    pub authenticated: bool,
+    /// CLIENT NO-TOUCH: reads do not update access time or frequency.
+    pub no_touch: bool,
+    /// Close after this batch's replies are written (QUIT, CLIENT KILL of itself).
+    pub close: bool,
+    /// Lookup counters not yet added to the server stats (flushed once per batch).
+    pub pending: DbStats,
+    /// Commands executed and not yet added to the server stats.
+    pub pending_cmds: u64,
+    /// Error replies not yet added to the server stats.
+    pub pending_errors: u64,
+}
+
+impl Client {
+    /// A new client in its initial state.
+    pub fn new(handle: Arc<ClientHandle>, authenticated: bool) -> Client {
+        Client {
+            handle,
+            proto: Proto::Resp2,
+            authenticated,
+            no_touch: false,
+            close: false,
+            pending: DbStats::default(),
+            pending_cmds: 0,
+            pending_errors: 0,
+        }
+    }
+
+    /// This client's id.
+    pub fn id(&self) -> u64 {
+        self.handle.id
+    }
+}
+
+/// Every connected client.
+#[derive(Debug, Default)]
+pub struct Clients {
+    /// Ordered by id for CLIENT LIST; locked only on connect, disconnect and CLIENT
+    /// LIST/KILL, never on the command path.
+    map: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
+    next_id: AtomicU64,
+}
+
+impl Clients {
+    /// Registers a new connection and returns its handle.
+    pub fn register(&self, addr: SocketAddr, laddr: SocketAddr) -> Arc<ClientHandle> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let h = Arc::new(ClientHandle {
+            id,
+            addr,
+            laddr,
+            created: Instant::now(),
+            meta: Mutex::new(ClientMeta {
+                resp: 2,
+                ..ClientMeta::default()
+            }),
+            last_active_ms: AtomicU64::new(0),
+            last_cmd: AtomicUsize::new(usize::MAX),
+            qbuf: AtomicUsize::new(0),
+            killed: AtomicBool::new(false),
+            kill: Notify::new(),
+        });
+        self.map.lock().insert(id, h.clone());
+        h
+    }
+
+    /// Removes a closed connection.
+    pub fn remove(&self, id: u64) {
+        self.map.lock().remove(&id);
+    }
+
+    /// Number of connected clients.
+    pub fn len(&self) -> usize {
+        self.map.lock().len()
+    }
+
+    /// True when no client is connected.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A snapshot of every handle, ordered by id.
+    pub fn all(&self) -> Vec<Arc<ClientHandle>> {
+        self.map.lock().values().cloned().collect()
+    }
+}

@@ -1,0 +1,136 @@
+//! One client connection: read whatever arrived, run every complete request in order,
+//! write all replies with one syscall, repeat.
+//!
+//! ```text
+//!  socket ──read──▶ rbuf ──Decoder──▶ args ──dispatch::execute──▶ Reply ──encode──▶ wbuf
+//!     ▲                                                                               │
+//!     └───────────────────────────── one write per batch ◀────────────────────────────┘
+//! ```
+//! The task also wakes on CLIENT KILL, on server shutdown and on the idle `timeout`;
+//! each of those ends the loop between batches, never in the middle of one.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::{Client, ClientHandle, Shared, dispatch};
+use crate::protocol::{Decoder, Reply};
+
+/// Initial buffer sizes; buffers grow for large requests and shrink back after.
+const BUF: usize = 16 * 1024;
+/// A write buffer that grew beyond this is released after use.
+const KEEP_WBUF: usize = 1 << 20;
+
+/// Serves one connection until it closes, is killed, idles out or the server stops.
+pub async fn serve(
+    shared: Arc<Shared>,
+    mut stream: TcpStream,
+    handle: Arc<ClientHandle>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let authenticated = shared.settings.requirepass.read().is_none();
+    let mut client = Client::new(handle.clone(), authenticated);
+    let mut rbuf = BytesMut::with_capacity(BUF);
+    let mut wbuf = BytesMut::with_capacity(BUF);
+    let mut decoder = Decoder::default();
+
+    loop {
+        if rbuf.capacity() - rbuf.len() < BUF / 4 {
+            rbuf.reserve(BUF);
+        }
+        let idle = shared.settings.timeout_secs.load(Ordering::Relaxed);
+        let read = tokio::select! {
+            r = stream.read_buf(&mut rbuf) => r,
+            _ = handle.kill.notified() => break,
+            _ = shutdown.changed() => break,
+            _ = idle_timer(idle) => {
+                tracing::debug!(client = handle.id, "closing idle client");
+                break;
+            }
+        };
+        match read {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                shared.stats.net_in.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        }
+
+        let limits = shared.settings.frame_limits();
+        loop {
+            match decoder.decode(&mut rbuf, &limits) {
+                Ok(Some(args)) => {
+                    let reply = dispatch::execute(&shared, &mut client, args);
+                    reply.encode(client.proto, &mut wbuf);
+                    if client.close {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!(client = handle.id, "protocol error: {e}");
+                    Reply::Error(format!("ERR {e}").into()).encode(client.proto, &mut wbuf);
+                    client.close = true;
+                    break;
+                }
+            }
+        }
+        flush_stats(&shared, &mut client);
+        handle.qbuf.store(rbuf.len(), Ordering::Relaxed);
+        handle.last_active_ms.store(
+            handle.created.elapsed().as_millis() as u64,
+            Ordering::Relaxed,
+        );
+        if rbuf.len() as u64
+            > shared
+                .settings
+                .client_query_buffer_limit
+                .load(Ordering::Relaxed)
+        {
+            tracing::warn!(client = handle.id, addr = %handle.addr, "closing client that reached max query buffer length");
+            client.close = true;
+        }
+        if !wbuf.is_empty() {
+            if stream.write_all(&wbuf).await.is_err() {
+                break;
+            }
+            shared
+                .stats
+                .net_out
+                .fetch_add(wbuf.len() as u64, Ordering::Relaxed);
+            wbuf.clear();
+            if wbuf.capacity() > KEEP_WBUF {
+                wbuf = BytesMut::with_capacity(BUF);
+            }
+        }
+        if client.close || handle.killed.load(Ordering::Acquire) {
+            break;
+        }
+    }
+    flush_stats(&shared, &mut client);
+    let _ = stream.shutdown().await;
+    shared.clients.remove(handle.id);
+}
+
+fn flush_stats(shared: &Shared, client: &mut Client) {
+    shared.stats.add(
+        std::mem::take(&mut client.pending),
+        client.pending_cmds,
+        client.pending_errors,
+    );
+    client.pending_cmds = 0;
+    client.pending_errors = 0;
+}
+
+/// Sleeps for the idle timeout, or forever when it is 0 (disabled).
+async fn idle_timer(secs: u64) {
+    if secs == 0 {
+        std::future::pending::<()>().await;
+    } else {
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+    }
+}

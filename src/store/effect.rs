@@ -1,0 +1,38 @@
+//! Effects: what a write did, as idempotent records (DESIGN.md "one record format").
+//!
+//! An effect states the result, never the command: `INCR` becomes a `Set` of the new
+//! value, `EXPIRE k 10` becomes an `Expire` at an absolute time. Replaying effects in order
+//! on any prefix-consistent state gives the same data, which is what the fast-restart log
+//! and replication rely on. The store's [`Db`](super::Db) is the only producer.
+
+use bytes::Bytes;
+
+use super::entry::Value;
+
+/// One change to the keyspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// The key now holds `value`, expiring at `expire_at` (unix ms; 0 = never).
+    Set {
+        /// The key.
+        key: Bytes,
+        /// The whole new value.
+        value: Value,
+        /// Absolute expiry.
+        expire_at: u64,
+    },
+    /// The key no longer exists (DEL, expiry, eviction, the source of a RENAME).
+    Del {
+        /// The key.
+        key: Bytes,
+    },
+    /// The key's expiry is now `at` (unix ms; 0 = persistent).
+    Expire {
+        /// The key.
+        key: Bytes,
+        /// Absolute expiry.
+        at: u64,
+    },
+    /// Every key is gone.
+    FlushAll,
+}

@@ -1,0 +1,31 @@
+//! The store: the sharded keyspace, entries, expiry and the effect record.
+//!
+//! Owns every key and value of this server. Commands reach it only through a [`Db`]
+//! (the shards they locked); nothing here knows about connections or the wire.
+//!
+//! ```text
+//!  command ──lock shards (ascending)──▶ Db ──▶ Shard { map, expires, used } × 64
+//!                                        │
+//!                                        └──▶ effects (Set / Del / Expire / FlushAll)
+//!  expiry task ──every 100 ms──▶ Keyspace::expire_due (one shard at a time)
+//! ```
+
+pub mod db;
+pub mod effect;
+pub mod entry;
+pub mod keyspace;
+pub mod pattern;
+
+pub use db::{Db, DbStats, NotLocked, ScanPage, Ttl};
+pub use effect::Effect;
+pub use entry::{Entry, Value};
+pub use keyspace::{Keyspace, SHARDS, ShardSet};
+
+/// Wall-clock time in unix milliseconds (TTLs are absolute wall-clock deadlines, as in
+/// Redis's EXPIREAT).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}

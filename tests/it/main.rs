@@ -1,0 +1,1 @@
+//! Integration tests: real `terrace` processes on free loopback ports, real clients.
