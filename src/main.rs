@@ -31,6 +31,9 @@ enum Cmd {
         /// Listen on this address instead of the configured one.
         #[arg(long)]
         bind: Option<String>,
+        /// Connection worker threads (default: one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
         /// Log filter (error, warn, info, debug, trace, or tracing directives).
         #[arg(long = "log-level", env = "TERRACE_LOG")]
         log_level: Option<String>,
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
             name,
             port,
             bind,
+            threads,
             log_level,
         } => {
             let file = config.as_ref().map(|p| p.display().to_string());
@@ -102,6 +106,7 @@ fn main() -> ExitCode {
                 config_file: file,
                 bind,
                 port,
+                threads,
             };
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

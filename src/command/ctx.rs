@@ -29,15 +29,18 @@ impl ExecCtx<'_> {
     }
 }
 
+/// Values up to this size are copied out of the store rather than shared: a copy touches
+/// only the value's bytes, while sharing also touches (and for a value never shared
+/// before, allocates) its reference count: another cache miss on the hot GET path.
+const COPY_OUT_MAX: usize = 128;
+
 /// The string in an entry, or WRONGTYPE.
 pub fn str_of(e: Option<&Entry>) -> Result<Option<Bytes>, CmdError> {
-    match e {
-        None => Ok(None),
-        Some(e) => e
-            .value
-            .as_str()
-            .cloned()
-            .map(Some)
-            .ok_or(CmdError::WrongType),
-    }
+    let Some(e) = e else { return Ok(None) };
+    let b = e.value.as_str().ok_or(CmdError::WrongType)?;
+    Ok(Some(if b.len() <= COPY_OUT_MAX {
+        Bytes::copy_from_slice(b)
+    } else {
+        b.clone()
+    }))
 }

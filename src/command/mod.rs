@@ -240,7 +240,7 @@ command_table! {
 }
 
 /// Name → command, built once. Keys are lower case.
-static BY_NAME: LazyLock<HashMap<&'static str, CommandId>> =
+static BY_NAME: LazyLock<HashMap<&'static str, CommandId, ahash::RandomState>> =
     LazyLock::new(|| SPECS.iter().zip(IDS).map(|(s, id)| (s.name, *id)).collect());
 
 impl CommandId {

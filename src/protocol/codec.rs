@@ -100,11 +100,10 @@ impl Decoder {
         let region = &buf[..end.unwrap_or(buf.len())];
         match decode_range(region) {
             Ok(Some((frame, amt))) => {
-                let args = frame_args(frame, limits)?;
+                // A frame that fails the checks closes the connection, so consuming it
+                // before checking loses nothing.
                 let frozen = buf.split_to(amt).freeze();
-                Ok(Some(
-                    args.into_iter().map(|(s, e)| frozen.slice(s..e)).collect(),
-                ))
+                frame_args(frame, limits, &frozen).map(Some)
             }
             Ok(None) => {
                 // Incomplete: check the headers that are here (limits apply now) and
@@ -124,11 +123,13 @@ impl Decoder {
     }
 }
 
-/// Checks a decoded frame has Redis's request shape and returns the argument ranges.
+/// Checks a decoded frame has Redis's request shape and returns its arguments as slices
+/// of `frame_bytes`.
 fn frame_args(
     frame: RangeFrame,
     limits: &FrameLimits,
-) -> Result<Vec<(usize, usize)>, ProtocolError> {
+    frame_bytes: &Bytes,
+) -> Result<Vec<Bytes>, ProtocolError> {
     match frame {
         RangeFrame::Array(items) => {
             if items.len() > limits.max_multibulk {
@@ -137,7 +138,9 @@ fn frame_args(
             items
                 .into_iter()
                 .map(|item| match item {
-                    RangeFrame::BulkString((s, e)) if e - s <= limits.max_bulk => Ok((s, e)),
+                    RangeFrame::BulkString((s, e)) if e - s <= limits.max_bulk => {
+                        Ok(frame_bytes.slice(s..e))
+                    }
                     RangeFrame::BulkString(_) | RangeFrame::Null => perr("invalid bulk length"),
                     RangeFrame::SimpleString(_) => perr("expected '$', got '+'"),
                     RangeFrame::Error(_) => perr("expected '$', got '-'"),

@@ -55,16 +55,15 @@ pub async fn serve(
         };
         match read {
             Ok(0) | Err(_) => break,
-            Ok(n) => {
-                shared.stats.net_in.fetch_add(n as u64, Ordering::Relaxed);
-            }
+            Ok(n) => shared.stats.add_net(n as u64, 0),
         }
 
         let limits = shared.settings.frame_limits();
+        let mut clock = dispatch::BatchClock::start();
         loop {
             match decoder.decode(&mut rbuf, &limits) {
                 Ok(Some(args)) => {
-                    let reply = dispatch::execute(&shared, &mut client, args);
+                    let reply = dispatch::execute(&shared, &mut client, args, &mut clock);
                     reply.encode(client.proto, &mut wbuf);
                     if client.close {
                         break;
@@ -98,10 +97,7 @@ pub async fn serve(
             if stream.write_all(&wbuf).await.is_err() {
                 break;
             }
-            shared
-                .stats
-                .net_out
-                .fetch_add(wbuf.len() as u64, Ordering::Relaxed);
+            shared.stats.add_net(0, wbuf.len() as u64);
             wbuf.clear();
             if wbuf.capacity() > KEEP_WBUF {
                 wbuf = BytesMut::with_capacity(BUF);

@@ -7,10 +7,10 @@
 //!             ┌──────────── run() ─────────────┐
 //!  SIGTERM ──▶│ shutdown: watch<bool>          │
 //!  SHUTDOWN ─▶│                                │
-//!             │ listener ──accept──▶ connection task (one per client) ──▶ dispatch
-//!             │                           │ holds a `done` sender: when every task
-//!             │                           │ has dropped it, shutdown is complete
+//!             │ listener ──accept──▶ workers (one thread + runtime per core)
+//!             │                            └─▶ connection task per client ──▶ dispatch
 //!             │ cron (100 ms): active expiry, ops/sec sample
+//!             │ on shutdown: stop accepting, connections finish their batch, join workers
 //!             └────────────────────────────────┘
 //! ```
 
@@ -20,6 +20,7 @@ pub mod dispatch;
 pub mod settings;
 pub mod slowlog;
 pub mod stats;
+pub mod workers;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 pub use client::{Client, ClientHandle, Clients};
 pub use settings::Settings;
@@ -37,8 +38,6 @@ pub use stats::Stats;
 use crate::config::{Config, Placement};
 use crate::store::Keyspace;
 
-/// How long shutdown waits for connections to finish their current batch.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Due keys removed per shard per cron pass before yielding.
 const EXPIRE_BUDGET: usize = 256;
 
@@ -142,11 +141,16 @@ pub struct ServerOptions {
     pub bind: Option<String>,
     /// `--port` override.
     pub port: Option<u16>,
+    /// Connection worker threads; 0 = one per core.
+    pub threads: usize,
 }
 
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    /// The worker threads could not start.
+    #[error("could not start worker threads: {0}")]
+    Workers(std::io::Error),
     /// The listening socket could not be opened.
     #[error("could not listen on {addr}: {source}")]
     Bind {
@@ -192,15 +196,20 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
         env!("CARGO_PKG_VERSION"),
     );
 
+    let threads = if opts.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        opts.threads
+    };
+    let mut workers = workers::Workers::start(threads, &shared).map_err(ServerError::Workers)?;
     tokio::spawn(cron(shared.clone()));
     tokio::spawn(signals(shared.clone()));
 
     let mut shutdown = shared.shutdown.subscribe();
-    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => accept(&shared, stream, peer, done_tx.clone()).await,
+                Ok((stream, peer)) => accept(&shared, &mut workers, stream, peer).await,
                 Err(e) => {
                     // EMFILE and friends: back off briefly instead of spinning.
                     tracing::warn!("accept failed: {e}");
@@ -211,17 +220,13 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
         }
     }
     drop(listener);
-    drop(done_tx);
     tracing::info!(
         "shutting down: waiting for {} connection(s) to finish",
         shared.clients.len()
     );
-    if tokio::time::timeout(DRAIN_TIMEOUT, done_rx.recv())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections did not finish within {DRAIN_TIMEOUT:?}; exiting anyway");
-    }
+    // Connections end at their next read after the shutdown signal; joining the worker
+    // threads blocks, so do it off the runtime.
+    let _ = tokio::task::spawn_blocking(move || workers.join()).await;
     tracing::info!(
         "Terrace {} is now ready to exit, bye bye...",
         shared.identity.name
@@ -231,9 +236,9 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
 
 async fn accept(
     shared: &Arc<Shared>,
+    workers: &mut workers::Workers,
     mut stream: TcpStream,
     peer: std::net::SocketAddr,
-    done: mpsc::Sender<()>,
 ) {
     shared.stats.connections.fetch_add(1, Ordering::Relaxed);
     let max = shared.settings.maxclients.load(Ordering::Relaxed);
@@ -246,13 +251,13 @@ async fn accept(
     }
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().unwrap_or(peer);
-    let handle = shared.clients.register(peer, local);
-    let rx = shared.shutdown.subscribe();
-    let shared = shared.clone();
-    tokio::spawn(async move {
-        connection::serve(shared, stream, handle, rx).await;
-        drop(done);
-    });
+    match stream.into_std() {
+        Ok(stream) => {
+            let handle = shared.clients.register(peer, local);
+            workers.dispatch(workers::Job { stream, handle });
+        }
+        Err(e) => tracing::warn!("cannot hand over connection from {peer}: {e}"),
+    }
 }
 
 /// Background work every 100 ms (Redis's `hz 10`): active expiry and the ops/sec sample.
@@ -271,7 +276,7 @@ async fn cron(shared: Arc<Shared>) {
             let (n, more) = shared
                 .keyspace
                 .expire_due(crate::store::now_ms(), EXPIRE_BUDGET);
-            shared.stats.expired.fetch_add(n as u64, Ordering::Relaxed);
+            shared.stats.add_expired(n as u64);
             if !more || Instant::now() >= deadline {
                 break;
             }

@@ -1,11 +1,14 @@
 //! [`Db`]: a command's view of the shards it locked. Every read and write of the keyspace
 //! goes through it, so lazy expiry, access tracking, memory accounting and the effect
 //! record are each done in one place and no command can forget them.
+//!
+//! Each access costs one hash lookup: [`slot`] finds the entry's index (dropping it if its
+//! TTL has passed) and the accessors work on that index.
 
 use bytes::Bytes;
 
 use super::effect::Effect;
-use super::entry::{Entry, Value};
+use super::entry::{Entry, Key, Value};
 use super::keyspace::{Keyspace, Locks, SHARDS, Shard};
 use super::pattern;
 
@@ -49,6 +52,21 @@ pub struct ScanPage {
 const CURSOR_POS_BITS: u32 = 34;
 const CURSOR_TOP: u64 = (1 << CURSOR_POS_BITS) - 1;
 
+/// What a command's accesses produced besides their results.
+struct Out {
+    record: bool,
+    effects: Vec<Effect>,
+    stats: DbStats,
+}
+
+impl Out {
+    fn emit(&mut self, e: impl FnOnce() -> Effect) {
+        if self.record {
+            self.effects.push(e());
+        }
+    }
+}
+
 /// A command's locked view of the keyspace.
 pub struct Db<'a> {
     ks: &'a Keyspace,
@@ -56,10 +74,30 @@ pub struct Db<'a> {
     /// The command's clock, unix milliseconds.
     pub now: u64,
     touch: bool,
-    record: bool,
-    effects: Vec<Effect>,
-    /// Lookup counters.
-    pub stats: DbStats,
+    out: Out,
+}
+
+/// Finds the index of `key`'s live entry, removing the entry first if its TTL has passed.
+fn slot<'s>(
+    ks: &Keyspace,
+    locks: &'s mut Locks<'_>,
+    now: u64,
+    out: &mut Out,
+    key: &[u8],
+) -> Result<(&'s mut Shard, Option<usize>), NotLocked> {
+    let s = locks.get(ks.shard_of(key)).ok_or(NotLocked)?;
+    let Some(i) = s.map.get_index_of(key) else {
+        return Ok((s, None));
+    };
+    if !s.map[i].is_expired(now) {
+        return Ok((s, Some(i)));
+    }
+    remove_at(s, i);
+    out.stats.expired += 1;
+    out.emit(|| Effect::Del {
+        key: Bytes::copy_from_slice(key),
+    });
+    Ok((s, None))
 }
 
 impl<'a> Db<'a> {
@@ -75,84 +113,52 @@ impl<'a> Db<'a> {
             locks,
             now,
             touch,
-            record,
-            effects: Vec::new(),
-            stats: DbStats::default(),
+            out: Out {
+                record,
+                effects: Vec::new(),
+                stats: DbStats::default(),
+            },
         }
+    }
+
+    /// Lookup counters so far.
+    pub fn stats(&self) -> DbStats {
+        self.out.stats
     }
 
     /// The effects recorded so far (empty unless the keyspace records effects).
     pub fn take_effects(&mut self) -> Vec<Effect> {
-        std::mem::take(&mut self.effects)
-    }
-
-    fn emit(&mut self, e: impl FnOnce() -> Effect) {
-        if self.record {
-            self.effects.push(e());
-        }
-    }
-
-    fn shard(&mut self, key: &[u8]) -> Result<&mut Shard, NotLocked> {
-        let idx = self.ks.shard_of(key);
-        self.locks.get(idx).ok_or(NotLocked)
-    }
-
-    /// Removes `key` if its TTL has passed; true if it did.
-    fn expire_if_due(&mut self, key: &[u8]) -> Result<bool, NotLocked> {
-        let now = self.now;
-        let s = self.shard(key)?;
-        let due = s.map.get(key).is_some_and(|e| e.is_expired(now));
-        if due {
-            remove(s, key);
-            self.stats.expired += 1;
-            self.emit(|| Effect::Del {
-                key: Bytes::copy_from_slice(key),
-            });
-        }
-        Ok(due)
+        std::mem::take(&mut self.out.effects)
     }
 
     /// A read lookup: counts a hit or miss and records the access (unless NO-TOUCH).
     pub fn get(&mut self, key: &[u8]) -> Result<Option<&Entry>, NotLocked> {
-        self.expire_if_due(key)?;
-        let (now, touch) = (self.now, self.touch);
-        let found = {
-            let s = self.shard(key)?;
-            match s.map.get_mut(key) {
-                Some(e) => {
-                    if touch {
-                        e.touch(now);
-                    }
-                    true
-                }
-                None => false,
-            }
+        let (s, i) = slot(self.ks, &mut self.locks, self.now, &mut self.out, key)?;
+        let Some(i) = i else {
+            self.out.stats.misses += 1;
+            return Ok(None);
         };
-        if found {
-            self.stats.hits += 1;
-        } else {
-            self.stats.misses += 1;
+        self.out.stats.hits += 1;
+        let e = &mut s.map[i];
+        if self.touch {
+            e.touch(self.now);
         }
-        Ok(self.shard(key)?.map.get(key))
+        Ok(Some(e))
     }
 
     /// A lookup that neither counts nor touches (TYPE, TTL, EXISTS, OBJECT).
     pub fn peek(&mut self, key: &[u8]) -> Result<Option<&Entry>, NotLocked> {
-        self.expire_if_due(key)?;
-        Ok(self.shard(key)?.map.get(key))
+        let (s, i) = slot(self.ks, &mut self.locks, self.now, &mut self.out, key)?;
+        Ok(i.map(|i| &s.map[i]))
     }
 
     /// Records an access without reading (TOUCH); false if the key does not exist.
     pub fn touch(&mut self, key: &[u8]) -> Result<bool, NotLocked> {
-        self.expire_if_due(key)?;
-        let now = self.now;
-        Ok(match self.shard(key)?.map.get_mut(key) {
-            Some(e) => {
-                e.touch(now);
-                true
-            }
-            None => false,
-        })
+        let (s, i) = slot(self.ks, &mut self.locks, self.now, &mut self.out, key)?;
+        if let Some(i) = i {
+            s.map[i].touch(self.now);
+        }
+        Ok(i.is_some())
     }
 
     /// True if the key exists (and has not expired).
@@ -162,16 +168,17 @@ impl<'a> Db<'a> {
 
     /// Stores `value` under `key` with the given TTL treatment.
     pub fn set(&mut self, key: &[u8], value: Value, ttl: Ttl) -> Result<(), NotLocked> {
-        self.expire_if_due(key)?;
         let now = self.now;
-        // Copy into exact-size allocations: the arguments are slices of the connection's
+        // Copy into an exact-size allocation: arguments are slices of the connection's
         // read buffer and must not keep it alive.
         let value = match value {
             Value::Str(b) => Value::Str(Bytes::copy_from_slice(&b)),
         };
-        let s = self.shard(key)?;
-        let (stored_key, expire_at) = match s.map.get_full_mut(key) {
-            Some((_, k, e)) => {
+        let recorded = self.out.record.then(|| value.clone());
+        let (s, i) = slot(self.ks, &mut self.locks, now, &mut self.out, key)?;
+        let expire_at = match i {
+            Some(i) => {
+                let (k, e) = s.map.get_index_mut(i).ok_or(NotLocked)?;
                 let old_mem = e.mem(k.len());
                 let old_at = e.expire_at;
                 let new_at = match ttl {
@@ -179,51 +186,53 @@ impl<'a> Db<'a> {
                     Ttl::Clear => 0,
                     Ttl::At(t) => t,
                 };
-                e.value = value.clone();
+                e.value = value;
                 e.expire_at = new_at;
                 e.touch(now);
                 let new_mem = e.mem(k.len());
-                let k = k.clone();
-                s.used = s.used - old_mem + new_mem;
                 if old_at != new_at {
+                    let k = k.clone();
                     if old_at != 0 {
                         s.expires.remove(&(old_at, k.clone()));
                     }
                     if new_at != 0 {
-                        s.expires.insert((new_at, k.clone()));
+                        s.expires.insert((new_at, k));
                     }
                 }
-                (k, new_at)
+                s.used = s.used + new_mem - old_mem;
+                new_at
             }
             None => {
-                let k = Bytes::copy_from_slice(key);
+                let k = Key::from_slice(key);
                 let at = match ttl {
                     Ttl::At(t) => t,
                     Ttl::Keep | Ttl::Clear => 0,
                 };
-                let e = Entry::new(value.clone(), at, now);
+                let e = Entry::new(value, at, now);
                 s.used += e.mem(k.len());
                 if at != 0 {
                     s.expires.insert((at, k.clone()));
                 }
-                s.map.insert(k.clone(), e);
-                (k, at)
+                s.map.insert(k, e);
+                at
             }
         };
-        self.emit(|| Effect::Set {
-            key: stored_key,
-            value,
-            expire_at,
-        });
+        if let Some(value) = recorded {
+            self.out.effects.push(Effect::Set {
+                key: Bytes::copy_from_slice(key),
+                value,
+                expire_at,
+            });
+        }
         Ok(())
     }
 
     /// Deletes `key`, returning its entry if it existed.
     pub fn del(&mut self, key: &[u8]) -> Result<Option<Entry>, NotLocked> {
-        self.expire_if_due(key)?;
-        let removed = remove(self.shard(key)?, key);
+        let (s, i) = slot(self.ks, &mut self.locks, self.now, &mut self.out, key)?;
+        let removed = i.map(|i| remove_at(s, i));
         if removed.is_some() {
-            self.emit(|| Effect::Del {
+            self.out.emit(|| Effect::Del {
                 key: Bytes::copy_from_slice(key),
             });
         }
@@ -233,19 +242,19 @@ impl<'a> Db<'a> {
     /// Sets (`Some`, unix ms) or clears (`None`) the key's expiry; false if the key does
     /// not exist. A deadline already passed deletes the key, as Redis does.
     pub fn set_expire(&mut self, key: &[u8], at: Option<u64>) -> Result<bool, NotLocked> {
-        if !self.exists(key)? {
-            return Ok(false);
-        }
-        if let Some(t) = at
-            && t <= self.now
-        {
-            self.del(key)?;
-            return Ok(true);
-        }
-        let s = self.shard(key)?;
-        let Some((_, k, e)) = s.map.get_full_mut(key) else {
+        let now = self.now;
+        let (s, i) = slot(self.ks, &mut self.locks, now, &mut self.out, key)?;
+        let Some(i) = i else {
             return Ok(false);
         };
+        if at.is_some_and(|t| t <= now) {
+            remove_at(s, i);
+            self.out.emit(|| Effect::Del {
+                key: Bytes::copy_from_slice(key),
+            });
+            return Ok(true);
+        }
+        let (k, e) = s.map.get_index_mut(i).ok_or(NotLocked)?;
         let (old, new) = (e.expire_at, at.unwrap_or(0));
         e.expire_at = new;
         let k = k.clone();
@@ -253,9 +262,12 @@ impl<'a> Db<'a> {
             s.expires.remove(&(old, k.clone()));
         }
         if new != 0 {
-            s.expires.insert((new, k.clone()));
+            s.expires.insert((new, k));
         }
-        self.emit(|| Effect::Expire { key: k, at: new });
+        self.out.emit(|| Effect::Expire {
+            key: Bytes::copy_from_slice(key),
+            at: new,
+        });
         Ok(true)
     }
 
@@ -290,7 +302,7 @@ impl<'a> Db<'a> {
             s.used = 0;
         }
         debug_assert!(self.locks.is_all(), "flush is a whole-keyspace operation");
-        self.emit(|| Effect::FlushAll);
+        self.out.emit(|| Effect::FlushAll);
         n
     }
 
@@ -304,7 +316,7 @@ impl<'a> Db<'a> {
                 s.map
                     .iter()
                     .filter(|(k, e)| !e.is_expired(now) && (all || pattern::matches(pat, k, false)))
-                    .map(|(k, _)| k.clone()),
+                    .map(|(k, _)| Bytes::copy_from_slice(k)),
             );
         }
         out
@@ -342,7 +354,7 @@ impl<'a> Db<'a> {
                         && pat.is_none_or(|p| pattern::matches(p, k, false))
                         && ty.is_none_or(|t| e.value.type_name().eq_ignore_ascii_case(t));
                     if keep {
-                        page.keys.push(k.clone());
+                        page.keys.push(Bytes::copy_from_slice(k));
                     }
                 }
             }
@@ -372,13 +384,13 @@ impl<'a> Db<'a> {
                     return None;
                 }
                 let (k, e) = s.map.get_index(fastrand::usize(..s.map.len()))?;
-                Some((k.clone(), e.is_expired(now)))
+                Some((Bytes::copy_from_slice(k), e.is_expired(now)))
             });
             match picked {
                 None => return None,
                 Some((k, false)) => return Some(k),
                 Some((k, true)) => {
-                    let _ = self.expire_if_due(&k);
+                    let _ = self.peek(&k);
                 }
             }
         }
@@ -386,14 +398,17 @@ impl<'a> Db<'a> {
     }
 }
 
-/// Removes `key` from a shard, keeping the expiry index and memory count right.
-fn remove(s: &mut Shard, key: &[u8]) -> Option<Entry> {
-    let (k, e) = s.map.swap_remove_entry(key)?;
+/// Removes the entry at `i`, keeping the expiry index and memory count right.
+fn remove_at(s: &mut Shard, i: usize) -> Entry {
+    // `i` comes from a lookup in this shard under the same lock, so it is in range.
+    let Some((k, e)) = s.map.swap_remove_index(i) else {
+        return Entry::new(Value::Str(Bytes::new()), 0, 0);
+    };
     if e.expire_at != 0 {
         s.expires.remove(&(e.expire_at, k.clone()));
     }
     s.used = s.used.saturating_sub(e.mem(k.len()));
-    Some(e)
+    e
 }
 
 #[cfg(test)]
@@ -414,10 +429,10 @@ mod tests {
             db.get(b"k").expect("locked").map(|e| e.value.clone()),
             Some(s("v"))
         );
-        assert_eq!(db.stats.hits, 1);
+        assert_eq!(db.stats().hits, 1);
         assert!(db.del(b"k").expect("locked").is_some());
         assert!(db.get(b"k").expect("locked").is_none());
-        assert_eq!(db.stats.misses, 1);
+        assert_eq!(db.stats().misses, 1);
         let fx = db.take_effects();
         assert_eq!(
             fx,
@@ -447,7 +462,7 @@ mod tests {
         }
         let mut db = ks.db(ShardSet::All, 2_000, true);
         assert!(db.get(b"k").expect("locked").is_none());
-        assert_eq!(db.stats.expired, 1);
+        assert_eq!(db.stats().expired, 1);
         assert_eq!(db.expires_len(), 0);
         assert_eq!(db.len(), 0);
         assert_eq!(db.used_memory(), 0);

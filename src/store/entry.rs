@@ -1,6 +1,11 @@
 //! One stored entry: its value and the metadata expiry, eviction and caches need.
 
 use bytes::Bytes;
+use smallvec::SmallVec;
+
+/// A stored key. Keys up to 24 bytes live inline in the map slot, so a lookup compares
+/// against bytes already in cache instead of chasing a pointer to a separate allocation.
+pub type Key = SmallVec<[u8; 24]>;
 
 /// Bytes counted per entry on top of key and value (map slot, metadata, allocator headers).
 /// An estimate: `used_memory` and per-cache `max_memory` are computed from it.

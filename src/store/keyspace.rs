@@ -7,12 +7,11 @@
 
 use std::collections::BTreeSet;
 
-use bytes::Bytes;
 use indexmap::IndexMap;
 use parking_lot::{Mutex, MutexGuard};
 
 use super::db::Db;
-use super::entry::Entry;
+use super::entry::{Entry, Key};
 
 /// Number of shards: a power of two well above the core count, so two commands rarely
 /// contend for one mutex.
@@ -23,10 +22,10 @@ pub const SHARDS: usize = 64;
 pub struct Shard {
     /// Keys in an insertion-ordered map: O(1) random access for RANDOMKEY and eviction
     /// sampling, and a stable index order for SCAN cursors.
-    pub(crate) map: IndexMap<Bytes, Entry, ahash::RandomState>,
+    pub(crate) map: IndexMap<Key, Entry, ahash::RandomState>,
     /// Keys with a TTL ordered by deadline, so the active expiry cycle reclaims exactly
     /// the keys that are due without scanning the map.
-    pub(crate) expires: BTreeSet<(u64, Bytes)>,
+    pub(crate) expires: BTreeSet<(u64, Key)>,
     /// Bytes charged to entries in this shard (see `Entry::mem`).
     pub(crate) used: usize,
 }
@@ -150,7 +149,7 @@ impl Keyspace {
                     break;
                 }
                 if let Some((_, key)) = s.expires.pop_first() {
-                    if let Some(e) = s.map.swap_remove(&key) {
+                    if let Some(e) = s.map.swap_remove(key.as_slice()) {
                         s.used = s.used.saturating_sub(e.mem(key.len()));
                     }
                     n += 1;
