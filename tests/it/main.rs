@@ -1,1 +1,10 @@
-//! Integration tests: real `terrace` processes on free loopback ports, real clients.
+//! Integration tests: real `terrace` processes on free loopback ports, real clients
+//! (the `redis` crate, redis-cli, raw sockets).
+
+mod bad_input;
+mod cli;
+mod commands;
+mod expiry;
+mod lifecycle;
+mod protocol;
+mod util;
