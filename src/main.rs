@@ -118,7 +118,11 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(server::run(opts)) {
+            let result = rt.block_on(server::run(opts));
+            // run() has already waited as long as shutdown may take; do not let dropping
+            // the runtime wait again for a worker join that timed out.
+            rt.shutdown_background();
+            match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");

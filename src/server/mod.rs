@@ -38,6 +38,9 @@ pub use stats::Stats;
 use crate::config::{Config, Placement};
 use crate::store::Keyspace;
 
+/// How long shutdown waits for connections to finish their current batch. A client that
+/// stops reading its replies would otherwise hold shutdown forever in a blocked write.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Due keys removed per shard per cron pass before yielding.
 const EXPIRE_BUDGET: usize = 256;
 
@@ -225,8 +228,12 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
         shared.clients.len()
     );
     // Connections end at their next read after the shutdown signal; joining the worker
-    // threads blocks, so do it off the runtime.
-    let _ = tokio::task::spawn_blocking(move || workers.join()).await;
+    // threads blocks, so do it off the runtime, and give up after DRAIN_TIMEOUT (the
+    // process exits and takes the stuck workers with it).
+    let join = tokio::task::spawn_blocking(move || workers.join());
+    if tokio::time::timeout(DRAIN_TIMEOUT, join).await.is_err() {
+        tracing::warn!("connections did not finish within {DRAIN_TIMEOUT:?}; exiting anyway");
+    }
     tracing::info!(
         "Terrace {} is now ready to exit, bye bye...",
         shared.identity.name

@@ -150,3 +150,34 @@ fn port_in_use_is_a_clear_error() {
             .contains(&format!("could not listen on 127.0.0.1:{port}"))
     );
 }
+
+#[test]
+fn shutdown_is_bounded_when_a_client_stops_reading() {
+    use std::io::Write;
+    let mut s = TestServer::start();
+    // A client that pipelines large replies and never reads them: the server's write to it
+    // blocks once the socket buffers fill.
+    let mut stuck = s.raw();
+    let big = "x".repeat(1 << 20);
+    let mut setup = s.raw();
+    setup
+        .write_all(
+            format!(
+                "*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n${}\r\n{big}\r\n",
+                big.len()
+            )
+            .as_bytes(),
+        )
+        .expect("write");
+    assert_eq!(crate::util::read_n(&mut setup, 5), b"+OK\r\n");
+    let burst = "GET big\r\n".repeat(200);
+    stuck.write_all(burst.as_bytes()).expect("write");
+    std::thread::sleep(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let status = s
+        .terminate()
+        .expect("exits within the bound despite the stuck client");
+    assert!(status.success(), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(14));
+    drop(stuck);
+}
