@@ -26,11 +26,13 @@
 )]
 
 pub mod admin;
+pub mod cache;
 pub mod command;
 pub mod config;
 pub mod error;
 pub mod protocol;
 pub mod server;
 pub mod store;
+pub mod stripe;
 
 pub use error::{Error, Result};

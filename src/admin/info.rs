@@ -17,6 +17,7 @@ const DEFAULT: &[&str] = &[
     "cpu",
     "cluster",
     "keyspace",
+    "caches",
     "terrace",
 ];
 
@@ -52,6 +53,10 @@ pub fn render(srv: &Shared, db: &mut Db<'_>, asked: &[String]) -> String {
             "cpu" => cpu(),
             "cluster" => vec![("cluster_enabled", "1".to_string())],
             "keyspace" => keyspace(db),
+            "caches" => {
+                caches(srv, &mut out);
+                continue;
+            }
             "terrace" => terrace(srv),
             _ => Vec::new(),
         };
@@ -159,7 +164,7 @@ fn stats(srv: &Shared) -> Lines {
         ("total_net_output_bytes", s.net_out().to_string()),
         ("rejected_connections", g(&s.rejected).to_string()),
         ("expired_keys", s.expired().to_string()),
-        ("evicted_keys", g(&s.evicted).to_string()),
+        ("evicted_keys", s.evicted().to_string()),
         ("keyspace_hits", s.hits().to_string()),
         ("keyspace_misses", s.misses().to_string()),
         ("total_error_replies", s.errors().to_string()),
@@ -204,6 +209,17 @@ fn keyspace(db: &mut Db<'_>) -> Lines {
         "db0",
         format!("keys={keys},expires={},avg_ttl=0", db.expires_len()),
     )]
+}
+
+/// One line per cache: `cache_<name>:consistency=...,entries=...,hits=...`.
+fn caches(srv: &Shared, out: &mut String) {
+    for c in srv.keyspace.caches().iter() {
+        let fields: Vec<String> = crate::cache::report(c)
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let _ = write!(out, "cache_{}:{}\r\n", c.name, fields.join(","));
+    }
 }
 
 fn terrace(srv: &Shared) -> Lines {

@@ -70,6 +70,8 @@ impl Exec for Reset {
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
         let c = &mut *ctx.client;
+        c.tx = None;
+        crate::server::transaction::unwatch(ctx.server, c);
         c.proto = Proto::Resp2;
         c.no_touch = false;
         c.authenticated = ctx.server.settings.requirepass.read().is_none();

@@ -8,6 +8,7 @@
 //! Adding a command: write its struct with `Exec` in the family file, add one line to
 //! `command_table!` below.
 
+pub mod cache;
 pub mod client;
 pub mod connection;
 pub mod ctx;
@@ -17,6 +18,7 @@ pub mod keys;
 pub mod server;
 pub mod spec;
 pub mod strings;
+pub mod tx;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -28,7 +30,7 @@ pub use ctx::ExecCtx;
 pub use spec::{CommandSpec, Flags, Keys};
 
 use crate::protocol::{Args, Reply};
-use crate::store::NotLocked;
+use crate::store::{NotLocked, WriteError};
 
 /// An error reply. Each variant is one Redis error, word for word.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -79,6 +81,9 @@ pub enum CmdError {
     /// AUTH with a wrong password.
     #[error("WRONGPASS invalid username-password pair or user is disabled.")]
     WrongPass,
+    /// Over `maxmemory` with nothing evictable (Redis's text).
+    #[error("OOM command not allowed when used memory > 'maxmemory'.")]
+    OutOfMemory,
     /// A Terrace bug (a key outside the locked shards), reported instead of a deadlock.
     #[error("ERR internal error: {0}")]
     Internal(Cow<'static, str>),
@@ -116,6 +121,15 @@ impl CmdError {
 impl From<NotLocked> for CmdError {
     fn from(e: NotLocked) -> CmdError {
         CmdError::Internal(e.to_string().into())
+    }
+}
+
+impl From<WriteError> for CmdError {
+    fn from(e: WriteError) -> CmdError {
+        match e {
+            WriteError::NotLocked(e) => e.into(),
+            full @ WriteError::CacheFull { .. } => CmdError::Prefixed(full.to_string().into()),
+        }
     }
 }
 
@@ -193,6 +207,7 @@ command_table! {
     IncrByFloat(strings::IncrByFloat) = CommandSpec::new("incrbyfloat", 3, "string", "2.6.0", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
     GetRange(strings::GetRange) = CommandSpec::new("getrange", 4, "string", "2.4.0", "Returns a substring of the string stored at a key.").flags(Flags::READONLY).keys(1, 1, 1);
     SetRange(strings::SetRange) = CommandSpec::new("setrange", 4, "string", "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, 1, 1);
+    DelIfEq(strings::DelIfEq) = CommandSpec::new("delifeq", 3, "string", "9.0.0", "Deletes the key if its value matches the given string.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
     Substr(strings::GetRange) = CommandSpec::new("substr", 4, "string", "1.0.0", "Returns a substring from a string value.").flags(Flags::READONLY).keys(1, 1, 1);
     // keys
     Del(keys::Del) = CommandSpec::new("del", -2, "generic", "1.0.0", "Deletes one or more keys.").flags(Flags::WRITE).keys(1, -1, 1);
@@ -220,6 +235,18 @@ command_table! {
     ExpireTime(expire::ExpireTime) = CommandSpec::new("expiretime", 2, "generic", "7.0.0", "Returns the expiration time of a key as a Unix timestamp.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
     PExpireTime(expire::PExpireTime) = CommandSpec::new("pexpiretime", 2, "generic", "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
     Persist(expire::Persist) = CommandSpec::new("persist", 2, "generic", "2.2.0", "Removes the expiration time of a key.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
+    // transactions
+    Multi(tx::Multi) = CommandSpec::new("multi", 1, "transactions", "1.2.0", "Starts a transaction.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE).with(Flags::FAST));
+    Exec(tx::ExecCmd) = CommandSpec::new("exec", 1, "transactions", "1.2.0", "Executes all commands in a transaction.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE));
+    Discard(tx::Discard) = CommandSpec::new("discard", 1, "transactions", "2.0.0", "Discards a transaction.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE).with(Flags::FAST));
+    Watch(tx::WatchCmd) = CommandSpec::new("watch", -2, "transactions", "2.2.0", "Monitors changes to keys to determine the execution of a transaction.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE).with(Flags::FAST)).keys(1, -1, 1);
+    Unwatch(tx::Unwatch) = CommandSpec::new("unwatch", 1, "transactions", "2.2.0", "Forgets about watched keys of a transaction.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE).with(Flags::FAST));
+    // caches
+    CacheList(cache::CacheList) = CommandSpec::new("cache.list", 1, "terrace", "0.1.0", "Lists the named caches.").flags(Flags::READONLY.with(Flags::FAST));
+    CacheInfo(cache::CacheInfo) = CommandSpec::new("cache.info", 2, "terrace", "0.1.0", "Returns a cache's policy and figures: entries, memory, hits, misses, evictions, expirations.").flags(Flags::READONLY);
+    CacheSize(cache::CacheSize) = CommandSpec::new("cache.size", 2, "terrace", "0.1.0", "Returns the number of entries in a cache.").flags(Flags::READONLY.with(Flags::FAST));
+    CacheClear(cache::CacheClear) = CommandSpec::new("cache.clear", 2, "terrace", "0.1.0", "Removes every entry of one cache.").flags(Flags::WRITE).all_keys();
+    CacheConfig(cache::CacheConfigCmd) = CommandSpec::new("cache.config", -2, "terrace", "0.1.0", "Returns or changes a cache's ttl, tti, max_entries, max_memory or eviction.").flags(Flags::ADMIN);
     // connection
     Ping(connection::Ping) = CommandSpec::new("ping", -1, "connection", "1.0.0", "Returns the server's liveliness response.").flags(Flags::FAST.with(Flags::STALE));
     Echo(connection::Echo) = CommandSpec::new("echo", 2, "connection", "1.0.0", "Returns the given string.").flags(Flags::FAST.with(Flags::STALE));

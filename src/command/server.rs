@@ -159,6 +159,9 @@ impl Exec for ConfigCmd {
             ConfigCmd::ResetStat => {
                 srv.stats.reset();
                 srv.slowlog.reset();
+                for c in srv.keyspace.caches().iter() {
+                    c.stats.reset();
+                }
                 Reply::Ok
             }
             ConfigCmd::Help => help(

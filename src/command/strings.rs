@@ -273,6 +273,33 @@ impl Exec for GetDel {
     }
 }
 
+/// `DELIFEQ key value` (Valkey 9.0): deletes the key only if it holds exactly `value`;
+/// 1 if deleted, 0 otherwise. The `remove(key, value)` of a Terracotta cache.
+#[derive(Debug)]
+pub struct DelIfEq {
+    key: Bytes,
+    value: Bytes,
+}
+
+impl Exec for DelIfEq {
+    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        Ok(DelIfEq {
+            key: args.bytes()?,
+            value: args.bytes()?,
+        })
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        let Some(e) = ctx.db.peek(&self.key)? else {
+            return Ok(Reply::Int(0));
+        };
+        if e.value.as_str().ok_or(CmdError::WrongType)? != &self.value {
+            return Ok(Reply::Int(0));
+        }
+        ctx.db.del(&self.key)?;
+        Ok(Reply::Int(1))
+    }
+}
+
 /// `GETEX key [EX s | PX ms | EXAT ts | PXAT ts | PERSIST]`
 #[derive(Debug)]
 pub struct GetEx {

@@ -19,6 +19,11 @@ pub struct LimitsConfig {
     pub client_query_buffer_limit: Size,
     /// Most elements in one request array. Default: 1048576 (Redis's limit).
     pub max_multibulk_len: u64,
+    /// Server-wide memory limit over all caches (`maxmemory`); 0 = none. Default: `0`.
+    pub maxmemory: Size,
+    /// What to evict over `maxmemory` (`maxmemory-policy`): Redis's eight policies,
+    /// `noeviction` refusing writes with -OOM. Default: `noeviction`.
+    pub maxmemory_policy: String,
 }
 
 impl Default for LimitsConfig {
@@ -29,6 +34,8 @@ impl Default for LimitsConfig {
             proto_max_bulk_len: Size(512 << 20),
             client_query_buffer_limit: Size(1 << 30),
             max_multibulk_len: 1 << 20,
+            maxmemory: Size(0),
+            maxmemory_policy: "noeviction".to_string(),
         }
     }
 }

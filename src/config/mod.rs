@@ -344,6 +344,16 @@ impl Config {
                 "must be at least 1".into(),
             );
         }
+        if !crate::server::settings::MAXMEMORY_POLICIES.contains(&l.maxmemory_policy.as_str()) {
+            err(
+                "limits.maxmemory_policy".into(),
+                format!(
+                    "'{}' is not one of {}",
+                    l.maxmemory_policy,
+                    crate::server::settings::MAXMEMORY_POLICIES.join(", ")
+                ),
+            );
+        }
         if self.logging.level.trim().is_empty() {
             err("logging.level".into(), "must not be empty".into());
         }

@@ -91,8 +91,20 @@ impl Reply {
 
     /// Appends the wire form of this reply to `out`.
     pub fn encode(self, proto: Proto, out: &mut BytesMut) {
+        // The replies of the hot commands (GET, SET, INCR, DEL) are written directly: they
+        // are the bulk of all replies, and building a frame for them costs more than
+        // the bytes themselves. Everything else goes through redis-protocol.
         match (&self, proto) {
             (Reply::NoReply, _) => return,
+            (Reply::Ok, _) => return out.extend_from_slice(b"+OK\r\n"),
+            (Reply::Int(i), _) => return put_line(out, b':', *i),
+            (Reply::Bulk(b), _) => {
+                put_line(out, b'$', b.len() as i64);
+                out.extend_from_slice(b);
+                return out.extend_from_slice(b"\r\n");
+            }
+            (Reply::Nil, Proto::Resp2) => return out.extend_from_slice(b"$-1\r\n"),
+            (Reply::Nil, Proto::Resp3) => return out.extend_from_slice(b"_\r\n"),
             // The resp2 frame type has no null array; EXEC's abort reply needs `*-1`.
             (Reply::NilArray, Proto::Resp2) => return out.extend_from_slice(b"*-1\r\n"),
             _ => {}
@@ -194,6 +206,15 @@ impl Reply {
     }
 }
 
+/// Writes `<prefix><n>\r\n`.
+fn put_line(out: &mut BytesMut, prefix: u8, n: i64) {
+    let mut buf = itoa::Buffer::new();
+    out.reserve(24);
+    out.extend_from_slice(&[prefix]);
+    out.extend_from_slice(buf.format(n).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
 /// Status and error lines cannot hold CR or LF; Redis replaces them with spaces.
 fn sanitize(s: Cow<'static, str>) -> Cow<'static, str> {
     if s.contains(['\r', '\n']) {
@@ -280,6 +301,9 @@ mod tests {
             "=5\r\ntxt:x\r\n"
         );
         assert_eq!(wire(Reply::NoReply, Proto::Resp3), "");
+        assert_eq!(wire(Reply::Int(-12), Proto::Resp3), ":-12\r\n");
+        assert_eq!(wire(Reply::bulk("ab"), Proto::Resp3), "$2\r\nab\r\n");
+        assert_eq!(wire(Reply::bulk(""), Proto::Resp2), "$0\r\n\r\n");
     }
 
     #[test]

@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use super::transaction::{Transaction, Watched};
 use crate::protocol::Proto;
 use crate::store::DbStats;
 
@@ -38,6 +39,10 @@ pub struct ClientHandle {
     pub killed: AtomicBool,
     /// Wakes the connection task out of its read when killed.
     pub kill: Notify,
+    /// Commands queued in an open MULTI, or -1 (CLIENT LIST `multi`).
+    pub multi: AtomicI64,
+    /// Keys watched (CLIENT LIST `watch`).
+    pub watching: AtomicUsize,
 }
 
 /// Descriptive client fields.
@@ -63,6 +68,13 @@ impl ClientHandle {
         self.killed.store(true, Ordering::Release);
         // notify_one stores a permit, so a kill sent while the task is busy is not lost.
         self.kill.notify_one();
+    }
+
+    /// Publishes the MULTI queue length (`None` outside MULTI) and the watched-key count.
+    pub fn set_tx_counts(&self, multi: Option<usize>, watching: usize) {
+        self.multi
+            .store(multi.map_or(-1, |n| n as i64), Ordering::Relaxed);
+        self.watching.store(watching, Ordering::Relaxed);
     }
 
     /// Seconds since the connection was accepted.
@@ -97,7 +109,7 @@ impl ClientHandle {
             "N".to_string()
         };
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} watch={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -105,6 +117,8 @@ impl ClientHandle {
             self.age_secs(),
             self.idle_secs(),
             flags,
+            self.multi.load(Ordering::Relaxed),
+            self.watching.load(Ordering::Relaxed),
             self.qbuf.load(Ordering::Relaxed),
             cmd,
             m.resp,
@@ -133,6 +147,10 @@ pub struct Client {
     pub pending_cmds: u64,
     /// Error replies not yet added to the server stats.
     pub pending_errors: u64,
+    /// The open MULTI, if any.
+    pub tx: Option<Transaction>,
+    /// Keys this client WATCHes.
+    pub watched: Option<Watched>,
 }
 
 impl Client {
@@ -147,6 +165,8 @@ impl Client {
             pending: DbStats::default(),
             pending_cmds: 0,
             pending_errors: 0,
+            tx: None,
+            watched: None,
         }
     }
 
@@ -183,6 +203,8 @@ impl Clients {
             qbuf: AtomicUsize::new(0),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
+            multi: AtomicI64::new(-1),
+            watching: AtomicUsize::new(0),
         });
         self.map.lock().insert(id, h.clone());
         h

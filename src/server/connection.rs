@@ -108,6 +108,7 @@ pub async fn serve(
         }
     }
     flush_stats(&shared, &mut client);
+    super::transaction::unwatch(&shared, &mut client);
     let _ = stream.shutdown().await;
     shared.clients.remove(handle.id);
 }

@@ -5,29 +5,38 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{Client, Shared};
+use super::{Client, Shared, transaction};
 use crate::command::{CmdError, Command, CommandId, CommandSpec, ExecCtx, Flags, Keys};
 use crate::protocol::{Args, Reply};
-use crate::store::ShardSet;
+use crate::store::{ShardSet, Victim};
 
-/// The clock of one batch of requests: the wall time for TTLs is read once per batch, and
-/// each command's duration (for the slow log) is measured from the end of the previous
-/// one, so a command costs one clock read instead of three.
+/// The clock of one batch of requests: the wall time is read once per batch and advanced
+/// by the monotonic clock each command reads anyway (for its slow-log duration), so a
+/// command costs one clock read instead of three and TTLs still see the current time.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchClock {
     /// Unix ms when the batch started.
-    pub now_ms: u64,
+    start_ms: u64,
+    /// When the batch started.
+    start: Instant,
     /// When the previous command of the batch finished.
-    pub mark: Instant,
+    mark: Instant,
 }
 
 impl BatchClock {
     /// A clock for a batch starting now.
     pub fn start() -> BatchClock {
+        let now = Instant::now();
         BatchClock {
-            now_ms: crate::store::now_ms(),
-            mark: Instant::now(),
+            start_ms: crate::store::now_ms(),
+            start: now,
+            mark: now,
         }
+    }
+
+    /// The current unix ms, as of the end of the previous command.
+    pub fn now_ms(&self) -> u64 {
+        self.start_ms + self.mark.duration_since(self.start).as_millis() as u64
     }
 
     fn lap(&mut self) -> u64 {
@@ -54,35 +63,33 @@ pub fn execute(
 }
 
 fn run(shared: &Shared, client: &mut Client, args: &[Bytes], clock: &mut BatchClock) -> Reply {
-    let Some(id) = args.first().and_then(|n| CommandId::lookup(n)) else {
-        return CmdError::unknown_command(args).into_reply();
-    };
-    let mut spec = id.spec();
-    if !spec.arity_ok(args.len()) {
-        return CmdError::WrongArity(spec.name.to_string()).into_reply();
-    }
-    if let Some(sub) = spec.sub(args) {
-        if !sub.arity_ok(args.len()) {
-            return CmdError::WrongArity(sub.name.to_string()).into_reply();
+    let id = match check(shared, client, args, clock) {
+        Ok(id) => id,
+        Err(e) => {
+            // Inside MULTI, a command that cannot even be queued dooms the transaction.
+            if let Some(tx) = client.tx.as_mut() {
+                tx.failed = true;
+            }
+            return e.into_reply();
         }
-        spec = sub;
+    };
+    let spec = full_spec(id, args);
+    client
+        .handle
+        .last_cmd
+        .store(id as usize, std::sync::atomic::Ordering::Relaxed);
+    if client.tx.is_some() && !runs_inside_multi(id) {
+        return queue(shared, client, id, spec, args);
     }
-    if !client.authenticated && !spec.flags.has(Flags::NO_AUTH) {
-        return CmdError::NoAuth.into_reply();
+    if id == CommandId::Exec {
+        return transaction::exec(shared, client, clock);
     }
     let cmd = match Command::parse(id, &mut Args::new(&args[1..])) {
         Ok(c) => c,
         Err(e) => return e.into_reply(),
     };
-    client
-        .handle
-        .last_cmd
-        .store(id as usize, std::sync::atomic::Ordering::Relaxed);
-
     let shards = shard_set(shared, spec, args);
-    let db = shared
-        .keyspace
-        .db(shards, crate::store::now_ms(), !client.no_touch);
+    let db = shared.keyspace.db(shards, clock.now_ms(), !client.no_touch);
     let mut ctx = ExecCtx {
         db,
         server: shared,
@@ -116,10 +123,108 @@ fn run(shared: &Shared, client: &mut Client, args: &[Bytes], clock: &mut BatchCl
     result.unwrap_or_else(CmdError::into_reply)
 }
 
-fn add_stats(client: &mut Client, s: crate::store::DbStats) {
+/// Everything that rejects a request before it runs or is queued: unknown command, arity,
+/// authentication, commands refused inside MULTI, and `maxmemory` for commands that may
+/// grow memory.
+fn check(
+    shared: &Shared,
+    client: &Client,
+    args: &[Bytes],
+    clock: &BatchClock,
+) -> Result<CommandId, CmdError> {
+    let Some(id) = args.first().and_then(|n| CommandId::lookup(n)) else {
+        return Err(CmdError::unknown_command(args));
+    };
+    let spec = id.spec();
+    if !spec.arity_ok(args.len()) {
+        return Err(CmdError::WrongArity(spec.name.to_string()));
+    }
+    let spec = match spec.sub(args) {
+        Some(sub) if !sub.arity_ok(args.len()) => {
+            return Err(CmdError::WrongArity(sub.name.to_string()));
+        }
+        Some(sub) => sub,
+        None => spec,
+    };
+    if !client.authenticated && !spec.flags.has(Flags::NO_AUTH) {
+        return Err(CmdError::NoAuth);
+    }
+    if client.tx.is_some() && spec.flags.has(Flags::NO_MULTI) {
+        return Err(CmdError::err("Command not allowed inside a transaction"));
+    }
+    if spec.flags.has(Flags::DENYOOM) {
+        memory_ok(shared, clock.now_ms())?;
+    }
+    Ok(id)
+}
+
+/// The spec of a command or, for a container, of its subcommand.
+fn full_spec(id: CommandId, args: &[Bytes]) -> &'static CommandSpec {
+    let spec = id.spec();
+    spec.sub(args).unwrap_or(spec)
+}
+
+/// Commands that act at once even inside MULTI (Redis's list).
+fn runs_inside_multi(id: CommandId) -> bool {
+    matches!(
+        id,
+        CommandId::Exec
+            | CommandId::Discard
+            | CommandId::Multi
+            | CommandId::Watch
+            | CommandId::Quit
+            | CommandId::Reset
+    )
+}
+
+/// Queues a command of an open MULTI.
+fn queue(
+    shared: &Shared,
+    client: &mut Client,
+    id: CommandId,
+    spec: &'static CommandSpec,
+    args: &[Bytes],
+) -> Reply {
+    let Some(tx) = client.tx.as_mut() else {
+        return CmdError::Internal("no transaction to queue in".into()).into_reply();
+    };
+    tx.denyoom |= spec.flags.has(Flags::DENYOOM);
+    tx.queued.push(transaction::Queued {
+        cmd: Command::parse(id, &mut Args::new(&args[1..])),
+        shards: shard_set(shared, spec, args),
+    });
+    client.handle.set_tx_counts(
+        Some(tx.queued.len()),
+        client.watched.as_ref().map_or(0, |w| w.keys.len()),
+    );
+    Reply::status("QUEUED")
+}
+
+/// The `maxmemory` backstop: over the limit, evicts by `maxmemory-policy` across all caches
+/// before a command that may grow memory runs; refuses it when nothing can be evicted.
+pub fn memory_ok(shared: &Shared, now: u64) -> Result<(), CmdError> {
+    let max = shared
+        .settings
+        .maxmemory
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if max == 0 || shared.keyspace.caches().used_memory() <= max {
+        return Ok(());
+    }
+    let how = Victim::from_policy(shared.settings.policy()).ok_or(CmdError::OutOfMemory)?;
+    let n = shared
+        .keyspace
+        .evict_to(max, how, now)
+        .ok_or(CmdError::OutOfMemory)?;
+    shared.stats.add_evicted(n);
+    Ok(())
+}
+
+/// Adds a command's lookup counters to the client's pending stats.
+pub(crate) fn add_stats(client: &mut Client, s: crate::store::DbStats) {
     client.pending.hits += s.hits;
     client.pending.misses += s.misses;
     client.pending.expired += s.expired;
+    client.pending.evicted += s.evicted;
 }
 
 /// The shards a command must lock, from its key positions.

@@ -20,6 +20,7 @@ pub mod dispatch;
 pub mod settings;
 pub mod slowlog;
 pub mod stats;
+pub mod transaction;
 pub mod workers;
 
 use std::sync::Arc;
@@ -35,6 +36,7 @@ pub use settings::Settings;
 pub use slowlog::SlowLog;
 pub use stats::Stats;
 
+use crate::cache::Caches;
 use crate::config::{Config, Placement};
 use crate::store::Keyspace;
 
@@ -104,7 +106,7 @@ impl Shared {
             .map(|s| s.name.clone())
             .unwrap_or_default();
         Shared {
-            keyspace: Keyspace::new(false),
+            keyspace: Keyspace::new(false, Arc::new(Caches::new(&config.caches))),
             clients: Clients::default(),
             stats: Stats::default(),
             settings: Settings::from_config(&config),
@@ -288,6 +290,12 @@ async fn cron(shared: Arc<Shared>) {
                 break;
             }
             tokio::task::yield_now().await;
+        }
+        // Bring caches back within their limits where writes raced past them.
+        let now = crate::store::now_ms();
+        for id in 0..shared.keyspace.caches().len() {
+            let n = shared.keyspace.shrink_cache(id, now);
+            shared.stats.add_evicted(n);
         }
     }
 }

@@ -70,8 +70,13 @@ impl Settings {
                 i64::try_from(c.slowlog.log_slower_than.0.as_micros()).unwrap_or(i64::MAX),
             ),
             slowlog_max_len: AtomicU64::new(c.slowlog.max_len),
-            maxmemory: AtomicU64::new(0),
-            maxmemory_policy: AtomicU64::new(0),
+            maxmemory: AtomicU64::new(c.limits.maxmemory.0),
+            maxmemory_policy: AtomicU64::new(
+                MAXMEMORY_POLICIES
+                    .iter()
+                    .position(|p| *p == c.limits.maxmemory_policy)
+                    .unwrap_or(0) as u64,
+            ),
         }
     }
 

@@ -4,46 +4,31 @@
 //! [`Stripe`], once per batch, and INFO sums the stripes. A single shared line written by
 //! every core on every batch costs more than the commands it counts.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
 use crate::store::DbStats;
+use crate::stripe::Counters;
 
-/// Number of counter stripes (more than the threads we expect).
-const STRIPES: usize = 16;
-
-/// The per-batch counters of one thread.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-pub struct Stripe {
-    commands: AtomicU64,
-    errors: AtomicU64,
-    hits: AtomicU64,
-    misses: AtomicU64,
-    expired: AtomicU64,
-    net_in: AtomicU64,
-    net_out: AtomicU64,
-}
-
-thread_local! {
-    static STRIPE: usize = {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES
-    };
-}
+const COMMANDS: usize = 0;
+const ERRORS: usize = 1;
+const HITS: usize = 2;
+const MISSES: usize = 3;
+const EXPIRED: usize = 4;
+const NET_IN: usize = 5;
+const NET_OUT: usize = 6;
+const EVICTED: usize = 7;
 
 /// Counters reported by INFO and reset by CONFIG RESETSTAT.
 #[derive(Debug, Default)]
 pub struct Stats {
     /// Per-thread hot counters.
-    stripes: [Stripe; STRIPES],
+    hot: Counters<8>,
     /// Connections accepted.
     pub connections: AtomicU64,
     /// Connections refused because of `maxclients`.
     pub rejected: AtomicU64,
-    /// Keys evicted for memory.
-    pub evicted: AtomicU64,
     /// Samples of the command counter for instantaneous_ops_per_sec.
     ops: Mutex<OpsSampler>,
 }
@@ -56,66 +41,67 @@ struct OpsSampler {
 }
 
 impl Stats {
-    fn stripe(&self) -> &Stripe {
-        &self.stripes[STRIPE.with(|s| *s)]
-    }
-
     /// Adds a connection's batch of counters.
     pub fn add(&self, db: DbStats, commands: u64, errors: u64) {
-        let s = self.stripe();
-        add(&s.hits, db.hits);
-        add(&s.misses, db.misses);
-        add(&s.expired, db.expired);
-        add(&s.commands, commands);
-        add(&s.errors, errors);
+        self.hot.add(HITS, db.hits as i64);
+        self.hot.add(MISSES, db.misses as i64);
+        self.hot.add(EXPIRED, db.expired as i64);
+        self.hot.add(EVICTED, db.evicted as i64);
+        self.hot.add(COMMANDS, commands as i64);
+        self.hot.add(ERRORS, errors as i64);
     }
 
     /// Adds bytes read from and written to clients.
     pub fn add_net(&self, read: u64, written: u64) {
-        let s = self.stripe();
-        add(&s.net_in, read);
-        add(&s.net_out, written);
+        self.hot.add(NET_IN, read as i64);
+        self.hot.add(NET_OUT, written as i64);
     }
 
     /// Adds keys removed by the active expiry cycle.
     pub fn add_expired(&self, n: u64) {
-        add(&self.stripe().expired, n);
+        self.hot.add(EXPIRED, n as i64);
     }
 
-    fn sum(&self, f: impl Fn(&Stripe) -> &AtomicU64) -> u64 {
-        self.stripes
-            .iter()
-            .map(|s| f(s).load(Ordering::Relaxed))
-            .sum()
+    /// Adds keys evicted for memory or a cache's size limit.
+    pub fn add_evicted(&self, n: u64) {
+        self.hot.add(EVICTED, n as i64);
+    }
+
+    fn sum(&self, i: usize) -> u64 {
+        self.hot.get(i).max(0) as u64
     }
 
     /// Commands executed.
     pub fn commands(&self) -> u64 {
-        self.sum(|s| &s.commands)
+        self.sum(COMMANDS)
     }
     /// Error replies sent.
     pub fn errors(&self) -> u64 {
-        self.sum(|s| &s.errors)
+        self.sum(ERRORS)
     }
     /// Read lookups that found a key.
     pub fn hits(&self) -> u64 {
-        self.sum(|s| &s.hits)
+        self.sum(HITS)
     }
     /// Read lookups that found nothing.
     pub fn misses(&self) -> u64 {
-        self.sum(|s| &s.misses)
+        self.sum(MISSES)
     }
-    /// Keys removed by TTL (lazily or by the active cycle).
+    /// Keys removed by TTL or TTI (lazily or by the active cycle).
     pub fn expired(&self) -> u64 {
-        self.sum(|s| &s.expired)
+        self.sum(EXPIRED)
+    }
+    /// Keys evicted.
+    pub fn evicted(&self) -> u64 {
+        self.sum(EVICTED)
     }
     /// Bytes read from clients.
     pub fn net_in(&self) -> u64 {
-        self.sum(|s| &s.net_in)
+        self.sum(NET_IN)
     }
     /// Bytes written to clients.
     pub fn net_out(&self) -> u64 {
-        self.sum(|s| &s.net_out)
+        self.sum(NET_OUT)
     }
 
     /// Reads a plain counter.
@@ -147,28 +133,12 @@ impl Stats {
 
     /// CONFIG RESETSTAT.
     pub fn reset(&self) {
-        for c in [&self.connections, &self.rejected, &self.evicted] {
+        for c in [&self.connections, &self.rejected] {
             c.store(0, Ordering::Relaxed);
         }
-        for s in &self.stripes {
-            for c in [
-                &s.commands,
-                &s.errors,
-                &s.hits,
-                &s.misses,
-                &s.expired,
-                &s.net_in,
-                &s.net_out,
-            ] {
-                c.store(0, Ordering::Relaxed);
-            }
+        for i in 0..8 {
+            self.hot.reset(i);
         }
         *self.ops.lock() = OpsSampler::default();
-    }
-}
-
-fn add(c: &AtomicU64, n: u64) {
-    if n != 0 {
-        c.fetch_add(n, Ordering::Relaxed);
     }
 }

@@ -1,16 +1,21 @@
 //! [`Db`]: a command's view of the shards it locked. Every read and write of the keyspace
-//! goes through it, so lazy expiry, access tracking, memory accounting and the effect
-//! record are each done in one place and no command can forget them.
+//! goes through it, so lazy expiry (TTL and TTI), access tracking, cache limits and
+//! eviction, WATCH notifications, memory accounting and the effect record are each done
+//! in one place and no command can forget them.
 //!
-//! Each access costs one hash lookup: [`slot`] finds the entry's index (dropping it if its
-//! TTL has passed) and the accessors work on that index.
+//! Each access costs one hash lookup: [`slot`] resolves the key's cache, finds the entry's
+//! index in that cache's table (dropping it if it has expired) and the accessors work on
+//! that index.
 
 use bytes::Bytes;
 
 use super::effect::Effect;
 use super::entry::{Entry, Key, Value};
-use super::keyspace::{Keyspace, Locks, SHARDS, Shard};
+use super::keyspace::{Keyspace, Locks, SHARDS, Shard, Watch};
 use super::pattern;
+use super::table::{Score, Victim};
+use crate::cache::stats::Removal;
+use crate::cache::{Cache, CacheId};
 
 /// Raised when a command touches a key whose shard it did not lock: a bug in a command's
 /// key specification, reported to the client rather than risking a deadlock.
@@ -18,14 +23,34 @@ use super::pattern;
 #[error("key outside the command's locked shards")]
 pub struct NotLocked;
 
+/// Why a write was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    /// See [`NotLocked`].
+    #[error(transparent)]
+    NotLocked(#[from] NotLocked),
+    /// The key's cache is at a limit and its eviction policy is `none` (or the value alone
+    /// exceeds the cache's `max_memory`).
+    #[error("OOM cache '{cache}' is full ({limit}) and its eviction policy is {policy}")]
+    CacheFull {
+        /// The cache.
+        cache: String,
+        /// The limit reached, e.g. `max_entries 1000`.
+        limit: String,
+        /// The cache's eviction policy.
+        policy: &'static str,
+    },
+}
+
 /// What a write does to the key's TTL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ttl {
-    /// Keep the current TTL (KEEPTTL, APPEND, SETRANGE, INCR).
+    /// Keep the current TTL (KEEPTTL, APPEND, SETRANGE, INCR); a new key gets its cache's
+    /// default TTL.
     Keep,
-    /// Remove any TTL.
+    /// Remove any TTL: the cache's default TTL applies, if it has one.
     Clear,
-    /// Expire at this unix-ms time.
+    /// Expire at this unix-ms time (a TTL set by the command wins over the cache's).
     At(u64),
 }
 
@@ -36,8 +61,10 @@ pub struct DbStats {
     pub hits: u64,
     /// Read lookups that found nothing.
     pub misses: u64,
-    /// Keys removed because their TTL had passed.
+    /// Keys removed because their TTL or TTI had passed.
     pub expired: u64,
+    /// Keys evicted to make room.
+    pub evicted: u64,
 }
 
 /// One page of a SCAN.
@@ -52,6 +79,13 @@ pub struct ScanPage {
 const CURSOR_POS_BITS: u32 = 34;
 const CURSOR_TOP: u64 = (1 << CURSOR_POS_BITS) - 1;
 
+/// Most evictions one write may cause before it gives up making room (the cron then
+/// finishes the job): bounds the latency of a write of a large value.
+const MAX_EVICTIONS_PER_WRITE: usize = 1024;
+
+/// Shards whose best victim is compared for each eviction from a cache.
+const EVICTION_SHARDS: usize = 4;
+
 /// What a command's accesses produced besides their results.
 struct Out {
     record: bool,
@@ -65,6 +99,17 @@ impl Out {
             self.effects.push(e());
         }
     }
+
+    fn removed(&mut self, key: &[u8], why: Removal) {
+        match why {
+            Removal::ExpiredTtl | Removal::ExpiredTti => self.stats.expired += 1,
+            Removal::Evicted => self.stats.evicted += 1,
+            Removal::Deleted => {}
+        }
+        self.emit(|| Effect::Del {
+            key: Bytes::copy_from_slice(key),
+        });
+    }
 }
 
 /// A command's locked view of the keyspace.
@@ -77,27 +122,27 @@ pub struct Db<'a> {
     out: Out,
 }
 
-/// Finds the index of `key`'s live entry, removing the entry first if its TTL has passed.
+/// Finds `key`'s shard, cache and the index of its live entry, removing the entry first
+/// if its TTL or TTI has passed.
 fn slot<'s>(
     ks: &Keyspace,
     locks: &'s mut Locks<'_>,
     now: u64,
     out: &mut Out,
     key: &[u8],
-) -> Result<(&'s mut Shard, Option<usize>), NotLocked> {
+) -> Result<(&'s mut Shard, CacheId, Option<usize>), NotLocked> {
     let s = locks.get(ks.shard_of(key)).ok_or(NotLocked)?;
-    let Some(i) = s.map.get_index_of(key) else {
-        return Ok((s, None));
+    let c = ks.caches().resolve(key);
+    let t = &s.tables[c];
+    let Some(i) = t.map.get_index_of(key) else {
+        return Ok((s, c, None));
     };
-    if !s.map[i].is_expired(now) {
-        return Ok((s, Some(i)));
-    }
-    remove_at(s, i);
-    out.stats.expired += 1;
-    out.emit(|| Effect::Del {
-        key: Bytes::copy_from_slice(key),
-    });
-    Ok((s, None))
+    let Some(why) = t.expiry(&t.map[i], now) else {
+        return Ok((s, c, Some(i)));
+    };
+    s.remove(c, i, why);
+    out.removed(key, why);
+    Ok((s, c, None))
 }
 
 impl<'a> Db<'a> {
@@ -131,15 +176,23 @@ impl<'a> Db<'a> {
         std::mem::take(&mut self.out.effects)
     }
 
+    /// The cache `key` belongs to.
+    pub fn cache_of(&self, key: &[u8]) -> &'a Cache {
+        let caches = self.ks.caches();
+        caches.get(caches.resolve(key))
+    }
+
     /// A read lookup: counts a hit or miss and records the access (unless NO-TOUCH).
     pub fn get(&mut self, key: &[u8]) -> Result<Option<&Entry>, NotLocked> {
-        let (s, i) = slot(self.ks, &mut self.locks, self.now, &mut self.out, key)?;
+        let (s, c, i) = slot(self.ks, &mut self.locks, self.now, &mut self.out, key)?;
+        let t = &mut s.tables[c];
+        t.cache.stats.lookup(i.is_some());
         let Some(i) = i else {
             self.out.stats.misses += 1;
             return Ok(None);
         };
         self.out.stats.hits += 1;
-        let e = &mut s.map[i];
+        let e = &mut t.map[i];
         if self.touch {
             e.touch(self.now);
         }
@@ -148,15 +201,15 @@ impl<'a> Db<'a> {
 
     /// A lookup that neither counts nor touches (TYPE, TTL, EXISTS, OBJECT).
     pub fn peek(&mut self, key: &[u8]) -> Result<Option<&Entry>, NotLocked> {
-        let (s, i) = slot(self.ks, &mut self.locks, self.now, &mut self.out, key)?;
-        Ok(i.map(|i| &s.map[i]))
+        let (s, c, i) = slot(self.ks, &mut self.locks, self.now, &mut self.out, key)?;
+        Ok(i.map(|i| &s.tables[c].map[i]))
     }
 
     /// Records an access without reading (TOUCH); false if the key does not exist.
     pub fn touch(&mut self, key: &[u8]) -> Result<bool, NotLocked> {
-        let (s, i) = slot(self.ks, &mut self.locks, self.now, &mut self.out, key)?;
+        let (s, c, i) = slot(self.ks, &mut self.locks, self.now, &mut self.out, key)?;
         if let Some(i) = i {
-            s.map[i].touch(self.now);
+            s.tables[c].map[i].touch(self.now);
         }
         Ok(i.is_some())
     }
@@ -166,57 +219,64 @@ impl<'a> Db<'a> {
         Ok(self.peek(key)?.is_some())
     }
 
-    /// Stores `value` under `key` with the given TTL treatment.
-    pub fn set(&mut self, key: &[u8], value: Value, ttl: Ttl) -> Result<(), NotLocked> {
+    /// Stores `value` under `key` with the given TTL treatment. Refused with
+    /// [`WriteError::CacheFull`] when the key's cache is full and evicts nothing; otherwise
+    /// evicts from that cache (only) to make room first.
+    pub fn set(&mut self, key: &[u8], value: Value, ttl: Ttl) -> Result<(), WriteError> {
         let now = self.now;
         // Copy into an exact-size allocation: arguments are slices of the connection's
         // read buffer and must not keep it alive.
         let value = match value {
             Value::Str(b) => Value::Str(Bytes::copy_from_slice(&b)),
         };
+        let caches = self.ks.caches();
+        let c = caches.resolve(key);
+        let cache = caches.get(c);
+        if cache.policy.is_bounded() {
+            let new_mem = key.len() + value.mem() + super::entry::ENTRY_OVERHEAD;
+            let (s, _, i) = slot(self.ks, &mut self.locks, now, &mut self.out, key)?;
+            let old = i
+                .and_then(|i| s.tables[c].map.get_index(i))
+                .map(|(k, e)| e.mem(k.len()));
+            let (grow, added) = match old {
+                Some(old) => (new_mem.saturating_sub(old), 0),
+                None => (new_mem, 1),
+            };
+            self.make_room(key, c, grow as u64, added)?;
+        }
+        let default_at = || match cache.policy.ttl_ms() {
+            0 => 0,
+            ms => now.saturating_add(ms),
+        };
         let recorded = self.out.record.then(|| value.clone());
-        let (s, i) = slot(self.ks, &mut self.locks, now, &mut self.out, key)?;
+        // (After an eviction entries may have moved: this lookup is the authoritative one.)
+        let (s, _, i) = slot(self.ks, &mut self.locks, now, &mut self.out, key)?;
+        let t = &mut s.tables[c];
         let expire_at = match i {
             Some(i) => {
-                let (k, e) = s.map.get_index_mut(i).ok_or(NotLocked)?;
+                let (k, e) = t.map.get_index_mut(i).ok_or(NotLocked)?;
                 let old_mem = e.mem(k.len());
-                let old_at = e.expire_at;
-                let new_at = match ttl {
-                    Ttl::Keep => old_at,
-                    Ttl::Clear => 0,
+                let at = match ttl {
+                    Ttl::Keep => e.expire_at,
+                    Ttl::Clear => default_at(),
                     Ttl::At(t) => t,
                 };
                 e.value = value;
-                e.expire_at = new_at;
                 e.touch(now);
-                let new_mem = e.mem(k.len());
-                if old_at != new_at {
-                    let k = k.clone();
-                    if old_at != 0 {
-                        s.expires.remove(&(old_at, k.clone()));
-                    }
-                    if new_at != 0 {
-                        s.expires.insert((new_at, k));
-                    }
-                }
-                s.used = s.used + new_mem - old_mem;
-                new_at
+                t.resized(i, old_mem);
+                t.set_expire(i, at);
+                at
             }
             None => {
-                let k = Key::from_slice(key);
                 let at = match ttl {
                     Ttl::At(t) => t,
-                    Ttl::Keep | Ttl::Clear => 0,
+                    Ttl::Keep | Ttl::Clear => default_at(),
                 };
-                let e = Entry::new(value, at, now);
-                s.used += e.mem(k.len());
-                if at != 0 {
-                    s.expires.insert((at, k.clone()));
-                }
-                s.map.insert(k, e);
+                t.insert(Key::from_slice(key), Entry::new(value, at, now));
                 at
             }
         };
+        s.modified(key);
         if let Some(value) = recorded {
             self.out.effects.push(Effect::Set {
                 key: Bytes::copy_from_slice(key),
@@ -227,43 +287,126 @@ impl<'a> Db<'a> {
         Ok(())
     }
 
+    /// Evicts from cache `c` until `grow` more bytes and `added` more entries fit, or
+    /// refuses when the cache evicts nothing.
+    fn make_room(
+        &mut self,
+        key: &[u8],
+        c: CacheId,
+        grow: u64,
+        added: u64,
+    ) -> Result<(), WriteError> {
+        let cache = self.ks.caches().get(c);
+        let (p, st) = (&cache.policy, &cache.stats);
+        let full = |limit: String| WriteError::CacheFull {
+            cache: cache.name.clone(),
+            limit,
+            policy: crate::cache::eviction_name(p.eviction()),
+        };
+        let how = Victim::of_cache(p.eviction());
+        if p.max_memory() != 0 && grow > p.max_memory() {
+            return Err(full(format!("max_memory {}", p.max_memory())));
+        }
+        for _ in 0..MAX_EVICTIONS_PER_WRITE {
+            let max_e = p.max_entries();
+            let max_m = p.max_memory();
+            let over = if max_e != 0 && added > 0 && st.entries() + added > max_e {
+                format!("max_entries {max_e}")
+            } else if max_m != 0 && grow > 0 && st.memory() + grow > max_m {
+                format!("max_memory {max_m}")
+            } else {
+                return Ok(());
+            };
+            let Some(how) = how else {
+                return Err(full(over));
+            };
+            if !self.evict_from(c, how, key) {
+                // Nothing evictable anywhere we can lock now: let the write through; the
+                // cron brings the cache back under its limit.
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Evicts one entry of cache `c`: the best victim among `key`'s shard and a few
+    /// others (locked by this command, or free right now). Looking beyond the home shard
+    /// keeps eviction close to cache-wide LRU/LFU although each shard holds only a slice
+    /// of the cache.
+    fn evict_from(&mut self, c: CacheId, how: Victim, key: &[u8]) -> bool {
+        let now = self.now;
+        let home = self.ks.shard_of(key);
+        let start = fastrand::usize(..SHARDS);
+        let others = (0..SHARDS)
+            .map(|off| (start + off) % SHARDS)
+            .filter(|&i| i != home);
+        let mut best: Option<(Score, usize)> = None;
+        for (looked, idx) in std::iter::once(home).chain(others).enumerate() {
+            if looked >= EVICTION_SHARDS && best.is_some() {
+                break;
+            }
+            let score = match self.locks.get(idx) {
+                Some(s) => s.tables[c].victim(how, now, key).map(|v| v.0),
+                None => self
+                    .ks
+                    .try_lock(idx)
+                    .and_then(|g| g.tables[c].victim(how, now, key).map(|v| v.0)),
+            };
+            if let Some(score) = score
+                && best.is_none_or(|(b, _)| score < b)
+            {
+                best = Some((score, idx));
+            }
+        }
+        let Some((_, idx)) = best else {
+            return false;
+        };
+        let evicted = match self.locks.get(idx) {
+            Some(s) => s.evict_one(c, how, now, key),
+            None => self
+                .ks
+                .try_lock(idx)
+                .and_then(|mut g| g.evict_one(c, how, now, key)),
+        };
+        match evicted {
+            Some((k, _)) => {
+                self.out.removed(&k, Removal::Evicted);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Deletes `key`, returning its entry if it existed.
     pub fn del(&mut self, key: &[u8]) -> Result<Option<Entry>, NotLocked> {
-        let (s, i) = slot(self.ks, &mut self.locks, self.now, &mut self.out, key)?;
-        let removed = i.map(|i| remove_at(s, i));
+        let (s, c, i) = slot(self.ks, &mut self.locks, self.now, &mut self.out, key)?;
+        let removed = i.and_then(|i| s.remove(c, i, Removal::Deleted));
         if removed.is_some() {
             self.out.emit(|| Effect::Del {
                 key: Bytes::copy_from_slice(key),
             });
         }
-        Ok(removed)
+        Ok(removed.map(|(_, e)| e))
     }
 
     /// Sets (`Some`, unix ms) or clears (`None`) the key's expiry; false if the key does
     /// not exist. A deadline already passed deletes the key, as Redis does.
     pub fn set_expire(&mut self, key: &[u8], at: Option<u64>) -> Result<bool, NotLocked> {
         let now = self.now;
-        let (s, i) = slot(self.ks, &mut self.locks, now, &mut self.out, key)?;
+        let (s, c, i) = slot(self.ks, &mut self.locks, now, &mut self.out, key)?;
         let Some(i) = i else {
             return Ok(false);
         };
         if at.is_some_and(|t| t <= now) {
-            remove_at(s, i);
+            s.remove(c, i, Removal::Deleted);
             self.out.emit(|| Effect::Del {
                 key: Bytes::copy_from_slice(key),
             });
             return Ok(true);
         }
-        let (k, e) = s.map.get_index_mut(i).ok_or(NotLocked)?;
-        let (old, new) = (e.expire_at, at.unwrap_or(0));
-        e.expire_at = new;
-        let k = k.clone();
-        if old != 0 {
-            s.expires.remove(&(old, k.clone()));
-        }
-        if new != 0 {
-            s.expires.insert((new, k));
-        }
+        let new = at.unwrap_or(0);
+        s.tables[c].set_expire(i, new);
+        s.modified(key);
         self.out.emit(|| Effect::Expire {
             key: Bytes::copy_from_slice(key),
             at: new,
@@ -271,10 +414,24 @@ impl<'a> Db<'a> {
         Ok(true)
     }
 
+    /// Registers `watch` on `key` (WATCH), after expiring it if due so an already-dead
+    /// key does not count as a change.
+    pub fn watch(&mut self, key: &[u8], watch: &Watch) -> Result<(), NotLocked> {
+        let (s, _, _) = slot(self.ks, &mut self.locks, self.now, &mut self.out, key)?;
+        let ws = s.watchers.entry(Key::from_slice(key)).or_default();
+        if !ws.iter().any(|w| w.client == watch.client) {
+            ws.push(watch.clone());
+        }
+        Ok(())
+    }
+
     /// Number of keys in the locked shards (expired-but-unreclaimed keys included, as in
     /// Redis's DBSIZE).
     pub fn len(&mut self) -> usize {
-        self.locks.all().map(|s| s.map.len()).sum()
+        self.locks
+            .all()
+            .map(|s| s.tables.iter().map(|t| t.map.len()).sum::<usize>())
+            .sum()
     }
 
     /// True when the locked shards hold no key.
@@ -284,25 +441,43 @@ impl<'a> Db<'a> {
 
     /// Keys with a TTL in the locked shards.
     pub fn expires_len(&mut self) -> usize {
-        self.locks.all().map(|s| s.expires.len()).sum()
+        self.locks
+            .all()
+            .map(|s| s.tables.iter().map(|t| t.expires.len()).sum::<usize>())
+            .sum()
     }
 
     /// Bytes charged to entries in the locked shards.
     pub fn used_memory(&mut self) -> usize {
-        self.locks.all().map(|s| s.used).sum()
+        self.locks
+            .all()
+            .map(|s| s.tables.iter().map(|t| t.used).sum::<usize>())
+            .sum()
     }
 
     /// Removes every key in the locked shards (FLUSHALL locks them all).
     pub fn flush(&mut self) -> usize {
         let mut n = 0;
         for s in self.locks.all() {
-            n += s.map.len();
-            s.map = Default::default();
-            s.expires.clear();
-            s.used = 0;
+            s.cleared(None);
+            n += s.tables.iter_mut().map(|t| t.clear()).sum::<usize>();
         }
         debug_assert!(self.locks.is_all(), "flush is a whole-keyspace operation");
         self.out.emit(|| Effect::FlushAll);
+        n
+    }
+
+    /// Removes every key of cache `c` in the locked shards (CACHE.CLEAR locks them all).
+    pub fn clear_cache(&mut self, c: CacheId) -> usize {
+        let mut n = 0;
+        for s in self.locks.all() {
+            s.cleared(Some(c));
+            if let Some(t) = s.tables.get_mut(c) {
+                n += t.clear();
+            }
+        }
+        let name = self.ks.caches().get(c).name.clone();
+        self.out.emit(|| Effect::ClearCache { cache: name });
         n
     }
 
@@ -312,20 +487,25 @@ impl<'a> Db<'a> {
         let all = pat == b"*";
         let mut out = Vec::new();
         for s in self.locks.all() {
-            out.extend(
-                s.map
-                    .iter()
-                    .filter(|(k, e)| !e.is_expired(now) && (all || pattern::matches(pat, k, false)))
-                    .map(|(k, _)| Bytes::copy_from_slice(k)),
-            );
+            for t in s.tables.iter() {
+                out.extend(
+                    t.map
+                        .iter()
+                        .filter(|(k, e)| {
+                            t.expiry(e, now).is_none() && (all || pattern::matches(pat, k, false))
+                        })
+                        .map(|(k, _)| Bytes::copy_from_slice(k)),
+                );
+            }
         }
         out
     }
 
     /// One SCAN step: visits about `count` slots from `cursor`, returning live keys that
     /// match `pat` and have type `ty`. Every key present for the whole scan is returned at
-    /// least once: shards are walked in order and each shard from its highest index down,
-    /// and removals only move the last key (already visited) into a lower slot.
+    /// least once: tables (shard by shard, cache by cache) are walked in order and each
+    /// from its highest index down, and removals only move the last key (already visited)
+    /// into a lower slot.
     pub fn scan(
         &mut self,
         cursor: u64,
@@ -334,63 +514,71 @@ impl<'a> Db<'a> {
         ty: Option<&str>,
     ) -> ScanPage {
         let now = self.now;
-        let (mut shard, mut pos) = if cursor == 0 {
+        let per_shard = self.ks.caches().len();
+        let tables = SHARDS * per_shard;
+        let (mut table, mut pos) = if cursor == 0 {
             (0usize, CURSOR_TOP)
         } else {
             ((cursor >> CURSOR_POS_BITS) as usize, cursor & CURSOR_TOP)
         };
         let mut page = ScanPage::default();
         let mut visited = 0;
-        while shard < SHARDS && visited < count.max(1) {
-            let Some(s) = self.locks.get(shard) else {
+        while table < tables && visited < count.max(1) {
+            let Some(s) = self.locks.get(table / per_shard) else {
                 break;
             };
-            let mut i = (pos as usize).min(s.map.len());
+            let t = &s.tables[table % per_shard];
+            let mut i = (pos as usize).min(t.map.len());
             while i > 0 && visited < count.max(1) {
                 i -= 1;
                 visited += 1;
-                if let Some((k, e)) = s.map.get_index(i) {
-                    let keep = !e.is_expired(now)
+                if let Some((k, e)) = t.map.get_index(i) {
+                    let keep = t.expiry(e, now).is_none()
                         && pat.is_none_or(|p| pattern::matches(p, k, false))
-                        && ty.is_none_or(|t| e.value.type_name().eq_ignore_ascii_case(t));
+                        && ty.is_none_or(|ty| e.value.type_name().eq_ignore_ascii_case(ty));
                     if keep {
                         page.keys.push(Bytes::copy_from_slice(k));
                     }
                 }
             }
             if i == 0 {
-                shard += 1;
+                table += 1;
                 pos = CURSOR_TOP;
             } else {
                 pos = i as u64;
             }
         }
-        page.cursor = if shard >= SHARDS {
+        page.cursor = if table >= tables {
             0
         } else {
-            ((shard as u64) << CURSOR_POS_BITS) | pos
+            ((table as u64) << CURSOR_POS_BITS) | pos
         };
         page
     }
 
     /// A random live key (RANDOMKEY).
     pub fn random_key(&mut self) -> Option<Bytes> {
+        let per_shard = self.ks.caches().len();
+        let tables = SHARDS * per_shard;
         for _ in 0..100 {
-            let start = fastrand::usize(..SHARDS);
-            let now = self.now;
-            let picked = (0..SHARDS).find_map(|off| {
-                let s = self.locks.get((start + off) % SHARDS)?;
-                if s.map.is_empty() {
+            let start = fastrand::usize(..tables);
+            let picked = (0..tables).find_map(|off| {
+                let table = (start + off) % tables;
+                let s = self.locks.get(table / per_shard)?;
+                let t = &s.tables[table % per_shard];
+                if t.map.is_empty() {
                     return None;
                 }
-                let (k, e) = s.map.get_index(fastrand::usize(..s.map.len()))?;
-                Some((Bytes::copy_from_slice(k), e.is_expired(now)))
+                let (k, _) = t.map.get_index(fastrand::usize(..t.map.len()))?;
+                Some(Bytes::copy_from_slice(k))
             });
             match picked {
                 None => return None,
-                Some((k, false)) => return Some(k),
-                Some((k, true)) => {
-                    let _ = self.peek(&k);
+                Some(k) => {
+                    // A peek reclaims the key if it has expired; then try again.
+                    if matches!(self.peek(&k), Ok(Some(_))) {
+                        return Some(k);
+                    }
                 }
             }
         }
@@ -398,23 +586,30 @@ impl<'a> Db<'a> {
     }
 }
 
-/// Removes the entry at `i`, keeping the expiry index and memory count right.
-fn remove_at(s: &mut Shard, i: usize) -> Entry {
-    // `i` comes from a lookup in this shard under the same lock, so it is in range.
-    let Some((k, e)) = s.map.swap_remove_index(i) else {
-        return Entry::new(Value::Str(Bytes::new()), 0, 0);
-    };
-    if e.expire_at != 0 {
-        s.expires.remove(&(e.expire_at, k.clone()));
-    }
-    s.used = s.used.saturating_sub(e.mem(k.len()));
-    e
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     use super::*;
+    use crate::cache::Caches;
+    use crate::config::CacheConfig;
     use crate::store::keyspace::ShardSet;
+
+    fn caches(list: &[(&str, &str)]) -> Arc<Caches> {
+        // Each entry: a cache name and a YAML flow mapping of its other fields.
+        let configs: Vec<CacheConfig> = list
+            .iter()
+            .map(|(name, rest)| {
+                let yaml = format!(
+                    "{{ name: {name}{}{rest} }}",
+                    if rest.is_empty() { "" } else { ", " }
+                );
+                serde_yaml::from_str(&yaml).expect("cache yaml")
+            })
+            .collect();
+        Arc::new(Caches::new(&configs))
+    }
 
     fn s(v: &str) -> Value {
         Value::Str(Bytes::copy_from_slice(v.as_bytes()))
@@ -422,7 +617,7 @@ mod tests {
 
     #[test]
     fn set_get_del_record_effects() {
-        let ks = Keyspace::new(true);
+        let ks = Keyspace::new(true, Arc::new(Caches::single()));
         let mut db = ks.db(ShardSet::All, 1_000, true);
         db.set(b"k", s("v"), Ttl::Clear).expect("locked");
         assert_eq!(
@@ -451,7 +646,7 @@ mod tests {
 
     #[test]
     fn expiry_is_absolute_and_lazy() {
-        let ks = Keyspace::new(true);
+        let ks = Keyspace::new(true, Arc::new(Caches::single()));
         {
             let mut db = ks.db(ShardSet::All, 1_000, true);
             db.set(b"k", s("v"), Ttl::At(1_500)).expect("locked");
@@ -471,7 +666,7 @@ mod tests {
 
     #[test]
     fn past_deadline_deletes() {
-        let ks = Keyspace::new(false);
+        let ks = Keyspace::new(false, Arc::new(Caches::single()));
         let mut db = ks.db(ShardSet::All, 1_000, true);
         db.set(b"k", s("v"), Ttl::Clear).expect("locked");
         assert!(db.set_expire(b"k", Some(999)).expect("locked"));
@@ -481,7 +676,7 @@ mod tests {
 
     #[test]
     fn keep_ttl_and_clear() {
-        let ks = Keyspace::new(false);
+        let ks = Keyspace::new(false, Arc::new(Caches::single()));
         let mut db = ks.db(ShardSet::All, 0, true);
         db.set(b"k", s("a"), Ttl::At(5_000)).expect("locked");
         db.set(b"k", s("b"), Ttl::Keep).expect("locked");
@@ -496,7 +691,7 @@ mod tests {
 
     #[test]
     fn active_expiry_reclaims_due_keys_only() {
-        let ks = Keyspace::new(false);
+        let ks = Keyspace::new(false, Arc::new(Caches::single()));
         {
             let mut db = ks.db(ShardSet::All, 0, true);
             for i in 0..1000 {
@@ -520,19 +715,22 @@ mod tests {
 
     #[test]
     fn unlocked_shard_is_an_error_not_a_deadlock() {
-        let ks = Keyspace::new(false);
+        let ks = Keyspace::new(false, Arc::new(Caches::single()));
         let other = (0..1000)
             .map(|i| format!("x{i}"))
             .find(|k| ks.shard_of(k.as_bytes()) != ks.shard_of(b"a"))
             .expect("some key in another shard");
         let mut db = ks.db(ShardSet::One(ks.shard_of(b"a")), 0, true);
         assert!(db.set(b"a", s("1"), Ttl::Clear).is_ok());
-        assert_eq!(db.set(other.as_bytes(), s("1"), Ttl::Clear), Err(NotLocked));
+        assert_eq!(
+            db.set(other.as_bytes(), s("1"), Ttl::Clear),
+            Err(WriteError::NotLocked(NotLocked))
+        );
     }
 
     #[test]
     fn scan_returns_every_stable_key_despite_deletes() {
-        let ks = Keyspace::new(false);
+        let ks = Keyspace::new(false, Arc::new(Caches::single()));
         {
             let mut db = ks.db(ShardSet::All, 0, true);
             for i in 0..2000 {
@@ -566,7 +764,7 @@ mod tests {
 
     #[test]
     fn keys_pattern_and_random_key() {
-        let ks = Keyspace::new(false);
+        let ks = Keyspace::new(false, Arc::new(Caches::single()));
         let mut db = ks.db(ShardSet::All, 0, true);
         assert_eq!(db.random_key(), None);
         for k in ["user:1", "user:2", "item:1"] {
@@ -578,5 +776,254 @@ mod tests {
         assert!(db.random_key().is_some());
         assert_eq!(db.flush(), 3);
         assert_eq!(db.len(), 0);
+    }
+
+    #[test]
+    fn lru_cache_holds_its_limit_and_keeps_recently_read_keys() {
+        let ks = Keyspace::new(
+            false,
+            caches(&[("lru", "max_entries: 1000, eviction: lru")]),
+        );
+        let mut evicted = 0;
+        for i in 0..5000u64 {
+            // One view per write: the clock advances 1 ms per write.
+            let mut db = ks.db(ShardSet::All, i, true);
+            db.set(format!("lru:{i}").as_bytes(), s("v"), Ttl::Clear)
+                .expect("room is made");
+            if i >= 50 && i % 100 == 0 {
+                for h in 0..50 {
+                    db.get(format!("lru:{h}").as_bytes()).expect("locked");
+                }
+            }
+            evicted += db.stats().evicted;
+        }
+        assert_eq!(evicted, 4000);
+        let mut db = ks.db(ShardSet::All, 5000, true);
+        assert_eq!(db.len(), 1000);
+        let cache = db.cache_of(b"lru:1");
+        assert_eq!(cache.stats.entries(), 1000);
+        assert_eq!(cache.stats.evictions(), 4000);
+        for h in 0..50 {
+            assert!(
+                db.exists(format!("lru:{h}").as_bytes()).expect("locked"),
+                "hot key lru:{h} was evicted"
+            );
+        }
+    }
+
+    #[test]
+    fn full_cache_without_eviction_refuses_and_keeps_everything() {
+        let ks = Keyspace::new(
+            false,
+            caches(&[("fixed", "max_entries: 10, eviction: none"), ("other", "")]),
+        );
+        let mut db = ks.db(ShardSet::All, 0, true);
+        for i in 0..10 {
+            db.set(format!("fixed:{i}").as_bytes(), s("v"), Ttl::Clear)
+                .expect("fits");
+        }
+        let err = db.set(b"fixed:10", s("v"), Ttl::Clear).expect_err("full");
+        assert!(
+            err.to_string()
+                .starts_with("OOM cache 'fixed' is full (max_entries 10)"),
+            "{err}"
+        );
+        // Overwriting an existing key still works; other caches are unaffected.
+        db.set(b"fixed:3", s("new"), Ttl::Clear).expect("overwrite");
+        for i in 0..100 {
+            db.set(format!("other:{i}").as_bytes(), s("v"), Ttl::Clear)
+                .expect("other cache");
+        }
+        assert_eq!(db.cache_of(b"fixed:0").stats.entries(), 10);
+        assert_eq!(db.cache_of(b"fixed:0").stats.evictions(), 0);
+        assert_eq!(db.len(), 110);
+    }
+
+    #[test]
+    fn max_memory_evicts_within_the_cache_only() {
+        let ks = Keyspace::new(
+            false,
+            caches(&[("small", "max_memory: 2k, eviction: random")]),
+        );
+        let mut db = ks.db(ShardSet::All, 0, true);
+        for i in 0..100 {
+            db.set(format!("x:{i}").as_bytes(), s("v"), Ttl::Clear)
+                .expect("default");
+        }
+        for i in 0..100 {
+            db.set(
+                format!("small:{i}").as_bytes(),
+                Value::Str(Bytes::from(vec![b'x'; 100])),
+                Ttl::Clear,
+            )
+            .expect("room is made");
+        }
+        let small = db.cache_of(b"small:1");
+        assert!(small.stats.memory() <= 2048, "{}", small.stats.memory());
+        assert!(small.stats.entries() > 5);
+        assert_eq!(db.cache_of(b"x:1").stats.entries(), 100);
+        let huge = Value::Str(Bytes::from(vec![b'x'; 4096]));
+        assert!(
+            db.set(b"small:huge", huge, Ttl::Clear).is_err(),
+            "larger than the cache"
+        );
+    }
+
+    #[test]
+    fn tti_expires_idle_entries_on_the_injected_clock() {
+        let ks = Keyspace::new(false, caches(&[("s", "tti: 1s")]));
+        {
+            let mut db = ks.db(ShardSet::All, 0, true);
+            db.set(b"s:read", s("v"), Ttl::Clear).expect("set");
+            db.set(b"s:idle", s("v"), Ttl::Clear).expect("set");
+            db.set(b"plain", s("v"), Ttl::Clear).expect("set");
+        }
+        for t in [300, 600, 900, 1200, 1500, 1800, 2100, 2400, 2700, 3000] {
+            let mut db = ks.db(ShardSet::All, t, true);
+            assert!(
+                db.get(b"s:read").expect("locked").is_some(),
+                "read key gone at {t}"
+            );
+        }
+        let mut db = ks.db(ShardSet::All, 3000, true);
+        assert!(db.get(b"s:idle").expect("locked").is_none());
+        assert!(
+            db.get(b"plain").expect("locked").is_some(),
+            "no TTI outside the cache"
+        );
+        assert_eq!(db.cache_of(b"s:x").stats.expired_tti(), 1);
+        assert_eq!(
+            db.peek(b"s:read").expect("locked").map(|e| e.expire_at),
+            Some(0),
+            "TTI is not a TTL"
+        );
+    }
+
+    #[test]
+    fn idle_sweep_reclaims_unread_entries() {
+        let ks = Keyspace::new(false, caches(&[("s", "tti: 1s")]));
+        {
+            let mut db = ks.db(ShardSet::All, 0, true);
+            for i in 0..500 {
+                db.set(format!("s:{i}").as_bytes(), s("v"), Ttl::Clear)
+                    .expect("set");
+            }
+        }
+        let (n, _) = ks.expire_due(999, 100);
+        assert_eq!(n, 0);
+        let (n, _) = ks.expire_due(1000, 100);
+        assert_eq!(n, 500);
+        assert_eq!(ks.caches().get(0).stats.entries(), 0);
+    }
+
+    #[test]
+    fn cache_ttl_is_the_default_and_a_command_ttl_wins() {
+        let ks = Keyspace::new(false, caches(&[("t", "ttl: 10s")]));
+        let mut db = ks.db(ShardSet::All, 1_000, true);
+        db.set(b"t:a", s("v"), Ttl::Clear).expect("set");
+        db.set(b"t:b", s("v"), Ttl::At(5_000)).expect("set");
+        db.set(b"u:c", s("v"), Ttl::Clear).expect("set");
+        let at = |db: &mut Db<'_>, k: &[u8]| db.peek(k).expect("locked").map(|e| e.expire_at);
+        assert_eq!(at(&mut db, b"t:a"), Some(11_000));
+        assert_eq!(at(&mut db, b"t:b"), Some(5_000));
+        assert_eq!(at(&mut db, b"u:c"), Some(0));
+        db.set(b"t:b", s("w"), Ttl::Keep).expect("set");
+        assert_eq!(
+            at(&mut db, b"t:b"),
+            Some(5_000),
+            "KEEPTTL keeps the command's TTL"
+        );
+    }
+
+    #[test]
+    fn watchers_see_writes_deletes_expiry_and_flush() {
+        let ks = Keyspace::new(false, Arc::new(Caches::single()));
+        let flag = Arc::new(AtomicBool::new(false));
+        let w = Watch {
+            client: 1,
+            dirty: flag.clone(),
+        };
+        let mut db = ks.db(ShardSet::All, 0, true);
+        db.watch(b"k", &w).expect("locked");
+        db.get(b"k").expect("locked");
+        db.set(b"other", s("v"), Ttl::Clear).expect("set");
+        assert!(
+            !flag.load(Ordering::Acquire),
+            "reads and other keys do not count"
+        );
+        db.set(b"k", s("v"), Ttl::At(10)).expect("set");
+        assert!(flag.swap(false, Ordering::AcqRel));
+        drop(db);
+        let mut db = ks.db(ShardSet::All, 10, true);
+        assert!(!db.exists(b"k").expect("locked"));
+        assert!(flag.swap(false, Ordering::AcqRel), "expiry counts");
+        db.flush();
+        assert!(
+            !flag.load(Ordering::Acquire),
+            "flushing a missing key changes nothing"
+        );
+        db.set(b"k", s("v"), Ttl::Clear).expect("set");
+        flag.store(false, Ordering::Release);
+        db.flush();
+        assert!(flag.load(Ordering::Acquire));
+        drop(db);
+        ks.unwatch(&[Key::from_slice(b"k")], 1);
+        let mut db = ks.db(ShardSet::All, 10, true);
+        flag.store(false, Ordering::Release);
+        db.set(b"k", s("v"), Ttl::Clear).expect("set");
+        assert!(!flag.load(Ordering::Acquire), "unwatched");
+    }
+
+    #[test]
+    fn clear_cache_removes_only_that_cache() {
+        let ks = Keyspace::new(false, caches(&[("a", ""), ("b", "")]));
+        let mut db = ks.db(ShardSet::All, 0, true);
+        for k in ["a:1", "a:2", "b:1", "c"] {
+            db.set(k.as_bytes(), s("v"), Ttl::Clear).expect("set");
+        }
+        let a = ks.caches().by_name(b"a").expect("a");
+        assert_eq!(db.clear_cache(a), 2);
+        let mut left = db.keys(b"*");
+        left.sort();
+        assert_eq!(left, vec![Bytes::from("b:1"), Bytes::from("c")]);
+        assert_eq!(ks.caches().get(a).stats.entries(), 0);
+    }
+
+    #[test]
+    fn maxmemory_eviction_respects_volatile_policies() {
+        let ks = Keyspace::new(false, Arc::new(Caches::single()));
+        {
+            let mut db = ks.db(ShardSet::All, 0, true);
+            for i in 0..100 {
+                let ttl = if i < 50 {
+                    Ttl::At(1_000_000 + i)
+                } else {
+                    Ttl::Clear
+                };
+                db.set(format!("k{i}").as_bytes(), s("v"), ttl)
+                    .expect("set");
+            }
+        }
+        let used = ks.caches().used_memory();
+        let per = used / 100;
+        assert_eq!(
+            ks.evict_to(used - 10 * per, Victim::VolatileTtl, 0),
+            Some(10)
+        );
+        let mut db = ks.db(ShardSet::All, 0, true);
+        for i in 50..100 {
+            assert!(
+                db.exists(format!("k{i}").as_bytes()).expect("locked"),
+                "k{i} has no TTL"
+            );
+        }
+        drop(db);
+        assert_eq!(
+            ks.evict_to(0, Victim::VolatileRandom, 0),
+            None,
+            "persistent keys stay"
+        );
+        assert_eq!(ks.caches().get(0).stats.entries(), 50);
+        assert_eq!(ks.evict_to(0, Victim::Lru, 0), Some(50));
     }
 }

@@ -35,4 +35,9 @@ pub enum Effect {
     },
     /// Every key is gone.
     FlushAll,
+    /// Every key of the named cache is gone (CACHE.CLEAR).
+    ClearCache {
+        /// The cache.
+        cache: String,
+    },
 }

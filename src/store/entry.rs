@@ -72,8 +72,6 @@ pub struct Entry {
     pub atime: u64,
     /// Logarithmic access counter (LFU, OBJECT FREQ).
     pub lfu: u8,
-    /// The named cache the key belongs to (index into the cache table).
-    pub cache: u16,
 }
 
 impl Entry {
@@ -84,7 +82,6 @@ impl Entry {
             expire_at,
             atime: now,
             lfu: LFU_INIT,
-            cache: 0,
         }
     }
 

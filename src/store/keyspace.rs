@@ -5,29 +5,95 @@
 //! deadlock), and works through the resulting [`Db`] view; a multi-key command or a
 //! transaction is therefore atomic with respect to every other client.
 
-use std::collections::BTreeSet;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use indexmap::IndexMap;
 use parking_lot::{Mutex, MutexGuard};
 
 use super::db::Db;
 use super::entry::{Entry, Key};
+use super::table::{Table, Victim};
+use crate::cache::stats::Removal;
+use crate::cache::{CacheId, Caches};
 
 /// Number of shards: a power of two well above the core count, so two commands rarely
 /// contend for one mutex.
 pub const SHARDS: usize = 64;
 
-/// One shard: a slice of the key space.
-#[derive(Debug, Default)]
+/// A client's interest in a key (WATCH): set `dirty` when the key changes.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    /// The watching client.
+    pub client: u64,
+    /// Raised when a watched key is modified, deleted, expired or evicted.
+    pub dirty: Arc<AtomicBool>,
+}
+
+/// One shard: a slice of the key space, one table per cache.
+#[derive(Debug)]
 pub struct Shard {
-    /// Keys in an insertion-ordered map: O(1) random access for RANDOMKEY and eviction
-    /// sampling, and a stable index order for SCAN cursors.
-    pub(crate) map: IndexMap<Key, Entry, ahash::RandomState>,
-    /// Keys with a TTL ordered by deadline, so the active expiry cycle reclaims exactly
-    /// the keys that are due without scanning the map.
-    pub(crate) expires: BTreeSet<(u64, Key)>,
-    /// Bytes charged to entries in this shard (see `Entry::mem`).
-    pub(crate) used: usize,
+    /// The entries of each cache, indexed by [`CacheId`].
+    pub(crate) tables: Box<[Table]>,
+    /// Watched keys of this shard and who watches them.
+    pub(crate) watchers: HashMap<Key, Vec<Watch>, ahash::RandomState>,
+}
+
+impl Shard {
+    fn new(caches: &Caches) -> Shard {
+        Shard {
+            tables: caches.iter().map(|c| Table::new(c.clone())).collect(),
+            watchers: HashMap::default(),
+        }
+    }
+
+    /// Tells the watchers of `key` that it changed.
+    #[inline]
+    pub(crate) fn modified(&self, key: &[u8]) {
+        if self.watchers.is_empty() {
+            return;
+        }
+        if let Some(ws) = self.watchers.get(key) {
+            for w in ws {
+                w.dirty.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// Tells the watchers of every key present in `tables` (all when `None`) that it is
+    /// gone: FLUSHALL and CACHE.CLEAR, which dirty only watched keys that existed.
+    pub(crate) fn cleared(&self, table: Option<CacheId>) {
+        for (k, ws) in &self.watchers {
+            let present = match table {
+                Some(c) => self.tables[c].map.contains_key(k.as_slice()),
+                None => self.tables.iter().any(|t| t.map.contains_key(k.as_slice())),
+            };
+            if present {
+                for w in ws {
+                    w.dirty.store(true, Ordering::Release);
+                }
+            }
+        }
+    }
+
+    /// Removes the entry at `i` of table `c`, telling its watchers.
+    pub(crate) fn remove(&mut self, c: CacheId, i: usize, why: Removal) -> Option<(Key, Entry)> {
+        let removed = self.tables[c].remove(i, why)?;
+        self.modified(&removed.0);
+        Some(removed)
+    }
+
+    /// Evicts one entry of table `c` chosen by `how`, sparing `spare`.
+    pub(crate) fn evict_one(
+        &mut self,
+        c: CacheId,
+        how: Victim,
+        now: u64,
+        spare: &[u8],
+    ) -> Option<(Key, Entry)> {
+        let (_, i) = self.tables[c].victim(how, now, spare)?;
+        self.remove(c, i, Removal::Evicted)
+    }
 }
 
 /// Which shards a command needs.
@@ -64,12 +130,13 @@ impl Locks<'_> {
 
     /// Every locked shard.
     pub(crate) fn all(&mut self) -> impl Iterator<Item = &mut Shard> {
-        let v: Vec<&mut Shard> = match self {
-            Locks::None => Vec::new(),
-            Locks::One(_, g) => vec![&mut **g],
-            Locks::Many(v) => v.iter_mut().map(|(_, g)| &mut **g).collect(),
+        let (one, many) = match self {
+            Locks::None => (None, &mut [][..]),
+            Locks::One(_, g) => (Some(&mut **g), &mut [][..]),
+            Locks::Many(v) => (None, &mut v[..]),
         };
-        v.into_iter()
+        one.into_iter()
+            .chain(many.iter_mut().map(|(_, g)| &mut **g))
     }
 
     /// True when every shard is locked.
@@ -91,21 +158,43 @@ pub struct Keyspace {
     router: ahash::RandomState,
     /// Whether `Db` views record effects (on when a log or mirrors consume them).
     record_effects: bool,
+    /// The named caches: which table a key lives in, and each cache's policy.
+    caches: Arc<Caches>,
+    /// Where the `maxmemory` eviction continues (round-robin over shards).
+    evict_cursor: AtomicUsize,
 }
 
+/// Entries examined per shard and cache by one idle-expiry pass.
+const TTI_SWEEP: usize = 256;
+
 impl Keyspace {
-    /// An empty keyspace.
-    pub fn new(record_effects: bool) -> Keyspace {
+    /// An empty keyspace with these caches.
+    pub fn new(record_effects: bool, caches: Arc<Caches>) -> Keyspace {
         Keyspace {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(Shard::new(&caches)))
+                .collect(),
             router: ahash::RandomState::new(),
             record_effects,
+            caches,
+            evict_cursor: AtomicUsize::new(0),
         }
     }
 
+    /// The caches.
+    pub fn caches(&self) -> &Arc<Caches> {
+        &self.caches
+    }
+
     /// The shard holding `key`.
+    #[inline]
     pub fn shard_of(&self, key: &[u8]) -> usize {
         (self.router.hash_one(key) as usize) & (SHARDS - 1)
+    }
+
+    /// Locks shard `i` if no one holds it (eviction from a shard a command did not lock).
+    pub(crate) fn try_lock(&self, i: usize) -> Option<MutexGuard<'_, Shard>> {
+        self.shards.get(i)?.try_lock()
     }
 
     /// Locks `set` and returns the view a command works through. `now` is the command's
@@ -134,30 +223,112 @@ impl Keyspace {
         Db::new(self, locks, now, touch, self.record_effects)
     }
 
-    /// The active expiry cycle: removes up to `budget` due keys from each shard, locking
-    /// one shard at a time. Returns the keys removed and whether any shard had more due.
+    /// The active expiry cycle: removes up to `budget` due keys (TTL) from each table and
+    /// sweeps part of each TTI cache for idle entries, locking one shard at a time.
+    /// Returns the keys removed and whether any table had more due.
     pub fn expire_due(&self, now: u64, budget: usize) -> (usize, bool) {
         let (mut removed, mut more) = (0, false);
         for shard in self.shards.iter() {
             let mut s = shard.lock();
-            let mut n = 0;
-            while n < budget {
-                let Some((at, _)) = s.expires.first() else {
-                    break;
-                };
-                if *at > now {
-                    break;
-                }
-                if let Some((_, key)) = s.expires.pop_first() {
-                    if let Some(e) = s.map.swap_remove(key.as_slice()) {
-                        s.used = s.used.saturating_sub(e.mem(key.len()));
+            for c in 0..s.tables.len() {
+                let mut n = 0;
+                while n < budget {
+                    let t = &s.tables[c];
+                    let Some((at, k)) = t.expires.first() else {
+                        break;
+                    };
+                    if *at > now {
+                        break;
                     }
+                    let Some(i) = t.map.get_index_of(k.as_slice()) else {
+                        // Unreachable while the index is kept in step; heal it if not.
+                        let stale = (*at, k.clone());
+                        s.tables[c].expires.remove(&stale);
+                        continue;
+                    };
+                    s.remove(c, i, Removal::ExpiredTtl);
                     n += 1;
                 }
+                more |= n == budget
+                    && s.tables[c]
+                        .expires
+                        .first()
+                        .is_some_and(|(at, _)| *at <= now);
+                for i in s.tables[c].idle_entries(now, TTI_SWEEP) {
+                    s.remove(c, i, Removal::ExpiredTti);
+                    n += 1;
+                }
+                removed += n;
             }
-            more |= n == budget && s.expires.first().is_some_and(|(at, _)| *at <= now);
-            removed += n;
         }
         (removed, more)
+    }
+
+    /// Evicts entries by `how` across all caches until the caches' memory is at most
+    /// `limit` (the server-wide `maxmemory` backstop). Returns the number evicted, or
+    /// `None` if still over the limit with nothing left to evict.
+    pub fn evict_to(&self, limit: u64, how: Victim, now: u64) -> Option<u64> {
+        self.evict_while(
+            || self.caches.used_memory() > limit,
+            |s| {
+                let n = s.tables.len();
+                let start = fastrand::usize(..n);
+                (0..n).any(|off| s.evict_one((start + off) % n, how, now, b"").is_some())
+            },
+        )
+    }
+
+    /// Evicts from cache `c` by its own policy until it is within its limits (after
+    /// CACHE.CONFIG lowered them, or writes raced past them). Returns the number evicted;
+    /// a cache with eviction `none` keeps its entries.
+    pub fn shrink_cache(&self, c: CacheId, now: u64) -> u64 {
+        let cache = self.caches.get(c);
+        let (p, st) = (&cache.policy, &cache.stats);
+        let Some(how) = Victim::of_cache(p.eviction()) else {
+            return 0;
+        };
+        let over = || {
+            (p.max_entries() != 0 && st.entries() > p.max_entries())
+                || (p.max_memory() != 0 && st.memory() > p.max_memory())
+        };
+        self.evict_while(over, |s| s.evict_one(c, how, now, b"").is_some())
+            .unwrap_or(0)
+    }
+
+    /// Runs `evict` on one shard after another (round-robin, one lock at a time) while
+    /// `over` holds. `None` when a full round evicted nothing and it still holds.
+    fn evict_while(
+        &self,
+        over: impl Fn() -> bool,
+        mut evict: impl FnMut(&mut Shard) -> bool,
+    ) -> Option<u64> {
+        let mut evicted = 0;
+        let mut idle = 0;
+        while over() {
+            if idle >= SHARDS {
+                return None;
+            }
+            let i = self.evict_cursor.fetch_add(1, Ordering::Relaxed) % SHARDS;
+            if evict(&mut self.shards[i].lock()) {
+                evicted += 1;
+                idle = 0;
+            } else {
+                idle += 1;
+            }
+        }
+        Some(evicted)
+    }
+
+    /// Removes `client`'s watches on `keys`.
+    pub fn unwatch(&self, keys: &[Key], client: u64) {
+        for k in keys {
+            let mut s = self.shards[self.shard_of(k)].lock();
+            if let Some(ws) = s.watchers.get_mut(k.as_slice()) {
+                ws.retain(|w| w.client != client);
+                if ws.is_empty() {
+                    s.watchers.remove(k.as_slice());
+                }
+            }
+        }
     }
 }

@@ -4,10 +4,11 @@
 //! (the shards they locked); nothing here knows about connections or the wire.
 //!
 //! ```text
-//!  command ──lock shards (ascending)──▶ Db ──▶ Shard { map, expires, used } × 64
-//!                                        │
-//!                                        └──▶ effects (Set / Del / Expire / FlushAll)
-//!  expiry task ──every 100 ms──▶ Keyspace::expire_due (one shard at a time)
+//!  command ──lock shards (ascending)──▶ Db ──▶ Shard × 64 { watchers, tables: one per cache }
+//!                                        │         Table { map, expires, used, LRU hand }
+//!                                        └──▶ effects (Set / Del / Expire / FlushAll / ClearCache)
+//!  cron ──every 100 ms──▶ Keyspace::expire_due (TTL due + TTI sweep, one shard at a time)
+//!  DENYOOM command over maxmemory ──▶ Keyspace::evict_to (one shard at a time)
 //! ```
 
 pub mod db;
@@ -15,11 +16,13 @@ pub mod effect;
 pub mod entry;
 pub mod keyspace;
 pub mod pattern;
+pub mod table;
 
-pub use db::{Db, DbStats, NotLocked, ScanPage, Ttl};
+pub use db::{Db, DbStats, NotLocked, ScanPage, Ttl, WriteError};
 pub use effect::Effect;
 pub use entry::{Entry, Value};
-pub use keyspace::{Keyspace, SHARDS, ShardSet};
+pub use keyspace::{Keyspace, SHARDS, ShardSet, Watch};
+pub use table::Victim;
 
 /// Wall-clock time in unix milliseconds (TTLs are absolute wall-clock deadlines, as in
 /// Redis's EXPIREAT).

@@ -1,0 +1,232 @@
+//! Named caches: which cache a key belongs to, each cache's live policy and its counters.
+//!
+//! A key belongs to the cache whose `name:` is its longest prefix; other keys belong to
+//! `default`. The set of caches is fixed at startup (their policies are not: see
+//! `CACHE.CONFIG`), so a cache is identified by its index, [`CacheId`], and the store keeps
+//! one table per cache in every shard.
+//!
+//! ```text
+//!  key ──Caches::resolve──▶ CacheId ──▶ store: shard.tables[id]   (entries of that cache)
+//!                                  └──▶ Cache { policy (ttl, tti, limits, eviction), stats }
+//! ```
+
+pub mod policy;
+pub mod stats;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::config::{CacheConfig, Consistency};
+
+pub use policy::{Policy, PolicySnapshot, Setting, eviction_name};
+pub use stats::CacheStats;
+
+/// Index of a cache in [`Caches`].
+pub type CacheId = usize;
+
+/// One named cache.
+#[derive(Debug)]
+pub struct Cache {
+    /// Its name; its keys start with `name:`.
+    pub name: String,
+    /// Replication consistency (enforced once mirrors exist).
+    pub consistency: Consistency,
+    /// The live policy.
+    pub policy: Policy,
+    /// Entries, memory, hits, misses, evictions, expirations.
+    pub stats: CacheStats,
+}
+
+impl Cache {
+    fn new(c: &CacheConfig) -> Cache {
+        Cache {
+            name: c.name.clone(),
+            consistency: c.consistency,
+            policy: Policy::from_config(c),
+            stats: CacheStats::default(),
+        }
+    }
+}
+
+/// Every cache of this server.
+#[derive(Debug)]
+pub struct Caches {
+    list: Vec<Arc<Cache>>,
+    by_name: HashMap<Box<[u8]>, CacheId, ahash::RandomState>,
+    default: CacheId,
+    longest: usize,
+}
+
+impl Caches {
+    /// The caches of a config (which always includes `default`).
+    pub fn new(configs: &[CacheConfig]) -> Caches {
+        let mut list: Vec<Arc<Cache>> = configs.iter().map(|c| Arc::new(Cache::new(c))).collect();
+        if !list.iter().any(|c| c.name == "default") {
+            list.push(Arc::new(Cache::new(&CacheConfig::default_cache())));
+        }
+        let by_name: HashMap<_, _, _> = list
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.as_bytes().into(), i))
+            .collect();
+        let default = by_name.get(b"default".as_slice()).copied().unwrap_or(0);
+        let longest = list.iter().map(|c| c.name.len()).max().unwrap_or(0);
+        Caches {
+            list,
+            by_name,
+            default,
+            longest,
+        }
+    }
+
+    /// Only the `default` cache with the default policy.
+    pub fn single() -> Caches {
+        Caches::new(&[])
+    }
+
+    /// The cache `key` belongs to: the longest `name:` prefix, else `default`.
+    #[inline]
+    pub fn resolve(&self, key: &[u8]) -> CacheId {
+        if self.list.len() == 1 {
+            return self.default;
+        }
+        let limit = key.len().min(self.longest + 1);
+        let mut found = self.default;
+        for (pos, _) in key[..limit].iter().enumerate().filter(|(_, b)| **b == b':') {
+            if let Some(&id) = self.by_name.get(&key[..pos]) {
+                found = id;
+            }
+        }
+        found
+    }
+
+    /// The cache with this index. Ids come from this registry, so they are in range; an
+    /// unknown id falls back to `default` rather than panicking.
+    #[inline]
+    pub fn get(&self, id: CacheId) -> &Arc<Cache> {
+        self.list.get(id).unwrap_or(&self.list[self.default])
+    }
+
+    /// The cache named `name`.
+    pub fn by_name(&self, name: &[u8]) -> Option<CacheId> {
+        self.by_name.get(name).copied()
+    }
+
+    /// Number of caches.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Always false: `default` exists.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Every cache, in config order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Cache>> {
+        self.list.iter()
+    }
+
+    /// Bytes charged to entries of every cache.
+    pub fn used_memory(&self) -> u64 {
+        self.list.iter().map(|c| c.stats.memory()).sum()
+    }
+}
+
+/// One field of a cache report: text or a count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    /// A name, duration or size in config form.
+    Text(String),
+    /// A count.
+    Int(u64),
+}
+
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Field::Text(s) => f.write_str(s),
+            Field::Int(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// A policy as `CACHE.CONFIG` reads and writes it: durations and sizes in config form,
+/// `0` for none.
+pub fn policy_report(p: PolicySnapshot) -> Vec<(&'static str, Field)> {
+    let dur = |ms: u64| {
+        Field::Text(if ms == 0 {
+            "0".to_string()
+        } else {
+            crate::config::Dur(std::time::Duration::from_millis(ms)).to_string()
+        })
+    };
+    vec![
+        ("ttl", dur(p.ttl_ms)),
+        ("tti", dur(p.tti_ms)),
+        ("max_entries", Field::Int(p.max_entries)),
+        (
+            "max_memory",
+            Field::Text(crate::config::Size(p.max_memory).to_string()),
+        ),
+        (
+            "eviction",
+            Field::Text(eviction_name(p.eviction).to_string()),
+        ),
+    ]
+}
+
+/// Everything about one cache (CACHE.INFO, INFO caches): consistency, policy, figures.
+pub fn report(c: &Cache) -> Vec<(&'static str, Field)> {
+    let consistency = match c.consistency {
+        Consistency::Strong => "strong",
+        Consistency::Eventual => "eventual",
+    };
+    let mut v = vec![("consistency", Field::Text(consistency.to_string()))];
+    v.extend(policy_report(c.policy.snapshot()));
+    let s = &c.stats;
+    v.extend([
+        ("entries", Field::Int(s.entries())),
+        ("memory", Field::Int(s.memory())),
+        ("hits", Field::Int(s.hits())),
+        ("misses", Field::Int(s.misses())),
+        ("evictions", Field::Int(s.evictions())),
+        ("expired_ttl", Field::Int(s.expired_ttl())),
+        ("expired_tti", Field::Int(s.expired_tti())),
+    ]);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache(name: &str) -> CacheConfig {
+        CacheConfig {
+            name: name.to_string(),
+            ..CacheConfig::default_cache()
+        }
+    }
+
+    #[test]
+    fn longest_prefix_wins() {
+        let c = Caches::new(&[cache("events"), cache("events:archive"), cache("default")]);
+        let name = |k: &str| c.get(c.resolve(k.as_bytes())).name.clone();
+        assert_eq!(name("events:u1"), "events");
+        assert_eq!(name("events:archive:u1"), "events:archive");
+        assert_eq!(name("events:archivex:u1"), "events");
+        assert_eq!(name("events"), "default");
+        assert_eq!(name("eventsx:1"), "default");
+        assert_eq!(name("user:1"), "default");
+        assert_eq!(name(""), "default");
+    }
+
+    #[test]
+    fn default_is_added() {
+        let c = Caches::new(&[cache("a")]);
+        assert_eq!(c.len(), 2);
+        assert!(c.by_name(b"default").is_some());
+        assert_eq!(c.get(c.resolve(b"b:1")).name, "default");
+        assert_eq!(Caches::single().resolve(b"a:1"), 0);
+    }
+}

@@ -1,0 +1,171 @@
+//! MULTI/EXEC/WATCH: the client's queued commands and watched keys, and EXEC itself.
+//!
+//! EXEC locks the union of the shards its queued commands (and watched keys) need, in
+//! ascending order like any multi-key command, checks the watches and runs the queue under
+//! those locks: no other client sees a state between two of its commands.
+//!
+//! A watch is a flag shared with the shards of the watched keys: every change of such a
+//! key (write, delete, expiry, eviction, FLUSHALL, CACHE.CLEAR) raises it, so EXEC only
+//! has to read it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+
+use super::dispatch::{BatchClock, memory_ok};
+use super::{Client, Shared};
+use crate::command::{CmdError, Command, ExecCtx};
+use crate::protocol::Reply;
+use crate::store::{ShardSet, Watch};
+
+/// One queued command: parsed when queued (a parse error is kept and becomes that
+/// command's reply, as in Redis, where such errors only show at EXEC).
+#[derive(Debug)]
+pub struct Queued {
+    /// The command, or the error its arguments produce.
+    pub cmd: Result<Command, CmdError>,
+    /// The shards it needs.
+    pub shards: ShardSet,
+}
+
+/// An open MULTI.
+#[derive(Debug, Default)]
+pub struct Transaction {
+    /// Commands in arrival order.
+    pub queued: Vec<Queued>,
+    /// An error while queueing (unknown command, wrong arity, ...): EXEC answers EXECABORT.
+    pub failed: bool,
+    /// Some queued command may grow memory (checked against `maxmemory` at EXEC).
+    pub denyoom: bool,
+}
+
+/// The keys a client watches and the flag their shards raise.
+#[derive(Debug)]
+pub struct Watched {
+    /// The watched keys, as sent.
+    pub keys: Vec<Bytes>,
+    /// Raised by any change of a watched key.
+    pub dirty: Arc<AtomicBool>,
+}
+
+impl Watched {
+    /// An empty watch set.
+    pub fn new() -> Watched {
+        Watched {
+            keys: Vec::new(),
+            dirty: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The registration shards keep for `client`.
+    pub fn watch(&self, client: u64) -> Watch {
+        Watch {
+            client,
+            dirty: self.dirty.clone(),
+        }
+    }
+}
+
+impl Default for Watched {
+    fn default() -> Self {
+        Watched::new()
+    }
+}
+
+/// Drops every watch of `client` (UNWATCH, EXEC, DISCARD, RESET, disconnect).
+pub fn unwatch(shared: &Shared, client: &mut Client) {
+    if let Some(w) = client.watched.take() {
+        let keys: Vec<_> = w.keys.iter().map(|k| k.as_ref().into()).collect();
+        shared.keyspace.unwatch(&keys, client.id());
+    }
+    client
+        .handle
+        .set_tx_counts(client.tx.as_ref().map(|t| t.queued.len()), 0);
+}
+
+/// EXEC: runs the queued commands atomically, or answers nil when a watched key changed,
+/// or EXECABORT when queueing failed.
+pub fn exec(shared: &Shared, client: &mut Client, clock: &mut BatchClock) -> Reply {
+    let Some(tx) = client.tx.take() else {
+        return CmdError::err("EXEC without MULTI").into_reply();
+    };
+    let watched = client.watched.take();
+    let reply = run(shared, client, tx, watched.as_ref(), clock);
+    client.watched = watched;
+    unwatch(shared, client);
+    reply
+}
+
+fn run(
+    shared: &Shared,
+    client: &mut Client,
+    tx: Transaction,
+    watched: Option<&Watched>,
+    clock: &mut BatchClock,
+) -> Reply {
+    if tx.failed {
+        return CmdError::Prefixed(
+            "EXECABORT Transaction discarded because of previous errors.".into(),
+        )
+        .into_reply();
+    }
+    if tx.denyoom
+        && let Err(e) = memory_ok(shared, clock.now_ms())
+    {
+        return e.into_reply();
+    }
+    let ks = &shared.keyspace;
+    let mut shards: Vec<usize> = Vec::new();
+    let mut all = false;
+    for q in &tx.queued {
+        match &q.shards {
+            ShardSet::None => {}
+            ShardSet::One(i) => shards.push(*i),
+            ShardSet::Some(v) => shards.extend(v),
+            ShardSet::All => all = true,
+        }
+    }
+    if let Some(w) = watched {
+        shards.extend(w.keys.iter().map(|k| ks.shard_of(k)));
+    }
+    let set = if all {
+        ShardSet::All
+    } else if shards.is_empty() {
+        ShardSet::None
+    } else {
+        ShardSet::Some(shards)
+    };
+    let mut db = ks.db(set, clock.now_ms(), !client.no_touch);
+    if let Some(w) = watched {
+        // A watched key that expired since WATCH is a change: looking at it reclaims it,
+        // which raises the flag.
+        for k in &w.keys {
+            let _ = db.peek(k);
+        }
+        if w.dirty.load(Ordering::Acquire) {
+            return Reply::NilArray;
+        }
+    }
+    let mut ctx = ExecCtx {
+        db,
+        server: shared,
+        client,
+    };
+    let mut replies = Vec::with_capacity(tx.queued.len());
+    for q in tx.queued {
+        let reply = q
+            .cmd
+            .and_then(|cmd| cmd.exec(&mut ctx))
+            .unwrap_or_else(CmdError::into_reply);
+        if reply.is_error() {
+            ctx.client.pending_errors += 1;
+        }
+        ctx.client.pending_cmds += 1;
+        replies.push(reply);
+    }
+    let stats = ctx.db.stats();
+    drop(ctx);
+    super::dispatch::add_stats(client, stats);
+    Reply::Array(replies)
+}

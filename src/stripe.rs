@@ -1,0 +1,94 @@
+//! Striped counters: each thread adds to its own cache-line-aligned stripe and readers sum
+//! the stripes. A single shared counter written by every core on every command costs more
+//! than the command it counts.
+
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+
+/// Number of stripes (more than the threads we expect; threads beyond it share stripes).
+pub const STRIPES: usize = 16;
+
+thread_local! {
+    static STRIPE: usize = {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES
+    };
+}
+
+/// The calling thread's stripe.
+fn index() -> usize {
+    STRIPE.with(|s| *s)
+}
+
+#[derive(Debug)]
+#[repr(align(128))]
+struct Stripe<const N: usize>([AtomicI64; N]);
+
+/// `N` signed counters, striped per thread. Counters are addressed by index; users name
+/// them with constants.
+#[derive(Debug)]
+pub struct Counters<const N: usize> {
+    stripes: Box<[Stripe<N>]>,
+}
+
+impl<const N: usize> Default for Counters<N> {
+    fn default() -> Self {
+        Counters {
+            stripes: (0..STRIPES)
+                .map(|_| Stripe(std::array::from_fn(|_| AtomicI64::new(0))))
+                .collect(),
+        }
+    }
+}
+
+impl<const N: usize> Counters<N> {
+    /// Adds `n` (may be negative) to counter `i` on this thread's stripe.
+    #[inline]
+    pub fn add(&self, i: usize, n: i64) {
+        if n != 0 {
+            self.stripes[index()].0[i].fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// The sum of counter `i` over all stripes.
+    pub fn get(&self, i: usize) -> i64 {
+        self.stripes
+            .iter()
+            .map(|s| s.0[i].load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Sets counter `i` to zero (a concurrent add may survive, as with Redis's RESETSTAT).
+    pub fn reset(&self, i: usize) {
+        for s in self.stripes.iter() {
+            s.0[i].store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_across_threads() {
+        let c = std::sync::Arc::new(Counters::<2>::default());
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..1000 {
+                        c.add(0, 1);
+                        c.add(1, -2);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().expect("thread");
+        }
+        assert_eq!(c.get(0), 4000);
+        assert_eq!(c.get(1), -8000);
+        c.reset(0);
+        assert_eq!(c.get(0), 0);
+    }
+}
