@@ -123,7 +123,11 @@ impl Policy {
     pub fn check(field: &str, value: &str) -> Result<Setting, String> {
         let field = field.to_ascii_lowercase();
         let v = value.trim();
-        let dur = || Dur::parse(v).map(|d| d.as_millis());
+        let dur = || {
+            Dur::parse(v)
+                .map(|d| d.as_millis())
+                .map_err(|e| format!("invalid {field}: {e}"))
+        };
         Ok(match field.as_str() {
             "ttl" => Setting::Ttl(dur()?),
             "tti" => Setting::Tti(dur()?),
@@ -131,7 +135,11 @@ impl Policy {
                 v.parse::<u64>()
                     .map_err(|_| format!("invalid max_entries '{v}': expected a count"))?,
             ),
-            "max_memory" => Setting::MaxMemory(Size::parse(v)?.0),
+            "max_memory" => Setting::MaxMemory(
+                Size::parse(v)
+                    .map_err(|e| format!("invalid max_memory: {e}"))?
+                    .0,
+            ),
             "eviction" => Setting::Eviction(
                 EVICTIONS
                     .into_iter()

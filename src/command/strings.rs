@@ -389,6 +389,8 @@ impl MSet {
     }
 
     fn write(self, ctx: &mut ExecCtx<'_>) -> Result<(), CmdError> {
+        ctx.db
+            .check_room(self.pairs.iter().map(|(k, _)| k.as_ref()))?;
         for (k, v) in self.pairs {
             ctx.db.set(&k, Value::Str(v), Ttl::Clear)?;
         }

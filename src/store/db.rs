@@ -287,6 +287,41 @@ impl<'a> Db<'a> {
         Ok(())
     }
 
+    /// Checks that writing all of `keys` cannot be refused half-way by a full cache that
+    /// evicts nothing (MSET is all or nothing): counts the new keys per such cache.
+    pub fn check_room<'k>(
+        &mut self,
+        keys: impl IntoIterator<Item = &'k [u8]>,
+    ) -> Result<(), WriteError> {
+        let caches = self.ks.caches();
+        let mut added: Vec<(CacheId, u64)> = Vec::new();
+        for k in keys {
+            let c = caches.resolve(k);
+            let p = &caches.get(c).policy;
+            if p.eviction() != crate::config::Eviction::None || p.max_entries() == 0 {
+                continue;
+            }
+            if self.peek(k)?.is_none() {
+                match added.iter_mut().find(|(id, _)| *id == c) {
+                    Some((_, n)) => *n += 1,
+                    None => added.push((c, 1)),
+                }
+            }
+        }
+        for (c, n) in added {
+            let cache = caches.get(c);
+            let max = cache.policy.max_entries();
+            if cache.stats.entries() + n > max {
+                return Err(WriteError::CacheFull {
+                    cache: cache.name.clone(),
+                    limit: format!("max_entries {max}"),
+                    policy: "none",
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Evicts from cache `c` until `grow` more bytes and `added` more entries fit, or
     /// refuses when the cache evicts nothing.
     fn make_room(

@@ -2,9 +2,11 @@
 //! (the `redis` crate, redis-cli, raw sockets).
 
 mod bad_input;
+mod caches;
 mod cli;
 mod commands;
 mod expiry;
 mod lifecycle;
 mod protocol;
+mod transactions;
 mod util;

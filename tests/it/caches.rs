@@ -1,0 +1,472 @@
+//! Named caches: TTI, size limits and eviction, CACHE.* commands, maxmemory.
+
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use redis::{Value, cmd};
+
+use crate::util::TestServer;
+
+/// A one-server config with these caches (YAML list items, indented by four spaces).
+pub fn with_caches(caches: &str) -> String {
+    format!(
+        "cluster:\n  stripes:\n    - name: s1\n      servers:\n        - {{ name: server1, host: 127.0.0.1, port: 6379 }}\ncaches:\n{caches}"
+    )
+}
+
+async fn int(c: &mut MultiplexedConnection, args: &[&str]) -> i64 {
+    cmd(args[0]).arg(&args[1..]).query_async(c).await.unwrap()
+}
+
+/// CACHE.INFO as field -> value text.
+async fn cache_info(c: &mut MultiplexedConnection, name: &str) -> Vec<(String, String)> {
+    let v: Value = cmd("CACHE.INFO").arg(name).query_async(c).await.unwrap();
+    let items = match v {
+        Value::Array(items) => items,
+        Value::Map(kv) => kv.into_iter().flat_map(|(k, v)| [k, v]).collect(),
+        other => panic!("unexpected {other:?}"),
+    };
+    items
+        .chunks(2)
+        .map(|kv| {
+            let s = |v: &Value| match v {
+                Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+                Value::Int(n) => n.to_string(),
+                other => panic!("unexpected {other:?}"),
+            };
+            (s(&kv[0]), s(&kv[1]))
+        })
+        .collect()
+}
+
+fn field<'a>(info: &'a [(String, String)], name: &str) -> &'a str {
+    info.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no field {name} in {info:?}"))
+}
+
+#[tokio::test]
+async fn tti_keeps_a_key_read_every_300ms_and_expires_an_unread_one() {
+    let s = TestServer::start_with(Some(&with_caches("  - { name: sess, tti: 1s }\n")), &[]);
+    let mut c = s.conn().await;
+    let _: () = cmd("SET")
+        .arg("sess:read")
+        .arg("v")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let _: () = cmd("SET")
+        .arg("sess:idle")
+        .arg("v")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let mut checked_idle = false;
+    while start.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let v: Option<String> = cmd("GET")
+            .arg("sess:read")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(
+            v.as_deref(),
+            Some("v"),
+            "read key gone after {:?}",
+            start.elapsed()
+        );
+        if !checked_idle && start.elapsed() >= Duration::from_secs(2) {
+            // Gone by 2 s, reclaimed by the background sweep (no read of it needed).
+            assert_eq!(int(&mut c, &["CACHE.SIZE", "sess"]).await, 1);
+            assert_eq!(int(&mut c, &["EXISTS", "sess:idle"]).await, 0);
+            checked_idle = true;
+        }
+    }
+    assert!(checked_idle);
+    let info = cache_info(&mut c, "sess").await;
+    assert_eq!(field(&info, "expired_tti"), "1");
+    assert_eq!(field(&info, "expired_ttl"), "0");
+    assert_eq!(field(&info, "tti"), "1s");
+    // TTI is not a TTL: the key reports no expiry.
+    assert_eq!(int(&mut c, &["TTL", "sess:read"]).await, -1);
+}
+
+#[tokio::test]
+async fn lru_cache_holds_exactly_1000_of_5000_and_keeps_the_read_ones() {
+    let s = TestServer::start_with(
+        Some(&with_caches(
+            "  - { name: lru, max_entries: 1000, eviction: lru }\n  - { name: other }\n",
+        )),
+        &[],
+    );
+    let mut c = s.conn().await;
+    let mut p = redis::pipe();
+    for i in 0..100 {
+        p.cmd("SET").arg(format!("other:{i}")).arg("v").ignore();
+    }
+    let () = p.query_async(&mut c).await.unwrap();
+    for chunk in 0..50 {
+        let mut p = redis::pipe();
+        for i in chunk * 100..chunk * 100 + 100 {
+            p.cmd("SET").arg(format!("lru:{i}")).arg(i).ignore();
+        }
+        for h in 0..50 {
+            p.cmd("GET").arg(format!("lru:{h}")).ignore();
+        }
+        let () = p.query_async(&mut c).await.unwrap();
+        // Let the clock move between chunks so "recent" is well defined.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(int(&mut c, &["CACHE.SIZE", "lru"]).await, 1000);
+    assert_eq!(int(&mut c, &["DBSIZE"]).await, 1100);
+    for h in 0..50 {
+        let v: Option<i64> = cmd("GET")
+            .arg(format!("lru:{h}"))
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(v, Some(h), "recently read lru:{h} was evicted");
+    }
+    for i in 0..100 {
+        assert_eq!(int(&mut c, &["EXISTS", &format!("other:{i}")]).await, 1);
+    }
+    let info = cache_info(&mut c, "lru").await;
+    assert_eq!(field(&info, "evictions"), "4000");
+    assert_eq!(field(&info, "entries"), "1000");
+    assert_eq!(field(&info, "eviction"), "lru");
+    assert_eq!(field(&cache_info(&mut c, "other").await, "evictions"), "0");
+    let stats: String = cmd("INFO").arg("stats").query_async(&mut c).await.unwrap();
+    assert!(stats.contains("evicted_keys:4000"), "{stats}");
+}
+
+#[tokio::test]
+async fn eviction_none_answers_oom_naming_the_cache_and_loses_nothing() {
+    let s = TestServer::start_with(
+        Some(&with_caches(
+            "  - { name: fixed, max_entries: 100, eviction: none }\n",
+        )),
+        &[],
+    );
+    let mut c = s.conn().await;
+    for i in 0..100 {
+        let _: () = cmd("SET")
+            .arg(format!("fixed:{i}"))
+            .arg(i)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    }
+    let err = cmd("SET")
+        .arg("fixed:100")
+        .arg("x")
+        .query_async::<()>(&mut c)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("OOM"), "{err}");
+    assert!(err.to_string().contains("cache 'fixed' is full"), "{err}");
+    // Other writes of new keys are refused too, MSET as a whole; updates are not.
+    assert!(
+        cmd("INCR")
+            .arg("fixed:new")
+            .query_async::<i64>(&mut c)
+            .await
+            .is_err()
+    );
+    let err = cmd("MSET")
+        .arg(&["fixed:1", "one", "fixed:new", "x"])
+        .query_async::<()>(&mut c)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("OOM"));
+    let v: String = cmd("GET").arg("fixed:1").query_async(&mut c).await.unwrap();
+    assert_eq!(v, "1", "a refused MSET wrote nothing");
+    let _: () = cmd("SET")
+        .arg("fixed:7")
+        .arg("seven")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    // Other caches are untouched by the full one.
+    for i in 0..200 {
+        let _: () = cmd("SET")
+            .arg(format!("free:{i}"))
+            .arg(i)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    }
+    assert_eq!(int(&mut c, &["CACHE.SIZE", "fixed"]).await, 100);
+    assert_eq!(int(&mut c, &["CACHE.SIZE", "default"]).await, 200);
+    for i in 0..100 {
+        let want = if i == 7 {
+            "seven".to_string()
+        } else {
+            i.to_string()
+        };
+        let v: String = cmd("GET")
+            .arg(format!("fixed:{i}"))
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(v, want);
+    }
+    // Making room by hand lets writes in again.
+    assert_eq!(int(&mut c, &["DEL", "fixed:0"]).await, 1);
+    let _: () = cmd("SET")
+        .arg("fixed:100")
+        .arg("x")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn cache_commands_list_info_size_clear_and_config() {
+    let s = TestServer::start_with(
+        Some(&with_caches(
+            "  - { name: events, consistency: strong, ttl: 6h, tti: 30m, max_entries: 1000000, eviction: lru }\n  - { name: default }\n",
+        )),
+        &[],
+    );
+    let mut c = s.conn().await;
+    let names: Vec<String> = cmd("CACHE.LIST").query_async(&mut c).await.unwrap();
+    assert_eq!(names, vec!["events", "default"]);
+    for i in 0..10 {
+        let _: () = cmd("SET")
+            .arg(format!("events:{i}"))
+            .arg("e")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        let _: () = cmd("SET")
+            .arg(format!("plain:{i}"))
+            .arg("p")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    }
+    // The cache's TTL is the default; a TTL given by the command wins.
+    let ttl = int(&mut c, &["TTL", "events:1"]).await;
+    assert!((6 * 3600 - 5..=6 * 3600).contains(&ttl), "{ttl}");
+    let _: () = cmd("SET")
+        .arg("events:x")
+        .arg("e")
+        .arg("EX")
+        .arg(100)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(int(&mut c, &["TTL", "events:x"]).await, 100);
+    assert_eq!(int(&mut c, &["TTL", "plain:1"]).await, -1);
+    let _: Option<String> = cmd("GET")
+        .arg("events:1")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let _: Option<String> = cmd("GET")
+        .arg("events:nope")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+
+    let info = cache_info(&mut c, "events").await;
+    for (k, v) in [
+        ("name", "events"),
+        ("consistency", "strong"),
+        ("ttl", "6h"),
+        ("tti", "30m"),
+        ("max_entries", "1000000"),
+        ("eviction", "lru"),
+        ("entries", "11"),
+        ("hits", "1"),
+        ("misses", "1"),
+        ("evictions", "0"),
+    ] {
+        assert_eq!(field(&info, k), v, "{k} in {info:?}");
+    }
+    assert!(field(&info, "memory").parse::<u64>().unwrap() > 11 * 8);
+    let all: String = cmd("INFO").query_async(&mut c).await.unwrap();
+    assert!(
+        all.contains("# Caches\r\ncache_events:consistency=strong,ttl=6h,tti=30m"),
+        "{all}"
+    );
+    assert!(all.contains("cache_default:consistency=eventual"), "{all}");
+
+    assert_eq!(int(&mut c, &["CACHE.CLEAR", "events"]).await, 11);
+    assert_eq!(int(&mut c, &["CACHE.SIZE", "events"]).await, 0);
+    assert_eq!(int(&mut c, &["CACHE.SIZE", "default"]).await, 10);
+    assert_eq!(int(&mut c, &["DBSIZE"]).await, 10);
+
+    // Runtime policy changes; lowering a limit evicts at once.
+    for i in 0..50 {
+        let _: () = cmd("SET")
+            .arg(format!("events:{i}"))
+            .arg("e")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    }
+    let _: () = cmd("CACHE.CONFIG")
+        .arg(&[
+            "events",
+            "max_entries",
+            "20",
+            "ttl",
+            "0",
+            "eviction",
+            "random",
+        ])
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(int(&mut c, &["CACHE.SIZE", "events"]).await, 20);
+    let _: () = cmd("SET")
+        .arg("events:new")
+        .arg("e")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(
+        int(&mut c, &["TTL", "events:new"]).await,
+        -1,
+        "ttl 0 removed the default"
+    );
+    assert_eq!(int(&mut c, &["CACHE.SIZE", "events"]).await, 20);
+    let info = cache_info(&mut c, "events").await;
+    assert_eq!(field(&info, "max_entries"), "20");
+    assert_eq!(field(&info, "eviction"), "random");
+    assert_eq!(field(&info, "evictions"), "31");
+    let _: () = cmd("CACHE.CONFIG")
+        .arg(&["events", "eviction", "none"])
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(
+        cmd("SET")
+            .arg("events:more")
+            .arg("e")
+            .query_async::<()>(&mut c)
+            .await
+            .is_err()
+    );
+
+    // Errors: unknown cache, unknown field, bad value, odd pairs; nothing changes.
+    for (args, want) in [
+        (vec!["CACHE.SIZE", "nope"], "no such cache 'nope'"),
+        (
+            vec!["CACHE.CONFIG", "events", "colour", "red"],
+            "unknown cache field",
+        ),
+        (
+            vec!["CACHE.CONFIG", "events", "ttl", "soon"],
+            "invalid ttl: 'soon'",
+        ),
+        (
+            vec!["CACHE.CONFIG", "events", "max_entries", "10", "tti"],
+            "wrong number of arguments",
+        ),
+    ] {
+        let err = cmd(args[0])
+            .arg(&args[1..])
+            .query_async::<Value>(&mut c)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(want), "{args:?}: {err}");
+    }
+    let info = cache_info(&mut c, "events").await;
+    assert_eq!(field(&info, "max_entries"), "20");
+    let pong: String = cmd("PING").query_async(&mut c).await.unwrap();
+    assert_eq!(pong, "PONG");
+}
+
+#[tokio::test]
+async fn object_idletime_and_freq_follow_real_accesses() {
+    let s = TestServer::start();
+    let mut c = s.conn().await;
+    let _: () = cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let idle = int(&mut c, &["OBJECT", "IDLETIME", "k"]).await;
+    assert!((2..=3).contains(&idle), "{idle}");
+    let freq0 = int(&mut c, &["OBJECT", "FREQ", "k"]).await;
+    for _ in 0..200 {
+        let _: String = cmd("GET").arg("k").query_async(&mut c).await.unwrap();
+    }
+    assert_eq!(int(&mut c, &["OBJECT", "IDLETIME", "k"]).await, 0);
+    assert!(int(&mut c, &["OBJECT", "FREQ", "k"]).await > freq0);
+}
+
+#[tokio::test]
+async fn maxmemory_evicts_by_policy_or_refuses_with_redis_oom() {
+    let s = TestServer::start();
+    let mut c = s.conn().await;
+    let value = "x".repeat(1000);
+    for i in 0..100 {
+        let _: () = cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(&value)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    }
+    let _: () = cmd("CONFIG")
+        .arg(&["SET", "maxmemory", "50000"])
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let err = cmd("SET")
+        .arg("new")
+        .arg("v")
+        .query_async::<()>(&mut c)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("OOM"));
+    assert_eq!(
+        err.detail(),
+        Some("command not allowed when used memory > 'maxmemory'.")
+    );
+    // Reads and deletes still work under noeviction.
+    let v: String = cmd("GET").arg("k1").query_async(&mut c).await.unwrap();
+    assert_eq!(v.len(), 1000);
+    let _: () = cmd("CONFIG")
+        .arg(&["SET", "maxmemory-policy", "allkeys-lru"])
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    for i in 100..200 {
+        let _: () = cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(&value)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    }
+    let n = int(&mut c, &["DBSIZE"]).await;
+    assert!((40..=50).contains(&n), "{n} keys");
+    let info: String = cmd("INFO").arg("memory").query_async(&mut c).await.unwrap();
+    let used: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(used <= 50_000 + 1200, "{used}");
+    // The last written key survived (the least recently used went first).
+    assert_eq!(int(&mut c, &["EXISTS", "k199"]).await, 1);
+    let stats: String = cmd("INFO").arg("stats").query_async(&mut c).await.unwrap();
+    let evicted: u64 = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("evicted_keys:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(evicted as i64, 200 - n);
+}
