@@ -7,7 +7,10 @@
 //! - [`protocol`]: RESP2/RESP3 framing on redis-protocol, argument parsing, replies.
 //! - [`command`]: the command table and one file per command family; commands return
 //!   replies and never touch sockets.
-//! - [`store`]: the sharded keyspace, entries, expiry, the effect record.
+//! - [`cache`]: named caches: which cache a key belongs to, live policies, counters.
+//! - [`store`]: the sharded keyspace (one table per cache per shard), expiry, eviction,
+//!   WATCH notifications, the effect record.
+//! - [`stripe`]: per-thread striped counters.
 //! - [`server`]: listener, connections, dispatch, client registry, settings, stats.
 //! - [`admin`]: INFO text.
 //!
@@ -15,8 +18,9 @@
 //!
 //! ```text
 //!  bytes ─▶ protocol::Decoder ─▶ args ─▶ server::dispatch ─▶ CommandId::lookup (arity, auth)
-//!        ─▶ Command::parse ─▶ lock the key's shards ─▶ Command::exec(ExecCtx)
-//!        ─▶ store::Db (lazy expiry, access tracking, effects) ─▶ Reply ─▶ encode ─▶ one write
+//!        ─▶ Command::parse (or queue it, inside MULTI) ─▶ lock the key's shards
+//!        ─▶ Command::exec(ExecCtx) ─▶ store::Db (cache of the key: policy, limits, eviction;
+//!           lazy expiry, access tracking, watches, effects) ─▶ Reply ─▶ encode ─▶ one write
 //! ```
 
 #![deny(missing_docs)]

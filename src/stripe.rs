@@ -2,15 +2,20 @@
 //! the stripes. A single shared counter written by every core on every command costs more
 //! than the command it counts.
 
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
-/// Number of stripes (more than the threads we expect; threads beyond it share stripes).
-pub const STRIPES: usize = 16;
+/// Number of stripes: the cores plus room for the main thread and helpers, so the
+/// worker threads rarely share one, while a read sums only a few cache lines.
+static STRIPES: LazyLock<usize> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+    (cores + 2).next_power_of_two().min(64)
+});
 
 thread_local! {
     static STRIPE: usize = {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
-        NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES
+        NEXT.fetch_add(1, Ordering::Relaxed) % *STRIPES
     };
 }
 
@@ -33,7 +38,7 @@ pub struct Counters<const N: usize> {
 impl<const N: usize> Default for Counters<N> {
     fn default() -> Self {
         Counters {
-            stripes: (0..STRIPES)
+            stripes: (0..*STRIPES)
                 .map(|_| Stripe(std::array::from_fn(|_| AtomicI64::new(0))))
                 .collect(),
         }

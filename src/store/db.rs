@@ -83,8 +83,8 @@ const CURSOR_TOP: u64 = (1 << CURSOR_POS_BITS) - 1;
 /// finishes the job): bounds the latency of a write of a large value.
 const MAX_EVICTIONS_PER_WRITE: usize = 1024;
 
-/// Shards whose best victim is compared for each eviction from a cache.
-const EVICTION_SHARDS: usize = 4;
+/// Shards besides the key's own whose best victim is compared for each eviction.
+const EXTRA_EVICTION_SHARDS: usize = 1;
 
 /// What a command's accesses produced besides their results.
 struct Out {
@@ -232,25 +232,28 @@ impl<'a> Db<'a> {
         let caches = self.ks.caches();
         let c = caches.resolve(key);
         let cache = caches.get(c);
+        let (_, _, mut i) = slot(self.ks, &mut self.locks, now, &mut self.out, key)?;
+        let shard = self.ks.shard_of(key);
         if cache.policy.is_bounded() {
             let new_mem = key.len() + value.mem() + super::entry::ENTRY_OVERHEAD;
-            let (s, _, i) = slot(self.ks, &mut self.locks, now, &mut self.out, key)?;
             let old = i
-                .and_then(|i| s.tables[c].map.get_index(i))
+                .and_then(|i| self.locks.get(shard)?.tables[c].map.get_index(i))
                 .map(|(k, e)| e.mem(k.len()));
             let (grow, added) = match old {
                 Some(old) => (new_mem.saturating_sub(old), 0),
                 None => (new_mem, 1),
             };
-            self.make_room(key, c, grow as u64, added)?;
+            if self.make_room(key, c, grow as u64, added)? {
+                // Evictions move entries within a table: find the key again.
+                i = slot(self.ks, &mut self.locks, now, &mut self.out, key)?.2;
+            }
         }
         let default_at = || match cache.policy.ttl_ms() {
             0 => 0,
             ms => now.saturating_add(ms),
         };
         let recorded = self.out.record.then(|| value.clone());
-        // (After an eviction entries may have moved: this lookup is the authoritative one.)
-        let (s, _, i) = slot(self.ks, &mut self.locks, now, &mut self.out, key)?;
+        let s = self.locks.get(shard).ok_or(NotLocked)?;
         let t = &mut s.tables[c];
         let expire_at = match i {
             Some(i) => {
@@ -323,14 +326,14 @@ impl<'a> Db<'a> {
     }
 
     /// Evicts from cache `c` until `grow` more bytes and `added` more entries fit, or
-    /// refuses when the cache evicts nothing.
+    /// refuses when the cache evicts nothing. True if anything was evicted.
     fn make_room(
         &mut self,
         key: &[u8],
         c: CacheId,
         grow: u64,
         added: u64,
-    ) -> Result<(), WriteError> {
+    ) -> Result<bool, WriteError> {
         let cache = self.ks.caches().get(c);
         let (p, st) = (&cache.policy, &cache.stats);
         let full = |limit: String| WriteError::CacheFull {
@@ -342,6 +345,7 @@ impl<'a> Db<'a> {
         if p.max_memory() != 0 && grow > p.max_memory() {
             return Err(full(format!("max_memory {}", p.max_memory())));
         }
+        let mut evicted = false;
         for _ in 0..MAX_EVICTIONS_PER_WRITE {
             let max_e = p.max_entries();
             let max_m = p.max_memory();
@@ -350,60 +354,73 @@ impl<'a> Db<'a> {
             } else if max_m != 0 && grow > 0 && st.memory() + grow > max_m {
                 format!("max_memory {max_m}")
             } else {
-                return Ok(());
+                return Ok(evicted);
             };
             let Some(how) = how else {
                 return Err(full(over));
             };
+            evicted = true;
             if !self.evict_from(c, how, key) {
                 // Nothing evictable anywhere we can lock now: let the write through; the
                 // cron brings the cache back under its limit.
                 break;
             }
         }
-        Ok(())
+        Ok(evicted)
     }
 
-    /// Evicts one entry of cache `c`: the best victim among `key`'s shard and a few
-    /// others (locked by this command, or free right now). Looking beyond the home shard
-    /// keeps eviction close to cache-wide LRU/LFU although each shard holds only a slice
-    /// of the cache.
+    /// Evicts one entry of cache `c`: the better victim of `key`'s shard and one other
+    /// (locked by this command, or free right now; more if those have none). Looking
+    /// beyond the home shard keeps eviction close to cache-wide LRU/LFU although each
+    /// shard holds only a slice of the cache.
     fn evict_from(&mut self, c: CacheId, how: Victim, key: &[u8]) -> bool {
         let now = self.now;
         let home = self.ks.shard_of(key);
+        let mut best: Option<(Score, usize, usize)> = self
+            .locks
+            .get(home)
+            .and_then(|s| s.tables[c].victim(how, now, key))
+            .map(|(score, i)| (score, home, i));
+        // A victim found in a shard this command did not lock stays locked until removed.
+        let mut held = None;
         let start = fastrand::usize(..SHARDS);
-        let others = (0..SHARDS)
-            .map(|off| (start + off) % SHARDS)
-            .filter(|&i| i != home);
-        let mut best: Option<(Score, usize)> = None;
-        for (looked, idx) in std::iter::once(home).chain(others).enumerate() {
-            if looked >= EVICTION_SHARDS && best.is_some() {
+        let mut looked = 0;
+        for idx in (0..SHARDS).map(|off| (start + off) % SHARDS) {
+            if idx == home {
+                continue;
+            }
+            if looked >= EXTRA_EVICTION_SHARDS && best.is_some() {
                 break;
             }
-            let score = match self.locks.get(idx) {
-                Some(s) => s.tables[c].victim(how, now, key).map(|v| v.0),
-                None => self
-                    .ks
-                    .try_lock(idx)
-                    .and_then(|g| g.tables[c].victim(how, now, key).map(|v| v.0)),
-            };
-            if let Some(score) = score
-                && best.is_none_or(|(b, _)| score < b)
+            looked += 1;
+            let better = |score: Score| best.is_none_or(|(b, _, _)| score < b);
+            if let Some(s) = self.locks.get(idx) {
+                if let Some((score, i)) = s.tables[c].victim(how, now, key)
+                    && better(score)
+                {
+                    best = Some((score, idx, i));
+                    held = None;
+                }
+            } else if let Some(g) = self.ks.try_lock(idx)
+                && let Some((score, i)) = g.tables[c].victim(how, now, key)
+                && better(score)
             {
-                best = Some((score, idx));
+                best = Some((score, idx, i));
+                held = Some(g);
             }
         }
-        let Some((_, idx)) = best else {
+        let Some((_, idx, i)) = best else {
             return false;
         };
-        let evicted = match self.locks.get(idx) {
-            Some(s) => s.evict_one(c, how, now, key),
+        let removed = match held.as_mut() {
+            Some(g) => g.remove(c, i, Removal::Evicted),
             None => self
-                .ks
-                .try_lock(idx)
-                .and_then(|mut g| g.evict_one(c, how, now, key)),
+                .locks
+                .get(idx)
+                .and_then(|s| s.remove(c, i, Removal::Evicted)),
         };
-        match evicted {
+        drop(held);
+        match removed {
             Some((k, _)) => {
                 self.out.removed(&k, Removal::Evicted);
                 true
@@ -478,7 +495,7 @@ impl<'a> Db<'a> {
     pub fn expires_len(&mut self) -> usize {
         self.locks
             .all()
-            .map(|s| s.tables.iter().map(|t| t.expires.len()).sum::<usize>())
+            .map(|s| s.tables.iter().map(|t| t.volatile).sum::<usize>())
             .sum()
     }
 

@@ -5,9 +5,9 @@
 //!
 //! ```text
 //!  command ──lock shards (ascending)──▶ Db ──▶ Shard × 64 { watchers, tables: one per cache }
-//!                                        │         Table { map, expires, used, LRU hand }
+//!                                        │         Table { map, volatile, used, sweep }
 //!                                        └──▶ effects (Set / Del / Expire / FlushAll / ClearCache)
-//!  cron ──every 100 ms──▶ Keyspace::expire_due (TTL due + TTI sweep, one shard at a time)
+//!  cron ──every 100 ms──▶ Keyspace::expire_due (sweeps for TTL and TTI, one shard at a time)
 //!  DENYOOM command over maxmemory ──▶ Keyspace::evict_to (one shard at a time)
 //! ```
 

@@ -2,7 +2,6 @@
 //! bookkeeping every insert and removal must do (bytes, the cache's counters). Victim
 //! selection for eviction lives here too, because it walks the same map.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
@@ -70,9 +69,8 @@ impl Victim {
 /// A victim's rank: lower goes first.
 pub type Score = (u64, u64);
 
-/// Entries sampled per LRU/LFU eviction in a large table (Redis's `maxmemory-samples` is
-/// 5; more samples cost little here and evict closer to true LRU).
-const SAMPLES: usize = 8;
+/// Entries sampled per LRU/LFU eviction in a large table (Redis's `maxmemory-samples`).
+const SAMPLES: usize = 5;
 /// Tables up to this size are searched exhaustively: exact LRU/LFU.
 const EXACT_UP_TO: usize = 32;
 
@@ -82,12 +80,13 @@ pub struct Table {
     /// Keys in an insertion-ordered map: O(1) random access for sampling and RANDOMKEY,
     /// and a stable index order for SCAN cursors.
     pub(crate) map: IndexMap<Key, Entry, ahash::RandomState>,
-    /// Keys with a TTL ordered by deadline, so the active expiry cycle reclaims exactly
-    /// the keys that are due without scanning the map.
-    pub(crate) expires: BTreeSet<(u64, Key)>,
+    /// Entries with a TTL. There is no deadline index: keeping one ordered costs more on
+    /// every TTL write than it saves (a cache with a default TTL rewrites deadlines on every
+    /// write); the active cycle sweeps the map instead, as Redis scans its expires dict.
+    pub(crate) volatile: usize,
     /// Bytes charged to these entries (see `Entry::mem`).
     pub(crate) used: usize,
-    /// Where the idle-expiry sweep continues (it walks indices downwards).
+    /// Where the active expiry sweep continues (it walks indices downwards).
     sweep: usize,
     /// The cache these entries belong to: its policy and counters.
     pub(crate) cache: Arc<Cache>,
@@ -98,7 +97,7 @@ impl Table {
     pub fn new(cache: Arc<Cache>) -> Table {
         Table {
             map: IndexMap::default(),
-            expires: BTreeSet::new(),
+            volatile: 0,
             used: 0,
             sweep: 0,
             cache,
@@ -121,18 +120,14 @@ impl Table {
         let mem = e.mem(key.len());
         self.used += mem;
         self.cache.stats.inserted(mem);
-        if e.expire_at != 0 {
-            self.expires.insert((e.expire_at, key.clone()));
-        }
+        self.volatile += usize::from(e.expire_at != 0);
         self.map.insert(key, e);
     }
 
     /// Removes the entry at `i`, counting it as `why`.
     pub fn remove(&mut self, i: usize, why: Removal) -> Option<(Key, Entry)> {
         let (k, e) = self.map.swap_remove_index(i)?;
-        if e.expire_at != 0 {
-            self.expires.remove(&(e.expire_at, k.clone()));
-        }
+        self.volatile -= usize::from(e.expire_at != 0);
         let mem = e.mem(k.len());
         self.used = self.used.saturating_sub(mem);
         self.cache.stats.removed(mem, why);
@@ -148,22 +143,13 @@ impl Table {
         }
     }
 
-    /// Moves the entry at `i` to expire at `at` (0 = never) in the TTL index.
+    /// Makes the entry at `i` expire at `at` (0 = never).
     pub fn set_expire(&mut self, i: usize, at: u64) {
-        let Some((k, e)) = self.map.get_index_mut(i) else {
+        let Some(e) = self.map.get_index_mut(i).map(|(_, e)| e) else {
             return;
         };
         let old = std::mem::replace(&mut e.expire_at, at);
-        if old == at {
-            return;
-        }
-        let k = k.clone();
-        if old != 0 {
-            self.expires.remove(&(old, k.clone()));
-        }
-        if at != 0 {
-            self.expires.insert((at, k));
-        }
+        self.volatile = self.volatile + usize::from(at != 0) - usize::from(old != 0);
     }
 
     /// Removes every entry, counting them as deleted; returns how many there were.
@@ -173,7 +159,7 @@ impl Table {
             self.cache.stats.removed(e.mem(k.len()), Removal::Deleted);
         }
         self.map = IndexMap::default();
-        self.expires.clear();
+        self.volatile = 0;
         self.used = 0;
         self.sweep = 0;
         n
@@ -184,7 +170,7 @@ impl Table {
     /// be compared.
     pub fn victim(&self, how: Victim, now: u64, spare: &[u8]) -> Option<(Score, usize)> {
         let len = self.map.len();
-        if len == 0 || (how.volatile_only() && self.expires.is_empty()) {
+        if len == 0 || (how.volatile_only() && self.volatile == 0) {
             return None;
         }
         let eligible = |k: &Key, e: &Entry| {
@@ -199,7 +185,7 @@ impl Table {
                 .map(|_| fastrand::usize(..len))
                 .find(|&i| self.map.get_index(i).is_some_and(|(k, e)| eligible(k, e)))
                 .or_else(|| self.map.iter().position(|(k, e)| eligible(k, e))),
-            Victim::VolatileTtl => self.first_volatile(spare),
+            Victim::VolatileTtl => self.sampled(&eligible, |e| (e.expire_at, 0)),
         }?;
         let (_, e) = self.map.get_index(i)?;
         let score = match how {
@@ -233,22 +219,14 @@ impl Table {
         best(&mut (0..SAMPLES).map(|_| fastrand::usize(..len))).or_else(|| best(&mut (0..len)))
     }
 
-    /// The entry with the nearest TTL deadline.
-    fn first_volatile(&self, spare: &[u8]) -> Option<usize> {
-        self.expires
-            .iter()
-            .find(|(_, k)| k.as_slice() != spare)
-            .and_then(|(_, k)| self.map.get_index_of(k.as_slice()))
-    }
-
-    /// Examines up to `budget` entries for idle expiry, continuing where the last call
-    /// stopped; returns the indices of idle entries found, highest first (so removing them
-    /// in order never moves one not yet removed).
-    pub fn idle_entries(&mut self, now: u64, budget: usize) -> Vec<usize> {
-        let tti = self.cache.policy.tti_ms();
+    /// The active expiry sweep: examines up to `budget` entries, continuing where the last
+    /// call stopped, and returns those whose TTL or TTI has passed with the reason, highest
+    /// index first (so removing them in order never moves one not yet removed), and the
+    /// number examined.
+    pub fn due_entries(&mut self, now: u64, budget: usize) -> (Vec<(usize, Removal)>, usize) {
         let len = self.map.len();
-        if tti == 0 || len == 0 {
-            return Vec::new();
+        if len == 0 || (self.volatile == 0 && self.cache.policy.tti_ms() == 0) {
+            return (Vec::new(), 0);
         }
         let mut found = Vec::new();
         let mut i = if self.sweep == 0 || self.sweep > len {
@@ -256,23 +234,20 @@ impl Table {
         } else {
             self.sweep
         };
-        for _ in 0..budget.min(len) {
+        let examined = budget.min(len);
+        for _ in 0..examined {
             if i == 0 {
                 i = len;
             }
             i -= 1;
-            if self
-                .map
-                .get_index(i)
-                .is_some_and(|(_, e)| now.saturating_sub(e.atime) >= tti)
-            {
-                found.push(i);
+            if let Some(why) = self.map.get_index(i).and_then(|(_, e)| self.expiry(e, now)) {
+                found.push((i, why));
             }
         }
         self.sweep = i;
-        found.sort_unstable_by(|a, b| b.cmp(a));
-        found.dedup();
-        found
+        found.sort_unstable_by_key(|f| std::cmp::Reverse(f.0));
+        found.dedup_by_key(|f| f.0);
+        (found, examined)
     }
 }
 
@@ -308,7 +283,7 @@ mod tests {
         assert_eq!(t.used as u64, t.cache.stats.memory());
         let i = t.map.get_index_of(b"b".as_slice()).expect("b");
         t.remove(i, Removal::ExpiredTtl);
-        assert_eq!(t.expires.len(), 0);
+        assert_eq!(t.volatile, 0);
         assert_eq!(t.cache.stats.entries(), 1);
         assert_eq!(t.cache.stats.expired_ttl(), 1);
         assert_eq!(t.clear(), 1);
@@ -325,8 +300,8 @@ mod tests {
         t.map[0].touch(900);
         let e = t.map[0].clone();
         assert_eq!(t.expiry(&e, 1899), None, "an access resets the idle clock");
-        assert_eq!(t.idle_entries(1899, 10), Vec::<usize>::new());
-        assert_eq!(t.idle_entries(1900, 10), vec![0]);
+        assert_eq!(t.due_entries(1899, 10).0, Vec::new());
+        assert_eq!(t.due_entries(1900, 10).0, vec![(0, Removal::ExpiredTti)]);
     }
 
     #[test]
