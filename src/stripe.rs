@@ -62,6 +62,12 @@ impl<const N: usize> Counters<N> {
             .sum()
     }
 
+    /// The sum of counter `i`, as a count (a counter that only ever grows, or one whose
+    /// decrements never outrun its increments, is never negative; a racing read may be).
+    pub fn count(&self, i: usize) -> u64 {
+        self.get(i).max(0) as u64
+    }
+
     /// Sets counter `i` to zero (a concurrent add may survive, as with Redis's RESETSTAT).
     pub fn reset(&self, i: usize) {
         for s in self.stripes.iter() {

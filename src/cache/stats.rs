@@ -63,37 +63,33 @@ impl CacheStats {
         self.c.add(if hit { HITS } else { MISSES }, 1);
     }
 
-    fn get(&self, i: usize) -> u64 {
-        self.c.get(i).max(0) as u64
-    }
-
     /// Entries in the cache.
     pub fn entries(&self) -> u64 {
-        self.get(ENTRIES)
+        self.c.count(ENTRIES)
     }
     /// Bytes of keys, values and metadata.
     pub fn memory(&self) -> u64 {
-        self.get(MEMORY)
+        self.c.count(MEMORY)
     }
     /// Reads that found their key.
     pub fn hits(&self) -> u64 {
-        self.get(HITS)
+        self.c.count(HITS)
     }
     /// Reads that found nothing.
     pub fn misses(&self) -> u64 {
-        self.get(MISSES)
+        self.c.count(MISSES)
     }
     /// Entries evicted.
     pub fn evictions(&self) -> u64 {
-        self.get(EVICTIONS)
+        self.c.count(EVICTIONS)
     }
     /// Entries expired by TTL.
     pub fn expired_ttl(&self) -> u64 {
-        self.get(EXPIRED_TTL)
+        self.c.count(EXPIRED_TTL)
     }
     /// Entries expired by TTI.
     pub fn expired_tti(&self) -> u64 {
-        self.get(EXPIRED_TTI)
+        self.c.count(EXPIRED_TTI)
     }
 
     /// CONFIG RESETSTAT: zeroes the event counters (entries and memory stay exact).

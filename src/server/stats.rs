@@ -67,41 +67,37 @@ impl Stats {
         self.hot.add(EVICTED, n as i64);
     }
 
-    fn sum(&self, i: usize) -> u64 {
-        self.hot.get(i).max(0) as u64
-    }
-
     /// Commands executed.
     pub fn commands(&self) -> u64 {
-        self.sum(COMMANDS)
+        self.hot.count(COMMANDS)
     }
     /// Error replies sent.
     pub fn errors(&self) -> u64 {
-        self.sum(ERRORS)
+        self.hot.count(ERRORS)
     }
     /// Read lookups that found a key.
     pub fn hits(&self) -> u64 {
-        self.sum(HITS)
+        self.hot.count(HITS)
     }
     /// Read lookups that found nothing.
     pub fn misses(&self) -> u64 {
-        self.sum(MISSES)
+        self.hot.count(MISSES)
     }
     /// Keys removed by TTL or TTI (lazily or by the active cycle).
     pub fn expired(&self) -> u64 {
-        self.sum(EXPIRED)
+        self.hot.count(EXPIRED)
     }
     /// Keys evicted.
     pub fn evicted(&self) -> u64 {
-        self.sum(EVICTED)
+        self.hot.count(EVICTED)
     }
     /// Bytes read from clients.
     pub fn net_in(&self) -> u64 {
-        self.sum(NET_IN)
+        self.hot.count(NET_IN)
     }
     /// Bytes written to clients.
     pub fn net_out(&self) -> u64 {
-        self.sum(NET_OUT)
+        self.hot.count(NET_OUT)
     }
 
     /// Reads a plain counter.

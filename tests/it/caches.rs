@@ -2,10 +2,10 @@
 
 use std::time::{Duration, Instant};
 
+use redis::Value;
 use redis::aio::MultiplexedConnection;
-use redis::{Value, cmd};
 
-use crate::util::TestServer;
+use crate::util::{TestServer, run, try_run};
 
 /// A one-server config with these caches (YAML list items, indented by four spaces).
 pub fn with_caches(caches: &str) -> String {
@@ -15,12 +15,12 @@ pub fn with_caches(caches: &str) -> String {
 }
 
 async fn int(c: &mut MultiplexedConnection, args: &[&str]) -> i64 {
-    cmd(args[0]).arg(&args[1..]).query_async(c).await.unwrap()
+    run(c, args).await
 }
 
 /// CACHE.INFO as field -> value text.
 async fn cache_info(c: &mut MultiplexedConnection, name: &str) -> Vec<(String, String)> {
-    let v: Value = cmd("CACHE.INFO").arg(name).query_async(c).await.unwrap();
+    let v: Value = run(c, ("CACHE.INFO", name)).await;
     let items = match v {
         Value::Array(items) => items,
         Value::Map(kv) => kv.into_iter().flat_map(|(k, v)| [k, v]).collect(),
@@ -50,27 +50,13 @@ fn field<'a>(info: &'a [(String, String)], name: &str) -> &'a str {
 async fn tti_keeps_a_key_read_every_300ms_and_expires_an_unread_one() {
     let s = TestServer::start_with(Some(&with_caches("  - { name: sess, tti: 1s }\n")), &[]);
     let mut c = s.conn().await;
-    let _: () = cmd("SET")
-        .arg("sess:read")
-        .arg("v")
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    let _: () = cmd("SET")
-        .arg("sess:idle")
-        .arg("v")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let _: () = run(&mut c, ("SET", "sess:read", "v")).await;
+    let _: () = run(&mut c, ("SET", "sess:idle", "v")).await;
     let start = Instant::now();
     let mut checked_idle = false;
     while start.elapsed() < Duration::from_secs(3) {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let v: Option<String> = cmd("GET")
-            .arg("sess:read")
-            .query_async(&mut c)
-            .await
-            .unwrap();
+        let v: Option<String> = run(&mut c, ("GET", "sess:read")).await;
         assert_eq!(
             v.as_deref(),
             Some("v"),
@@ -122,11 +108,7 @@ async fn lru_cache_holds_exactly_1000_of_5000_and_keeps_the_read_ones() {
     assert_eq!(int(&mut c, &["CACHE.SIZE", "lru"]).await, 1000);
     assert_eq!(int(&mut c, &["DBSIZE"]).await, 1100);
     for h in 0..50 {
-        let v: Option<i64> = cmd("GET")
-            .arg(format!("lru:{h}"))
-            .query_async(&mut c)
-            .await
-            .unwrap();
+        let v: Option<i64> = run(&mut c, ("GET", format!("lru:{h}"))).await;
         assert_eq!(v, Some(h), "recently read lru:{h} was evicted");
     }
     for i in 0..100 {
@@ -137,7 +119,7 @@ async fn lru_cache_holds_exactly_1000_of_5000_and_keeps_the_read_ones() {
     assert_eq!(field(&info, "entries"), "1000");
     assert_eq!(field(&info, "eviction"), "lru");
     assert_eq!(field(&cache_info(&mut c, "other").await, "evictions"), "0");
-    let stats: String = cmd("INFO").arg("stats").query_async(&mut c).await.unwrap();
+    let stats: String = run(&mut c, ("INFO", "stats")).await;
     assert!(stats.contains("evicted_keys:4000"), "{stats}");
 }
 
@@ -151,51 +133,25 @@ async fn eviction_none_answers_oom_naming_the_cache_and_loses_nothing() {
     );
     let mut c = s.conn().await;
     for i in 0..100 {
-        let _: () = cmd("SET")
-            .arg(format!("fixed:{i}"))
-            .arg(i)
-            .query_async(&mut c)
-            .await
-            .unwrap();
+        let _: () = run(&mut c, ("SET", format!("fixed:{i}"), i)).await;
     }
-    let err = cmd("SET")
-        .arg("fixed:100")
-        .arg("x")
-        .query_async::<()>(&mut c)
+    let err = try_run::<()>(&mut c, ("SET", "fixed:100", "x"))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("OOM"), "{err}");
     assert!(err.to_string().contains("cache 'fixed' is full"), "{err}");
     // Other writes of new keys are refused too, MSET as a whole; updates are not.
-    assert!(
-        cmd("INCR")
-            .arg("fixed:new")
-            .query_async::<i64>(&mut c)
-            .await
-            .is_err()
-    );
-    let err = cmd("MSET")
-        .arg(&["fixed:1", "one", "fixed:new", "x"])
-        .query_async::<()>(&mut c)
+    assert!(try_run::<i64>(&mut c, ("INCR", "fixed:new")).await.is_err());
+    let err = try_run::<()>(&mut c, ("MSET", &["fixed:1", "one", "fixed:new", "x"]))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("OOM"));
-    let v: String = cmd("GET").arg("fixed:1").query_async(&mut c).await.unwrap();
+    let v: String = run(&mut c, ("GET", "fixed:1")).await;
     assert_eq!(v, "1", "a refused MSET wrote nothing");
-    let _: () = cmd("SET")
-        .arg("fixed:7")
-        .arg("seven")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let _: () = run(&mut c, ("SET", "fixed:7", "seven")).await;
     // Other caches are untouched by the full one.
     for i in 0..200 {
-        let _: () = cmd("SET")
-            .arg(format!("free:{i}"))
-            .arg(i)
-            .query_async(&mut c)
-            .await
-            .unwrap();
+        let _: () = run(&mut c, ("SET", format!("free:{i}"), i)).await;
     }
     assert_eq!(int(&mut c, &["CACHE.SIZE", "fixed"]).await, 100);
     assert_eq!(int(&mut c, &["CACHE.SIZE", "default"]).await, 200);
@@ -205,21 +161,12 @@ async fn eviction_none_answers_oom_naming_the_cache_and_loses_nothing() {
         } else {
             i.to_string()
         };
-        let v: String = cmd("GET")
-            .arg(format!("fixed:{i}"))
-            .query_async(&mut c)
-            .await
-            .unwrap();
+        let v: String = run(&mut c, ("GET", format!("fixed:{i}"))).await;
         assert_eq!(v, want);
     }
     // Making room by hand lets writes in again.
     assert_eq!(int(&mut c, &["DEL", "fixed:0"]).await, 1);
-    let _: () = cmd("SET")
-        .arg("fixed:100")
-        .arg("x")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let _: () = run(&mut c, ("SET", "fixed:100", "x")).await;
 }
 
 #[tokio::test]
@@ -231,45 +178,20 @@ async fn cache_commands_list_info_size_clear_and_config() {
         &[],
     );
     let mut c = s.conn().await;
-    let names: Vec<String> = cmd("CACHE.LIST").query_async(&mut c).await.unwrap();
+    let names: Vec<String> = run(&mut c, ("CACHE.LIST",)).await;
     assert_eq!(names, vec!["events", "default"]);
     for i in 0..10 {
-        let _: () = cmd("SET")
-            .arg(format!("events:{i}"))
-            .arg("e")
-            .query_async(&mut c)
-            .await
-            .unwrap();
-        let _: () = cmd("SET")
-            .arg(format!("plain:{i}"))
-            .arg("p")
-            .query_async(&mut c)
-            .await
-            .unwrap();
+        let _: () = run(&mut c, ("SET", format!("events:{i}"), "e")).await;
+        let _: () = run(&mut c, ("SET", format!("plain:{i}"), "p")).await;
     }
     // The cache's TTL is the default; a TTL given by the command wins.
     let ttl = int(&mut c, &["TTL", "events:1"]).await;
     assert!((6 * 3600 - 5..=6 * 3600).contains(&ttl), "{ttl}");
-    let _: () = cmd("SET")
-        .arg("events:x")
-        .arg("e")
-        .arg("EX")
-        .arg(100)
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let _: () = run(&mut c, ("SET", "events:x", "e", "EX", 100)).await;
     assert_eq!(int(&mut c, &["TTL", "events:x"]).await, 100);
     assert_eq!(int(&mut c, &["TTL", "plain:1"]).await, -1);
-    let _: Option<String> = cmd("GET")
-        .arg("events:1")
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    let _: Option<String> = cmd("GET")
-        .arg("events:nope")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let _: Option<String> = run(&mut c, ("GET", "events:1")).await;
+    let _: Option<String> = run(&mut c, ("GET", "events:nope")).await;
 
     let info = cache_info(&mut c, "events").await;
     for (k, v) in [
@@ -287,7 +209,7 @@ async fn cache_commands_list_info_size_clear_and_config() {
         assert_eq!(field(&info, k), v, "{k} in {info:?}");
     }
     assert!(field(&info, "memory").parse::<u64>().unwrap() > 11 * 8);
-    let all: String = cmd("INFO").query_async(&mut c).await.unwrap();
+    let all: String = run(&mut c, ("INFO",)).await;
     assert!(
         all.contains("# Caches\r\ncache_events:consistency=strong,ttl=6h,tti=30m"),
         "{all}"
@@ -301,33 +223,26 @@ async fn cache_commands_list_info_size_clear_and_config() {
 
     // Runtime policy changes; lowering a limit evicts at once.
     for i in 0..50 {
-        let _: () = cmd("SET")
-            .arg(format!("events:{i}"))
-            .arg("e")
-            .query_async(&mut c)
-            .await
-            .unwrap();
+        let _: () = run(&mut c, ("SET", format!("events:{i}"), "e")).await;
     }
-    let _: () = cmd("CACHE.CONFIG")
-        .arg(&[
-            "events",
-            "max_entries",
-            "20",
-            "ttl",
-            "0",
-            "eviction",
-            "random",
-        ])
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let _: () = run(
+        &mut c,
+        (
+            "CACHE.CONFIG",
+            &[
+                "events",
+                "max_entries",
+                "20",
+                "ttl",
+                "0",
+                "eviction",
+                "random",
+            ],
+        ),
+    )
+    .await;
     assert_eq!(int(&mut c, &["CACHE.SIZE", "events"]).await, 20);
-    let _: () = cmd("SET")
-        .arg("events:new")
-        .arg("e")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let _: () = run(&mut c, ("SET", "events:new", "e")).await;
     assert_eq!(
         int(&mut c, &["TTL", "events:new"]).await,
         -1,
@@ -338,16 +253,9 @@ async fn cache_commands_list_info_size_clear_and_config() {
     assert_eq!(field(&info, "max_entries"), "20");
     assert_eq!(field(&info, "eviction"), "random");
     assert_eq!(field(&info, "evictions"), "31");
-    let _: () = cmd("CACHE.CONFIG")
-        .arg(&["events", "eviction", "none"])
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let _: () = run(&mut c, ("CACHE.CONFIG", &["events", "eviction", "none"])).await;
     assert!(
-        cmd("SET")
-            .arg("events:more")
-            .arg("e")
-            .query_async::<()>(&mut c)
+        try_run::<()>(&mut c, ("SET", "events:more", "e"))
             .await
             .is_err()
     );
@@ -368,16 +276,14 @@ async fn cache_commands_list_info_size_clear_and_config() {
             "wrong number of arguments",
         ),
     ] {
-        let err = cmd(args[0])
-            .arg(&args[1..])
-            .query_async::<Value>(&mut c)
+        let err = try_run::<Value>(&mut c, (args[0], &args[1..]))
             .await
             .unwrap_err();
         assert!(err.to_string().contains(want), "{args:?}: {err}");
     }
     let info = cache_info(&mut c, "events").await;
     assert_eq!(field(&info, "max_entries"), "20");
-    let pong: String = cmd("PING").query_async(&mut c).await.unwrap();
+    let pong: String = run(&mut c, ("PING",)).await;
     assert_eq!(pong, "PONG");
 }
 
@@ -385,18 +291,13 @@ async fn cache_commands_list_info_size_clear_and_config() {
 async fn object_idletime_and_freq_follow_real_accesses() {
     let s = TestServer::start();
     let mut c = s.conn().await;
-    let _: () = cmd("SET")
-        .arg("k")
-        .arg("v")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let _: () = run(&mut c, ("SET", "k", "v")).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let idle = int(&mut c, &["OBJECT", "IDLETIME", "k"]).await;
     assert!((2..=3).contains(&idle), "{idle}");
     let freq0 = int(&mut c, &["OBJECT", "FREQ", "k"]).await;
     for _ in 0..200 {
-        let _: String = cmd("GET").arg("k").query_async(&mut c).await.unwrap();
+        let _: String = run(&mut c, ("GET", "k")).await;
     }
     assert_eq!(int(&mut c, &["OBJECT", "IDLETIME", "k"]).await, 0);
     assert!(int(&mut c, &["OBJECT", "FREQ", "k"]).await > freq0);
@@ -408,22 +309,10 @@ async fn maxmemory_evicts_by_policy_or_refuses_with_redis_oom() {
     let mut c = s.conn().await;
     let value = "x".repeat(1000);
     for i in 0..100 {
-        let _: () = cmd("SET")
-            .arg(format!("k{i}"))
-            .arg(&value)
-            .query_async(&mut c)
-            .await
-            .unwrap();
+        let _: () = run(&mut c, ("SET", format!("k{i}"), &value)).await;
     }
-    let _: () = cmd("CONFIG")
-        .arg(&["SET", "maxmemory", "50000"])
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    let err = cmd("SET")
-        .arg("new")
-        .arg("v")
-        .query_async::<()>(&mut c)
+    let _: () = run(&mut c, ("CONFIG", &["SET", "maxmemory", "50000"])).await;
+    let err = try_run::<()>(&mut c, ("SET", "new", "v"))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("OOM"));
@@ -432,24 +321,19 @@ async fn maxmemory_evicts_by_policy_or_refuses_with_redis_oom() {
         Some("command not allowed when used memory > 'maxmemory'.")
     );
     // Reads and deletes still work under noeviction.
-    let v: String = cmd("GET").arg("k1").query_async(&mut c).await.unwrap();
+    let v: String = run(&mut c, ("GET", "k1")).await;
     assert_eq!(v.len(), 1000);
-    let _: () = cmd("CONFIG")
-        .arg(&["SET", "maxmemory-policy", "allkeys-lru"])
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let _: () = run(
+        &mut c,
+        ("CONFIG", &["SET", "maxmemory-policy", "allkeys-lru"]),
+    )
+    .await;
     for i in 100..200 {
-        let _: () = cmd("SET")
-            .arg(format!("k{i}"))
-            .arg(&value)
-            .query_async(&mut c)
-            .await
-            .unwrap();
+        let _: () = run(&mut c, ("SET", format!("k{i}"), &value)).await;
     }
     let n = int(&mut c, &["DBSIZE"]).await;
     assert!((40..=50).contains(&n), "{n} keys");
-    let info: String = cmd("INFO").arg("memory").query_async(&mut c).await.unwrap();
+    let info: String = run(&mut c, ("INFO", "memory")).await;
     let used: u64 = info
         .lines()
         .find_map(|l| l.strip_prefix("used_memory:"))
@@ -460,7 +344,7 @@ async fn maxmemory_evicts_by_policy_or_refuses_with_redis_oom() {
     assert!(used <= 50_000 + 1200, "{used}");
     // The last written key survived (the least recently used went first).
     assert_eq!(int(&mut c, &["EXISTS", "k199"]).await, 1);
-    let stats: String = cmd("INFO").arg("stats").query_async(&mut c).await.unwrap();
+    let stats: String = run(&mut c, ("INFO", "stats")).await;
     let evicted: u64 = stats
         .lines()
         .find_map(|l| l.strip_prefix("evicted_keys:"))

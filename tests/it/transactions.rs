@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
+use redis::Value;
 use redis::aio::MultiplexedConnection;
-use redis::{Value, cmd};
 
 use crate::caches::with_caches;
-use crate::util::{TestServer, read_n};
+use crate::util::{TestServer, read_n, run, try_run};
 
 /// Sends raw RESP and returns the reply text (for exact Redis wire behaviour).
 fn raw_exchange(s: &TestServer, req: &str, want: usize) -> String {
@@ -41,17 +41,19 @@ async fn multi_exec_discard_and_queueing_errors_match_redis() {
     // RESP3: an aborted EXEC is a null.
     let mut a = s.conn().await;
     let mut b = s.conn3().await;
-    let _: () = cmd("WATCH").arg("w").query_async(&mut b).await.unwrap();
-    let _: () = cmd("SET")
-        .arg("w")
-        .arg("1")
-        .query_async(&mut a)
-        .await
-        .unwrap();
-    let _: () = cmd("MULTI").query_async(&mut b).await.unwrap();
-    let _: () = cmd("GET").arg("w").query_async(&mut b).await.unwrap();
-    let v: Value = cmd("EXEC").query_async(&mut b).await.unwrap();
+    let _: () = run(&mut b, ("WATCH", "w")).await;
+    let _: () = run(&mut a, ("SET", "w", "1")).await;
+    let _: () = run(&mut b, ("MULTI",)).await;
+    let _: () = run(&mut b, ("GET", "w")).await;
+    let v: Value = run(&mut b, ("EXEC",)).await;
     assert_eq!(v, Value::Nil);
+}
+
+/// MULTI, SET key value, EXEC: `None` when EXEC answered nil (a watched key changed).
+async fn multi_set(c: &mut MultiplexedConnection, key: &str, value: &str) -> Option<(String,)> {
+    let mut p = redis::pipe();
+    p.atomic().cmd("SET").arg(key).arg(value);
+    p.query_async(c).await.unwrap()
 }
 
 /// WATCH key, let `change` run on another connection, then MULTI/SET/EXEC: true if the
@@ -59,22 +61,11 @@ async fn multi_exec_discard_and_queueing_errors_match_redis() {
 async fn watched_exec_runs(s: &TestServer, key: &str, change: &[&[&str]]) -> bool {
     let mut me = s.conn().await;
     let mut other = s.conn().await;
-    let _: () = cmd("WATCH").arg(key).query_async(&mut me).await.unwrap();
+    let _: () = run(&mut me, ("WATCH", key)).await;
     for c in change {
-        let _: Value = cmd(c[0])
-            .arg(&c[1..])
-            .query_async(&mut other)
-            .await
-            .unwrap();
+        let _: Value = run(&mut other, (c[0], &c[1..])).await;
     }
-    let r: Option<(String,)> = redis::pipe()
-        .atomic()
-        .cmd("SET")
-        .arg("tx:done")
-        .arg("1")
-        .query_async(&mut me)
-        .await
-        .unwrap();
+    let r: Option<(String,)> = multi_set(&mut me, "tx:done", "1").await;
     r.is_some()
 }
 
@@ -87,89 +78,36 @@ async fn exec_returns_nil_when_a_watched_key_changed_expired_was_evicted_or_flus
         &[],
     );
     let mut c = s.conn().await;
-    let _: () = cmd("SET")
-        .arg("k")
-        .arg("v")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let _: () = run(&mut c, ("SET", "k", "v")).await;
     assert!(watched_exec_runs(&s, "k", &[&["GET", "k"], &["SET", "other", "1"]]).await);
     assert!(!watched_exec_runs(&s, "k", &[&["SET", "k", "v2"]]).await);
     assert!(!watched_exec_runs(&s, "k", &[&["DEL", "k"]]).await);
-    let _: () = cmd("SET")
-        .arg("k")
-        .arg("v")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let _: () = run(&mut c, ("SET", "k", "v")).await;
     assert!(!watched_exec_runs(&s, "k", &[&["EXPIRE", "k", "100"]]).await);
     assert!(!watched_exec_runs(&s, "k", &[&["FLUSHALL"]]).await);
     // FLUSHALL of a key that did not exist is no change (as in Redis).
     assert!(watched_exec_runs(&s, "missing", &[&["FLUSHALL"]]).await);
     // Expiry: nobody touches the key; it is simply past its TTL at EXEC.
-    let _: () = cmd("SET")
-        .arg("k")
-        .arg("v")
-        .arg("PX")
-        .arg(100)
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let _: () = run(&mut c, ("SET", "k", "v", "PX", 100)).await;
     let mut me = s.conn().await;
-    let _: () = cmd("WATCH").arg("k").query_async(&mut me).await.unwrap();
+    let _: () = run(&mut me, ("WATCH", "k")).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let r: Option<(String,)> = redis::pipe()
-        .atomic()
-        .cmd("SET")
-        .arg("x")
-        .arg("1")
-        .query_async(&mut me)
-        .await
-        .unwrap();
+    let r: Option<(String,)> = multi_set(&mut me, "x", "1").await;
     assert!(r.is_none(), "expired watched key must abort EXEC");
     // Eviction: writing a second key into a 1-entry cache evicts the watched one.
-    let _: () = cmd("SET")
-        .arg("tiny:a")
-        .arg("v")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let _: () = run(&mut c, ("SET", "tiny:a", "v")).await;
     assert!(!watched_exec_runs(&s, "tiny:a", &[&["SET", "tiny:b", "v"]]).await);
     // The client's own write after WATCH counts too; UNWATCH forgets.
-    let _: () = cmd("WATCH").arg("k").query_async(&mut c).await.unwrap();
-    let _: () = cmd("SET")
-        .arg("k")
-        .arg("mine")
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    let r: Option<(String,)> = redis::pipe()
-        .atomic()
-        .cmd("SET")
-        .arg("x")
-        .arg("1")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let _: () = run(&mut c, ("WATCH", "k")).await;
+    let _: () = run(&mut c, ("SET", "k", "mine")).await;
+    let r: Option<(String,)> = multi_set(&mut c, "x", "1").await;
     assert!(r.is_none());
-    let _: () = cmd("WATCH").arg("k").query_async(&mut c).await.unwrap();
-    let _: () = cmd("SET")
-        .arg("k")
-        .arg("mine2")
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    let _: () = cmd("UNWATCH").query_async(&mut c).await.unwrap();
-    let r: Option<(String,)> = redis::pipe()
-        .atomic()
-        .cmd("SET")
-        .arg("x")
-        .arg("1")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let _: () = run(&mut c, ("WATCH", "k")).await;
+    let _: () = run(&mut c, ("SET", "k", "mine2")).await;
+    let _: () = run(&mut c, ("UNWATCH",)).await;
+    let r: Option<(String,)> = multi_set(&mut c, "x", "1").await;
     assert!(r.is_some());
-    let list: String = cmd("CLIENT").arg("LIST").query_async(&mut c).await.unwrap();
+    let list: String = run(&mut c, ("CLIENT", "LIST")).await;
     assert!(list.lines().all(|l| l.contains("multi=-1")), "{list}");
 }
 
@@ -179,20 +117,13 @@ async fn append_event_watch(c: &mut MultiplexedConnection, key: &str, event: &st
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let _: () = cmd("WATCH").arg(key).query_async(c).await.unwrap();
-        let old: Option<String> = cmd("GET").arg(key).query_async(c).await.unwrap();
+        let () = run(c, ("WATCH", key)).await;
+        let old: Option<String> = run(c, ("GET", key)).await;
         let new = match old {
             Some(o) if !o.is_empty() => format!("{o},{event}"),
             _ => event.to_string(),
         };
-        let r: Option<(String,)> = redis::pipe()
-            .atomic()
-            .cmd("SET")
-            .arg(key)
-            .arg(&new)
-            .query_async(c)
-            .await
-            .unwrap();
+        let r: Option<(String,)> = multi_set(c, key, &new).await;
         if r.is_some() {
             return attempts;
         }
@@ -202,30 +133,17 @@ async fn append_event_watch(c: &mut MultiplexedConnection, key: &str, event: &st
 /// The same with compare-and-set: putIfAbsent (SET NX), then replace(old, new) as
 /// SET ... IFEQ old.
 async fn append_event_ifeq(c: &mut MultiplexedConnection, key: &str, event: &str) -> u32 {
-    let _: Option<String> = cmd("SET")
-        .arg(key)
-        .arg("")
-        .arg("NX")
-        .query_async(c)
-        .await
-        .unwrap();
+    let _: Option<String> = run(c, ("SET", key, "", "NX")).await;
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let old: String = cmd("GET").arg(key).query_async(c).await.unwrap();
+        let old: String = run(c, ("GET", key)).await;
         let new = if old.is_empty() {
             event.to_string()
         } else {
             format!("{old},{event}")
         };
-        let r: Option<String> = cmd("SET")
-            .arg(key)
-            .arg(&new)
-            .arg("IFEQ")
-            .arg(&old)
-            .query_async(c)
-            .await
-            .unwrap();
+        let r: Option<String> = run(c, ("SET", key, &new, "IFEQ", &old)).await;
         if r.is_some() {
             return attempts;
         }
@@ -254,7 +172,7 @@ async fn append_events(s: &TestServer, key: &'static str, use_watch: bool) -> u3
         attempts += t.await.unwrap();
     }
     let mut c = s.conn().await;
-    let list: String = cmd("GET").arg(key).query_async(&mut c).await.unwrap();
+    let list: String = run(&mut c, ("GET", key)).await;
     let events: Vec<&str> = list.split(',').collect();
     assert_eq!(events.len(), 10_000, "events lost or duplicated");
     let unique: std::collections::HashSet<&str> = events.iter().copied().collect();
@@ -293,11 +211,7 @@ async fn fifty_clients_times_1000_incr_is_exactly_50000() {
         let mut c = s.conn().await;
         tasks.push(tokio::spawn(async move {
             for _ in 0..1000 {
-                let _: i64 = cmd("INCR")
-                    .arg("counter")
-                    .query_async(&mut c)
-                    .await
-                    .unwrap();
+                let _: i64 = run(&mut c, ("INCR", "counter")).await;
             }
         }));
     }
@@ -305,7 +219,7 @@ async fn fifty_clients_times_1000_incr_is_exactly_50000() {
         t.await.unwrap();
     }
     let mut c = s.conn().await;
-    let n: i64 = cmd("GET").arg("counter").query_async(&mut c).await.unwrap();
+    let n: i64 = run(&mut c, ("GET", "counter")).await;
     assert_eq!(n, 50_000);
 }
 
@@ -315,7 +229,7 @@ async fn no_client_sees_half_a_transaction_across_shards() {
     let keys: Vec<String> = (0..8).map(|i| format!("acct:{i}")).collect();
     let mut c = s.conn().await;
     for k in &keys {
-        let _: () = cmd("SET").arg(k).arg(0).query_async(&mut c).await.unwrap();
+        let _: () = run(&mut c, ("SET", k, 0)).await;
     }
     let writer = {
         let mut w = s.conn().await;
@@ -334,7 +248,7 @@ async fn no_client_sees_half_a_transaction_across_shards() {
     let mut r = s.conn().await;
     let mut reads = 0;
     while !writer.is_finished() {
-        let vals: Vec<i64> = cmd("MGET").arg(&keys).query_async(&mut r).await.unwrap();
+        let vals: Vec<i64> = run(&mut r, ("MGET", &keys)).await;
         assert!(
             vals.iter().all(|v| *v == vals[0]),
             "half a transaction: {vals:?}"
@@ -342,7 +256,7 @@ async fn no_client_sees_half_a_transaction_across_shards() {
         reads += 1;
     }
     writer.await.unwrap();
-    let vals: Vec<i64> = cmd("MGET").arg(&keys).query_async(&mut r).await.unwrap();
+    let vals: Vec<i64> = run(&mut r, ("MGET", &keys)).await;
     assert_eq!(vals, vec![500; 8]);
     assert!(reads > 0);
 }
@@ -351,36 +265,14 @@ async fn no_client_sees_half_a_transaction_across_shards() {
 async fn delifeq_removes_only_a_matching_string() {
     let s = TestServer::start();
     let mut c = s.conn().await;
-    let _: () = cmd("SET")
-        .arg("lock")
-        .arg("owner-1")
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    let n: i64 = cmd("DELIFEQ")
-        .arg("lock")
-        .arg("owner-2")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let _: () = run(&mut c, ("SET", "lock", "owner-1")).await;
+    let n: i64 = run(&mut c, ("DELIFEQ", "lock", "owner-2")).await;
     assert_eq!(n, 0);
-    let n: i64 = cmd("DELIFEQ")
-        .arg("lock")
-        .arg("owner-1")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let n: i64 = run(&mut c, ("DELIFEQ", "lock", "owner-1")).await;
     assert_eq!(n, 1);
-    let n: i64 = cmd("DELIFEQ")
-        .arg("lock")
-        .arg("owner-1")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let n: i64 = run(&mut c, ("DELIFEQ", "lock", "owner-1")).await;
     assert_eq!(n, 0);
-    let err = cmd("DELIFEQ")
-        .arg("lock")
-        .query_async::<i64>(&mut c)
+    let err = try_run::<i64>(&mut c, ("DELIFEQ", "lock"))
         .await
         .unwrap_err();
     assert!(

@@ -190,6 +190,22 @@ pub fn read_to_close(s: &mut TcpStream) -> (Vec<u8>, bool) {
     }
 }
 
+/// Sends one command (a tuple or slice of arguments, name first) and unwraps the reply.
+pub async fn run<T: redis::FromRedisValue>(
+    c: &mut redis::aio::MultiplexedConnection,
+    args: impl redis::ToRedisArgs,
+) -> T {
+    try_run(c, args).await.unwrap()
+}
+
+/// Sends one command and returns the reply or the error reply.
+pub async fn try_run<T: redis::FromRedisValue>(
+    c: &mut redis::aio::MultiplexedConnection,
+    args: impl redis::ToRedisArgs,
+) -> redis::RedisResult<T> {
+    redis::Cmd::new().arg(args).query_async(c).await
+}
+
 /// True when `redis-cli` is installed (the README's test command installs it).
 pub fn redis_cli() -> Command {
     Command::new("redis-cli")
