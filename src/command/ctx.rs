@@ -41,6 +41,6 @@ pub fn str_of(e: Option<&Entry>) -> Result<Option<Bytes>, CmdError> {
     Ok(Some(if b.len() <= COPY_OUT_MAX {
         Bytes::copy_from_slice(b)
     } else {
-        b.clone()
+        b.to_bytes()
     }))
 }

@@ -154,7 +154,7 @@ impl Exec for Set {
                 (None, true) => Ttl::Keep,
                 (None, false) => Ttl::Clear,
             };
-            ctx.db.set(&self.key, Value::Str(self.value), ttl)?;
+            ctx.db.set(&self.key, Value::str(&self.value), ttl)?;
         }
         Ok(match (self.get, go) {
             (true, _) => Reply::opt_bulk(old),
@@ -182,7 +182,7 @@ impl Exec for SetNx {
         if ctx.db.exists(&self.key)? {
             return Ok(Reply::Int(0));
         }
-        ctx.db.set(&self.key, Value::Str(self.value), Ttl::Clear)?;
+        ctx.db.set(&self.key, Value::str(&self.value), Ttl::Clear)?;
         Ok(Reply::Int(1))
     }
 }
@@ -202,7 +202,8 @@ pub struct PSetEx(SetEx);
 impl SetEx {
     fn run(self, ctx: &mut ExecCtx<'_>, cmd: &str) -> Result<Reply, CmdError> {
         let at = self.expiry.deadline(ctx.db.now, cmd)?;
-        ctx.db.set(&self.key, Value::Str(self.value), Ttl::At(at))?;
+        ctx.db
+            .set(&self.key, Value::str(&self.value), Ttl::At(at))?;
         Ok(Reply::Ok)
     }
 }
@@ -249,7 +250,7 @@ impl Exec for GetSet {
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
         let old = ctx.peek_str(&self.key)?;
-        ctx.db.set(&self.key, Value::Str(self.value), Ttl::Clear)?;
+        ctx.db.set(&self.key, Value::str(&self.value), Ttl::Clear)?;
         Ok(Reply::opt_bulk(old))
     }
 }
@@ -292,7 +293,7 @@ impl Exec for DelIfEq {
         let Some(e) = ctx.db.peek(&self.key)? else {
             return Ok(Reply::Int(0));
         };
-        if e.value.as_str().ok_or(CmdError::WrongType)? != &self.value {
+        if e.value.as_str().ok_or(CmdError::WrongType)?.as_slice() != self.value.as_ref() {
             return Ok(Reply::Int(0));
         }
         ctx.db.del(&self.key)?;
@@ -359,7 +360,10 @@ impl Exec for MGet {
         let mut out = Vec::with_capacity(self.keys.len());
         for k in &self.keys {
             // MGET answers nil, not WRONGTYPE, for keys of other types.
-            let v = ctx.db.get(k)?.and_then(|e| e.value.as_str().cloned());
+            let v = ctx
+                .db
+                .get(k)?
+                .and_then(|e| e.value.as_str().map(|s| s.to_bytes()));
             out.push(Reply::opt_bulk(v));
         }
         Ok(Reply::Array(out))
@@ -392,7 +396,7 @@ impl MSet {
         ctx.db
             .check_room(self.pairs.iter().map(|(k, _)| k.as_ref()))?;
         for (k, v) in self.pairs {
-            ctx.db.set(&k, Value::Str(v), Ttl::Clear)?;
+            ctx.db.set(&k, Value::str(&v), Ttl::Clear)?;
         }
         Ok(())
     }
@@ -448,7 +452,7 @@ impl Exec for Append {
         let mut buf = BytesMut::with_capacity(len);
         buf.extend_from_slice(&old);
         buf.extend_from_slice(&self.value);
-        ctx.db.set(&self.key, Value::Str(buf.freeze()), Ttl::Keep)?;
+        ctx.db.set(&self.key, Value::str(&buf), Ttl::Keep)?;
         Ok(Reply::Int(len as i64))
     }
 }
@@ -478,7 +482,7 @@ fn incr_by(ctx: &mut ExecCtx<'_>, key: &[u8], by: i64) -> Result<Reply, CmdError
     };
     let new = cur.checked_add(by).ok_or(CmdError::Overflow)?;
     ctx.db
-        .set(key, Value::Str(Bytes::from(new.to_string())), Ttl::Keep)?;
+        .set(key, Value::str(new.to_string().as_bytes()), Ttl::Keep)?;
     Ok(Reply::Int(new))
 }
 
@@ -578,7 +582,7 @@ impl Exec for IncrByFloat {
             return Err(CmdError::err("increment would produce NaN or Infinity"));
         }
         let text = Bytes::from(format_float(new));
-        ctx.db.set(&self.key, Value::Str(text.clone()), Ttl::Keep)?;
+        ctx.db.set(&self.key, Value::str(&text), Ttl::Keep)?;
         Ok(Reply::Bulk(text))
     }
 }
@@ -690,7 +694,7 @@ impl Exec for SetRange {
         }
         buf[off..end].copy_from_slice(&self.value);
         let len = buf.len();
-        ctx.db.set(&self.key, Value::Str(buf.freeze()), Ttl::Keep)?;
+        ctx.db.set(&self.key, Value::str(&buf), Ttl::Keep)?;
         Ok(Reply::Int(len as i64))
     }
 }

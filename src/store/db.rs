@@ -224,11 +224,6 @@ impl<'a> Db<'a> {
     /// evicts from that cache (only) to make room first.
     pub fn set(&mut self, key: &[u8], value: Value, ttl: Ttl) -> Result<(), WriteError> {
         let now = self.now;
-        // Copy into an exact-size allocation: arguments are slices of the connection's
-        // read buffer and must not keep it alive.
-        let value = match value {
-            Value::Str(b) => Value::Str(Bytes::copy_from_slice(&b)),
-        };
         let caches = self.ks.caches();
         let c = caches.resolve(key);
         let cache = caches.get(c);
@@ -664,7 +659,7 @@ mod tests {
     }
 
     fn s(v: &str) -> Value {
-        Value::Str(Bytes::copy_from_slice(v.as_bytes()))
+        Value::str(v.as_bytes())
     }
 
     #[test]
@@ -905,7 +900,7 @@ mod tests {
         for i in 0..100 {
             db.set(
                 format!("small:{i}").as_bytes(),
-                Value::Str(Bytes::from(vec![b'x'; 100])),
+                Value::str(&[b'x'; 100]),
                 Ttl::Clear,
             )
             .expect("room is made");
@@ -914,7 +909,7 @@ mod tests {
         assert!(small.stats.memory() <= 2048, "{}", small.stats.memory());
         assert!(small.stats.entries() > 5);
         assert_eq!(db.cache_of(b"x:1").stats.entries(), 100);
-        let huge = Value::Str(Bytes::from(vec![b'x'; 4096]));
+        let huge = Value::str(&[b'x'; 4096]);
         assert!(
             db.set(b"small:huge", huge, Ttl::Clear).is_err(),
             "larger than the cache"

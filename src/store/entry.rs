@@ -14,15 +14,86 @@ pub const ENTRY_OVERHEAD: usize = 72;
 /// Redis's LFU_INIT_VAL: new keys start here so they are not evicted at once.
 pub const LFU_INIT: u8 = 5;
 
+/// Strings up to this many bytes live inside the entry, like Redis's embstr: no allocation,
+/// and reading one touches no cache line beyond the entry's own.
+pub const INLINE: usize = 23;
+
+/// A stored string: inline when short, else an exact-size shared buffer.
+#[derive(Clone)]
+pub struct Str(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Inline(u8, [u8; INLINE]),
+    Heap(Bytes),
+}
+
+impl Str {
+    /// A copy of `b`: inline if it fits, else in its own allocation (never a slice of a
+    /// larger buffer, which would keep that buffer alive).
+    pub fn new(b: &[u8]) -> Str {
+        if b.len() <= INLINE {
+            let mut buf = [0u8; INLINE];
+            buf[..b.len()].copy_from_slice(b);
+            Str(Repr::Inline(b.len() as u8, buf))
+        } else {
+            Str(Repr::Heap(Bytes::copy_from_slice(b)))
+        }
+    }
+
+    /// The bytes.
+    #[inline]
+    pub fn as_slice(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline(len, buf) => &buf[..usize::from(*len)],
+            Repr::Heap(b) => b,
+        }
+    }
+
+    /// The bytes as a `Bytes`: a copy of an inline string, a shared handle otherwise.
+    pub fn to_bytes(&self) -> Bytes {
+        match &self.0 {
+            Repr::Inline(..) => Bytes::copy_from_slice(self.as_slice()),
+            Repr::Heap(b) => b.clone(),
+        }
+    }
+}
+
+impl std::ops::Deref for Str {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl PartialEq for Str {
+    fn eq(&self, other: &Str) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Str {}
+
+impl std::fmt::Debug for Str {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_slice()))
+    }
+}
+
 /// A value. Only strings exist so far; other types join this enum, and every command
 /// checks the type it expects through [`Value::as_str`] so WRONGTYPE comes for free.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     /// A string (Redis's binary-safe string).
-    Str(Bytes),
+    Str(Str),
 }
 
 impl Value {
+    /// A string value holding a copy of `b`.
+    pub fn str(b: &[u8]) -> Value {
+        Value::Str(Str::new(b))
+    }
+
     /// The `TYPE` name.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -31,7 +102,7 @@ impl Value {
     }
 
     /// The string, or `None` for another type (the caller answers WRONGTYPE).
-    pub fn as_str(&self) -> Option<&Bytes> {
+    pub fn as_str(&self) -> Option<&Str> {
         match self {
             Value::Str(b) => Some(b),
         }
@@ -122,14 +193,14 @@ mod tests {
 
     #[test]
     fn encodings() {
-        assert_eq!(Value::Str(Bytes::from("123")).encoding(), "int");
-        assert_eq!(Value::Str(Bytes::from("0123")).encoding(), "embstr");
-        assert_eq!(Value::Str(Bytes::from(vec![b'x'; 45])).encoding(), "raw");
+        assert_eq!(Value::str(b"123").encoding(), "int");
+        assert_eq!(Value::str(b"0123").encoding(), "embstr");
+        assert_eq!(Value::str(&[b'x'; 45]).encoding(), "raw");
     }
 
     #[test]
     fn lfu_grows_slowly_and_decays() {
-        let mut e = Entry::new(Value::Str(Bytes::new()), 0, 0);
+        let mut e = Entry::new(Value::str(b""), 0, 0);
         for _ in 0..1000 {
             e.touch(0);
         }
@@ -139,10 +210,22 @@ mod tests {
     }
 
     #[test]
+    fn short_strings_are_inline_long_ones_shared() {
+        let short = Str::new(&[7u8; INLINE]);
+        assert_eq!(short.as_slice(), &[7u8; INLINE]);
+        assert!(matches!(short.0, Repr::Inline(..)));
+        let long = Str::new(&[8u8; INLINE + 1]);
+        assert!(matches!(long.0, Repr::Heap(_)));
+        assert_eq!(long.to_bytes(), Bytes::from(vec![8u8; INLINE + 1]));
+        assert_eq!(Str::new(b"ab"), Str::new(b"ab"));
+        assert_eq!(std::mem::size_of::<Str>(), std::mem::size_of::<Bytes>());
+    }
+
+    #[test]
     fn expiry() {
-        let e = Entry::new(Value::Str(Bytes::new()), 100, 0);
+        let e = Entry::new(Value::str(b""), 100, 0);
         assert!(!e.is_expired(99));
         assert!(e.is_expired(100));
-        assert!(!Entry::new(Value::Str(Bytes::new()), 0, 0).is_expired(u64::MAX));
+        assert!(!Entry::new(Value::str(b""), 0, 0).is_expired(u64::MAX));
     }
 }

@@ -20,7 +20,7 @@ pub mod table;
 
 pub use db::{Db, DbStats, NotLocked, ScanPage, Ttl, WriteError};
 pub use effect::Effect;
-pub use entry::{Entry, Value};
+pub use entry::{Entry, Str, Value};
 pub use keyspace::{Keyspace, SHARDS, ShardSet, Watch};
 pub use table::Victim;
 

@@ -253,8 +253,6 @@ impl Table {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-
     use super::*;
     use crate::cache::Caches;
     use crate::config::CacheConfig;
@@ -270,7 +268,7 @@ mod tests {
     fn put(t: &mut Table, k: &str, at: u64, now: u64) {
         t.insert(
             Key::from_slice(k.as_bytes()),
-            Entry::new(Value::Str(Bytes::from_static(b"v")), at, now),
+            Entry::new(Value::str(b"v"), at, now),
         );
     }
 
