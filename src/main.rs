@@ -31,7 +31,7 @@ enum Cmd {
         /// Listen on this address instead of the configured one.
         #[arg(long)]
         bind: Option<String>,
-        /// Connection worker threads (default: one per core).
+        /// Connection worker threads (default: one per core but one, at least one).
         #[arg(long, default_value_t = 0)]
         threads: usize,
         /// Log filter (error, warn, info, debug, trace, or tracing directives).
