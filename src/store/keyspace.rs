@@ -13,13 +13,16 @@ use parking_lot::{Mutex, MutexGuard};
 
 use super::db::Db;
 use super::entry::{Entry, Key};
-use super::table::{Table, Victim};
+use super::table::{Score, Table, Victim};
 use crate::cache::stats::Removal;
 use crate::cache::{CacheId, Caches};
 
 /// Number of shards: a power of two well above the core count, so two commands rarely
 /// contend for one mutex.
 pub const SHARDS: usize = 64;
+
+/// Shards whose best victims one `maxmemory` (or cache shrink) eviction compares.
+const EVICT_WINDOW: usize = 4;
 
 /// A client's interest in a key (WATCH): set `dirty` when the key changes.
 #[derive(Debug, Clone)]
@@ -244,14 +247,7 @@ impl Keyspace {
     /// `limit` (the server-wide `maxmemory` backstop). Returns the number evicted, or
     /// `None` if still over the limit with nothing left to evict.
     pub fn evict_to(&self, limit: u64, how: Victim, now: u64) -> Option<u64> {
-        self.evict_while(
-            || self.caches.used_memory() > limit,
-            |s| {
-                let n = s.tables.len();
-                let start = fastrand::usize(..n);
-                (0..n).any(|off| s.evict_one((start + off) % n, how, now, b"").is_some())
-            },
-        )
+        self.evict_while(|| self.caches.used_memory() > limit, None, how, now)
     }
 
     /// Evicts from cache `c` by its own policy until it is within its limits (after
@@ -267,29 +263,48 @@ impl Keyspace {
             (p.max_entries() != 0 && st.entries() > p.max_entries())
                 || (p.max_memory() != 0 && st.memory() > p.max_memory())
         };
-        self.evict_while(over, |s| s.evict_one(c, how, now, b"").is_some())
-            .unwrap_or(0)
+        self.evict_while(over, Some(c), how, now).unwrap_or(0)
     }
 
-    /// Runs `evict` on one shard after another (round-robin, one lock at a time) while
-    /// `over` holds. `None` when a full round evicted nothing and it still holds.
+    /// Evicts while `over` holds, from cache `only` or from all caches: each eviction
+    /// takes the best victim of a window of shards (locked one at a time), so the choice
+    /// is close to keyspace-wide LRU/LFU/TTL, and the window moves on round-robin.
+    /// `None` when no shard has anything left to evict and `over` still holds.
     fn evict_while(
         &self,
         over: impl Fn() -> bool,
-        mut evict: impl FnMut(&mut Shard) -> bool,
+        only: Option<CacheId>,
+        how: Victim,
+        now: u64,
     ) -> Option<u64> {
         let mut evicted = 0;
-        let mut idle = 0;
+        let mut fruitless = 0;
         while over() {
-            if idle >= SHARDS {
+            if fruitless >= SHARDS / EVICT_WINDOW {
                 return None;
             }
-            let i = self.evict_cursor.fetch_add(1, Ordering::Relaxed) % SHARDS;
-            if evict(&mut self.shards[i].lock()) {
+            let start = self.evict_cursor.fetch_add(EVICT_WINDOW, Ordering::Relaxed);
+            let mut best: Option<(Score, usize, CacheId)> = None;
+            for off in 0..EVICT_WINDOW {
+                let i = (start + off) % SHARDS;
+                let s = self.shards[i].lock();
+                let tables = only.map_or(0..s.tables.len(), |c| c..c + 1);
+                for c in tables {
+                    if let Some((score, _)) = s.tables[c].victim(how, now, b"")
+                        && best.is_none_or(|(b, _, _)| score < b)
+                    {
+                        best = Some((score, i, c));
+                    }
+                }
+            }
+            let done = best.is_some_and(|(_, i, c)| {
+                self.shards[i].lock().evict_one(c, how, now, b"").is_some()
+            });
+            if done {
                 evicted += 1;
-                idle = 0;
+                fruitless = 0;
             } else {
-                idle += 1;
+                fruitless += 1;
             }
         }
         Some(evicted)

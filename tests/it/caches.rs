@@ -354,3 +354,121 @@ async fn maxmemory_evicts_by_policy_or_refuses_with_redis_oom() {
         .unwrap();
     assert_eq!(evicted as i64, 200 - n);
 }
+
+#[tokio::test]
+async fn every_maxmemory_policy_evicts_what_it_should() {
+    let s = TestServer::start();
+    let mut c = s.conn().await;
+    let value = "x".repeat(500);
+    for policy in [
+        "allkeys-lru",
+        "allkeys-lfu",
+        "allkeys-random",
+        "volatile-lru",
+        "volatile-lfu",
+        "volatile-random",
+        "volatile-ttl",
+        "noeviction",
+    ] {
+        let () = run(&mut c, ("FLUSHALL",)).await;
+        let () = run(&mut c, ("CONFIG", "SET", "maxmemory", "0")).await;
+        // 50 persistent keys, then 50 with a TTL (the later, the longer).
+        for i in 0..100 {
+            let k = format!("k{i}");
+            if i < 50 {
+                let () = run(&mut c, ("SET", &k, &value)).await;
+            } else {
+                let () = run(&mut c, ("SET", &k, &value, "EX", 1000 + i)).await;
+            }
+        }
+        let info: String = run(&mut c, ("INFO", "memory")).await;
+        let used: u64 = info
+            .lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let () = run(&mut c, ("CONFIG", "SET", "maxmemory-policy", policy)).await;
+        let () = run(&mut c, ("CONFIG", "SET", "maxmemory", used.to_string())).await;
+        // Each new key needs one eviction.
+        let mut refused = 0;
+        for i in 0..20 {
+            let r: redis::RedisResult<()> =
+                try_run(&mut c, ("SET", format!("new{i}"), &value)).await;
+            if let Err(e) = r {
+                assert_eq!(e.code(), Some("OOM"), "{policy}: {e}");
+                refused += 1;
+            }
+        }
+        let persistent_left = {
+            let mut n = 0;
+            for i in 0..50 {
+                n += int(&mut c, &["EXISTS", &format!("k{i}")]).await;
+            }
+            n
+        };
+        let volatile_left = {
+            let mut n = 0;
+            for i in 50..100 {
+                n += int(&mut c, &["EXISTS", &format!("k{i}")]).await;
+            }
+            n
+        };
+        match policy {
+            "noeviction" => {
+                // At exactly maxmemory one more write is allowed (Redis refuses only when
+                // used memory is above the limit); after it, every write is refused.
+                assert_eq!(refused, 19, "{policy}");
+                assert_eq!(persistent_left + volatile_left, 100, "{policy}");
+            }
+            p if p.starts_with("volatile") => {
+                assert_eq!(refused, 0, "{policy}");
+                assert_eq!(
+                    persistent_left, 50,
+                    "{policy} must spare keys without a TTL"
+                );
+                assert!(
+                    volatile_left <= 31,
+                    "{policy}: {volatile_left} volatile keys left"
+                );
+                if p == "volatile-ttl" {
+                    // The nearest deadlines go first (sampled: mostly the early ones).
+                    let early = {
+                        let mut n = 0;
+                        for i in 50..60 {
+                            n += int(&mut c, &["EXISTS", &format!("k{i}")]).await;
+                        }
+                        n
+                    };
+                    assert!(early < 5, "{early} of the 10 nearest deadlines survived");
+                }
+            }
+            _ => {
+                assert_eq!(refused, 0, "{policy}");
+                assert!(int(&mut c, &["DBSIZE"]).await <= 100, "{policy}");
+                if policy != "allkeys-random" {
+                    // The 20 new keys are the most recent (and as frequent): old ones went.
+                    assert!(persistent_left + volatile_left <= 81, "{policy}");
+                }
+            }
+        }
+    }
+    // Volatile policies refuse once no key with a TTL is left.
+    let () = run(&mut c, ("FLUSHALL",)).await;
+    let () = run(&mut c, ("CONFIG", "SET", "maxmemory", "0")).await;
+    for i in 0..20 {
+        let () = run(&mut c, ("SET", format!("p{i}"), &value)).await;
+    }
+    let () = run(
+        &mut c,
+        ("CONFIG", "SET", "maxmemory-policy", "volatile-lru"),
+    )
+    .await;
+    let () = run(&mut c, ("CONFIG", "SET", "maxmemory", "1000")).await;
+    let e = try_run::<()>(&mut c, ("SET", "q", &value))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("OOM"));
+    assert_eq!(int(&mut c, &["DBSIZE"]).await, 20);
+}
