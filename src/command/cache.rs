@@ -141,8 +141,12 @@ impl Exec for CacheConfigCmd {
         for s in settings {
             cache.policy.apply(s);
         }
-        let evicted = ctx.server.keyspace.shrink_cache(id, ctx.db.now);
-        ctx.server.stats.add_evicted(evicted);
+        // Lowered limits take effect at once, except inside EXEC: the transaction holds
+        // shard locks that shrinking would wait for, so the cron (100 ms) does it then.
+        if !ctx.db.holds_locks() {
+            let evicted = ctx.server.keyspace.shrink_cache(id, ctx.db.now);
+            ctx.server.stats.add_evicted(evicted);
+        }
         Ok(Reply::Ok)
     }
 }

@@ -338,7 +338,8 @@ impl Exec for GetEx {
         if v.is_some() {
             if let Some(t) = at {
                 ctx.db.set_expire(&self.key, Some(t))?;
-            } else if self.persist {
+            } else if self.persist && ctx.db.peek(&self.key)?.is_some_and(|e| e.expire_at != 0) {
+                // Only an actual change counts (WATCH, effects), as in Redis.
                 ctx.db.set_expire(&self.key, None)?;
             }
         }
@@ -394,7 +395,7 @@ impl MSet {
 
     fn write(self, ctx: &mut ExecCtx<'_>) -> Result<(), CmdError> {
         ctx.db
-            .check_room(self.pairs.iter().map(|(k, _)| k.as_ref()))?;
+            .check_room(self.pairs.iter().map(|(k, v)| (k.as_ref(), v.len())))?;
         for (k, v) in self.pairs {
             ctx.db.set(&k, Value::str(&v), Ttl::Clear)?;
         }

@@ -82,7 +82,10 @@ fn run(shared: &Shared, client: &mut Client, args: &[Bytes], clock: &mut BatchCl
         return queue(shared, client, id, spec, args);
     }
     if id == CommandId::Exec {
-        return transaction::exec(shared, client, clock);
+        let reply = transaction::exec(shared, client, clock);
+        let micros = clock.lap();
+        slowlog(shared, client, args, micros);
+        return reply;
     }
     let cmd = match Command::parse(id, &mut Args::new(&args[1..])) {
         Ok(c) => c,
@@ -103,6 +106,12 @@ fn run(shared: &Shared, client: &mut Client, args: &[Bytes], clock: &mut BatchCl
     drop(ctx);
     add_stats(client, stats);
 
+    slowlog(shared, client, args, micros);
+    result.unwrap_or_else(CmdError::into_reply)
+}
+
+/// Logs the command if it took at least `slowlog-log-slower-than`.
+fn slowlog(shared: &Shared, client: &Client, args: &[Bytes], micros: u64) {
     let threshold = shared
         .settings
         .slowlog_slower_than_us
@@ -120,7 +129,6 @@ fn run(shared: &Shared, client: &mut Client, args: &[Bytes], clock: &mut BatchCl
                 .load(std::sync::atomic::Ordering::Relaxed) as usize,
         );
     }
-    result.unwrap_or_else(CmdError::into_reply)
 }
 
 /// Everything that rejects a request before it runs or is queued: unknown command, arity,
@@ -152,7 +160,10 @@ fn check(
     if client.tx.is_some() && spec.flags.has(Flags::NO_MULTI) {
         return Err(CmdError::err("Command not allowed inside a transaction"));
     }
-    if spec.flags.has(Flags::DENYOOM) {
+    // Over maxmemory, Redis refuses commands that may grow memory and, inside MULTI,
+    // every command that would be queued (the queue itself grows).
+    let queued = client.tx.is_some() && !runs_inside_multi(id);
+    if spec.flags.has(Flags::DENYOOM) || queued {
         memory_ok(shared, clock.now_ms())?;
     }
     Ok(id)

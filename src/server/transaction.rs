@@ -113,7 +113,10 @@ fn run(
     if tx.denyoom
         && let Err(e) = memory_ok(shared, clock.now_ms())
     {
-        return e.into_reply();
+        return CmdError::Prefixed(
+            format!("EXECABORT Transaction discarded because of: {e}").into(),
+        )
+        .into_reply();
     }
     let ks = &shared.keyspace;
     let mut shards: Vec<usize> = Vec::new();
@@ -158,10 +161,10 @@ fn run(
             .cmd
             .and_then(|cmd| cmd.exec(&mut ctx))
             .unwrap_or_else(CmdError::into_reply);
+        // (The command was counted when it was queued.)
         if reply.is_error() {
             ctx.client.pending_errors += 1;
         }
-        ctx.client.pending_cmds += 1;
         replies.push(reply);
     }
     let stats = ctx.db.stats();

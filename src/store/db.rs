@@ -166,6 +166,11 @@ impl<'a> Db<'a> {
         }
     }
 
+    /// True when this view holds any shard lock (then nothing may lock shards itself).
+    pub fn holds_locks(&self) -> bool {
+        !matches!(self.locks, Locks::None)
+    }
+
     /// Lookup counters so far.
     pub fn stats(&self) -> DbStats {
         self.out.stats
@@ -285,37 +290,58 @@ impl<'a> Db<'a> {
         Ok(())
     }
 
-    /// Checks that writing all of `keys` cannot be refused half-way by a full cache that
-    /// evicts nothing (MSET is all or nothing): counts the new keys per such cache.
+    /// Checks that writing all of `writes` (key, value length) cannot be refused half-way
+    /// by a full cache that evicts nothing (MSET is all or nothing): adds up, per such
+    /// cache, the new keys and the bytes the writes add (a key written twice counts once,
+    /// with its last value).
     pub fn check_room<'k>(
         &mut self,
-        keys: impl IntoIterator<Item = &'k [u8]>,
+        writes: impl IntoIterator<Item = (&'k [u8], usize)>,
     ) -> Result<(), WriteError> {
         let caches = self.ks.caches();
-        let mut added: Vec<(CacheId, u64)> = Vec::new();
-        for k in keys {
-            let c = caches.resolve(k);
-            let p = &caches.get(c).policy;
-            if p.eviction() != crate::config::Eviction::None || p.max_entries() == 0 {
-                continue;
-            }
-            if self.peek(k)?.is_none() {
-                match added.iter_mut().find(|(id, _)| *id == c) {
-                    Some((_, n)) => *n += 1,
-                    None => added.push((c, 1)),
-                }
+        let mut last: Vec<(&'k [u8], usize)> = Vec::new();
+        for (k, vlen) in writes {
+            match last.iter_mut().find(|(seen, _)| *seen == k) {
+                Some(w) => w.1 = vlen,
+                None => last.push((k, vlen)),
             }
         }
-        for (c, n) in added {
-            let cache = caches.get(c);
-            let max = cache.policy.max_entries();
-            if cache.stats.entries() + n > max {
-                return Err(WriteError::CacheFull {
-                    cache: cache.name.clone(),
-                    limit: format!("max_entries {max}"),
-                    policy: "none",
-                });
+        // Per cache: (new entries, bytes added).
+        let mut growth: Vec<(CacheId, u64, u64)> = Vec::new();
+        for (k, vlen) in last {
+            let c = caches.resolve(k);
+            let p = &caches.get(c).policy;
+            if p.eviction() != crate::config::Eviction::None || !p.is_bounded() {
+                continue;
             }
+            let new = (k.len() + vlen + super::entry::ENTRY_OVERHEAD) as u64;
+            let (added, grow) = match self.peek(k)? {
+                Some(e) => (0, new.saturating_sub(e.mem(k.len()) as u64)),
+                None => (1, new),
+            };
+            match growth.iter_mut().find(|(id, _, _)| *id == c) {
+                Some(g) => {
+                    g.1 += added;
+                    g.2 += grow;
+                }
+                None => growth.push((c, added, grow)),
+            }
+        }
+        for (c, added, grow) in growth {
+            let cache = caches.get(c);
+            let (p, st) = (&cache.policy, &cache.stats);
+            let limit = if p.max_entries() != 0 && st.entries() + added > p.max_entries() {
+                format!("max_entries {}", p.max_entries())
+            } else if p.max_memory() != 0 && grow > 0 && st.memory() + grow > p.max_memory() {
+                format!("max_memory {}", p.max_memory())
+            } else {
+                continue;
+            };
+            return Err(WriteError::CacheFull {
+                cache: cache.name.clone(),
+                limit,
+                policy: "none",
+            });
         }
         Ok(())
     }

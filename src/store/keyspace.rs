@@ -24,6 +24,10 @@ pub const SHARDS: usize = 64;
 /// Shards whose best victims one `maxmemory` (or cache shrink) eviction compares.
 const EVICT_WINDOW: usize = 4;
 
+/// Most entries one `evict_to`/`shrink_cache` call evicts, so one command never pays for
+/// an unbounded clean-up (like Redis's eviction tenacity); later calls continue.
+const MAX_EVICTIONS_PER_CALL: u64 = 1024;
+
 /// A client's interest in a key (WATCH): set `dirty` when the key changes.
 #[derive(Debug, Clone)]
 pub struct Watch {
@@ -279,11 +283,19 @@ impl Keyspace {
     ) -> Option<u64> {
         let mut evicted = 0;
         let mut fruitless = 0;
+        // A local cursor, seeded from the shared one: consecutive windows of this call
+        // cover every shard before it gives up, whatever other evictors do.
+        let mut cursor = self.evict_cursor.fetch_add(EVICT_WINDOW, Ordering::Relaxed);
         while over() {
             if fruitless >= SHARDS / EVICT_WINDOW {
                 return None;
             }
-            let start = self.evict_cursor.fetch_add(EVICT_WINDOW, Ordering::Relaxed);
+            if evicted >= MAX_EVICTIONS_PER_CALL {
+                // Bounded latency for the command that pays for it; the next one goes on.
+                break;
+            }
+            let start = cursor;
+            cursor = cursor.wrapping_add(EVICT_WINDOW);
             let mut best: Option<(Score, usize, CacheId)> = None;
             for off in 0..EVICT_WINDOW {
                 let i = (start + off) % SHARDS;

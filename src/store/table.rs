@@ -76,6 +76,8 @@ pub type Score = (u64, u64);
 const SAMPLES: usize = 3;
 /// Tables up to this size are searched exhaustively: exact LRU/LFU.
 const EXACT_UP_TO: usize = 32;
+/// Entries examined, in a row, when no sample was eligible.
+const FALLBACK_RUN: usize = 256;
 
 /// The entries of one cache within one shard.
 #[derive(Debug)]
@@ -219,7 +221,11 @@ impl Table {
         if len <= EXACT_UP_TO {
             return best(&mut (0..len));
         }
-        best(&mut (0..SAMPLES).map(|_| fastrand::usize(..len))).or_else(|| best(&mut (0..len)))
+        // When no sample was eligible (a volatile policy where few entries have a TTL),
+        // look at a bounded run of entries from a random point rather than the table.
+        let start = fastrand::usize(..len);
+        best(&mut (0..SAMPLES).map(|_| fastrand::usize(..len)))
+            .or_else(|| best(&mut (0..len.min(FALLBACK_RUN)).map(|off| (start + off) % len)))
     }
 
     /// The active expiry sweep: examines up to `budget` entries, continuing where the last

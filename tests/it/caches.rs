@@ -164,9 +164,38 @@ async fn eviction_none_answers_oom_naming_the_cache_and_loses_nothing() {
         let v: String = run(&mut c, ("GET", format!("fixed:{i}"))).await;
         assert_eq!(v, want);
     }
-    // Making room by hand lets writes in again.
+    // Making room by hand lets writes in again; a key written twice in one MSET needs
+    // room once.
     assert_eq!(int(&mut c, &["DEL", "fixed:0"]).await, 1);
-    let _: () = run(&mut c, ("SET", "fixed:100", "x")).await;
+    let () = run(&mut c, ("MSET", "fixed:100", "a", "fixed:100", "x")).await;
+    let v: String = run(&mut c, ("GET", "fixed:100")).await;
+    assert_eq!(v, "x");
+    assert_eq!(int(&mut c, &["CACHE.SIZE", "fixed"]).await, 100);
+}
+
+#[tokio::test]
+async fn mset_into_a_byte_limited_cache_is_all_or_nothing() {
+    let s = TestServer::start_with(
+        Some(&with_caches(
+            "  - { name: b, max_memory: 1k, eviction: none }\n",
+        )),
+        &[],
+    );
+    let mut c = s.conn().await;
+    let big = "x".repeat(300);
+    let () = run(&mut c, ("SET", "b:1", &big)).await;
+    let e = try_run::<()>(&mut c, ("MSET", "b:2", &big, "b:3", &big, "b:4", &big))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("OOM"), "{e}");
+    assert!(e.to_string().contains("max_memory 1024"), "{e}");
+    assert_eq!(
+        int(&mut c, &["CACHE.SIZE", "b"]).await,
+        1,
+        "nothing of the MSET was written"
+    );
+    let () = run(&mut c, ("MSET", "b:2", &big)).await;
+    assert_eq!(int(&mut c, &["CACHE.SIZE", "b"]).await, 2);
 }
 
 #[tokio::test]

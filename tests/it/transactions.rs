@@ -85,8 +85,11 @@ async fn exec_returns_nil_when_a_watched_key_changed_expired_was_evicted_or_flus
     let _: () = run(&mut c, ("SET", "k", "v")).await;
     assert!(!watched_exec_runs(&s, "k", &[&["EXPIRE", "k", "100"]]).await);
     assert!(!watched_exec_runs(&s, "k", &[&["FLUSHALL"]]).await);
-    // FLUSHALL of a key that did not exist is no change (as in Redis).
+    // FLUSHALL of a key that did not exist is no change (as in Redis), nor is a PERSIST
+    // of a key without a TTL.
     assert!(watched_exec_runs(&s, "missing", &[&["FLUSHALL"]]).await);
+    let _: () = run(&mut c, ("SET", "k", "v")).await;
+    assert!(watched_exec_runs(&s, "k", &[&["GETEX", "k", "PERSIST"], &["PERSIST", "k"]]).await);
     // Expiry: nobody touches the key; it is simply past its TTL at EXEC.
     let _: () = run(&mut c, ("SET", "k", "v", "PX", 100)).await;
     let mut me = s.conn().await;
@@ -259,6 +262,51 @@ async fn no_client_sees_half_a_transaction_across_shards() {
     let vals: Vec<i64> = run(&mut r, ("MGET", &keys)).await;
     assert_eq!(vals, vec![500; 8]);
     assert!(reads > 0);
+}
+
+#[tokio::test]
+async fn cache_config_inside_exec_applies_without_blocking_the_server() {
+    let s = TestServer::start();
+    let mut c = s.conn().await;
+    for i in 0..100 {
+        let () = run(&mut c, ("SET", format!("k{i}"), i)).await;
+    }
+    // EXEC holds every shard (FLUSHALL-like commands aside, CACHE.CONFIG must not wait for
+    // shard locks inside it); the limit is enforced by the cron right after.
+    let mut p = redis::pipe();
+    p.atomic()
+        .cmd("SET")
+        .arg("k0")
+        .arg("new")
+        .cmd("CACHE.CONFIG")
+        .arg(&["default", "max_entries", "10"])
+        .cmd("DBSIZE");
+    let (set, cfg, n): (String, String, i64) =
+        tokio::time::timeout(Duration::from_secs(5), p.query_async(&mut c))
+            .await
+            .expect("EXEC must not hang")
+            .unwrap();
+    assert_eq!((set.as_str(), cfg.as_str(), n), ("OK", "OK", 100));
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while run::<i64>(&mut c, ("DBSIZE",)).await != 10 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "cron did not shrink the cache"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Over maxmemory, EXEC of a transaction with writes is aborted the Redis way.
+    let () = run(&mut c, ("CONFIG", "SET", "maxmemory", "1")).await;
+    let mut a = s.conn().await;
+    let () = run(&mut a, ("CONFIG", "SET", "maxmemory", "0")).await;
+    let () = run(&mut a, ("MULTI",)).await;
+    let q: String = run(&mut a, ("SET", "x", "1")).await;
+    assert_eq!(q, "QUEUED");
+    let () = run(&mut c, ("CONFIG", "SET", "maxmemory", "1")).await;
+    let e = try_run::<Value>(&mut a, ("EXEC",)).await.unwrap_err();
+    assert_eq!(e.code(), Some("EXECABORT"), "{e}");
+    assert!(e.to_string().contains("OOM command not allowed"), "{e}");
+    let () = run(&mut c, ("CONFIG", "SET", "maxmemory", "0")).await;
 }
 
 #[tokio::test]
