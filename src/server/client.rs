@@ -31,7 +31,7 @@ pub struct ClientHandle {
     pub meta: Mutex<ClientMeta>,
     /// Last command time, ms since `created` (CLIENT LIST `idle`).
     pub last_active_ms: AtomicU64,
-    /// Table index of the last command (CLIENT LIST `cmd`).
+    /// The last command (CLIENT LIST `cmd`): table index << 8 | subcommand position + 1.
     pub last_cmd: AtomicUsize,
     /// Unparsed bytes in the query buffer (CLIENT LIST `qbuf`).
     pub qbuf: AtomicUsize,
@@ -96,9 +96,13 @@ impl ClientHandle {
                 .map(|v| String::from_utf8_lossy(v).into_owned())
                 .unwrap_or_default()
         };
-        let cmd = crate::command::SPECS
-            .get(self.last_cmd.load(Ordering::Relaxed))
-            .map_or("NULL", |s| s.name);
+        let last = self.last_cmd.load(Ordering::Relaxed);
+        let cmd = crate::command::SPECS.get(last >> 8).map_or("NULL", |s| {
+            match (last & 0xff).checked_sub(1) {
+                Some(sub) => s.subcommands.get(sub).map_or(s.name, |x| x.name),
+                None => s.name,
+            }
+        });
         let flags = if m.no_evict || m.no_touch {
             format!(
                 "{}{}",

@@ -74,10 +74,17 @@ fn run(shared: &Shared, client: &mut Client, args: &[Bytes], clock: &mut BatchCl
         }
     };
     let spec = full_spec(id, args);
-    client
-        .handle
-        .last_cmd
-        .store(id as usize, std::sync::atomic::Ordering::Relaxed);
+    // CLIENT LIST `cmd`: the command's index, and its subcommand's position plus one.
+    let sub = id
+        .spec()
+        .subcommands
+        .iter()
+        .position(|s| std::ptr::eq(s, spec))
+        .map_or(0, |p| p + 1);
+    client.handle.last_cmd.store(
+        ((id as usize) << 8) | sub,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     if client.tx.is_some() && !runs_inside_multi(id) {
         return queue(shared, client, id, spec, args);
     }

@@ -623,7 +623,9 @@ async fn connection_and_server_commands() {
     );
     let list: String = q(&mut c, &["CLIENT", "LIST"]).await.unwrap();
     assert!(
-        list.contains(&format!("id={id} ")) && list.contains("name=worker-1"),
+        list.contains(&format!("id={id} "))
+            && list.contains("name=worker-1")
+            && list.contains("cmd=client|list"),
         "{list}"
     );
     let info: String = q(&mut c, &["CLIENT", "INFO"]).await.unwrap();
