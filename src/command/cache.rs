@@ -1,8 +1,6 @@
 //! Cache commands, named like module commands so they never collide with Redis's:
 //! CACHE.LIST, CACHE.INFO, CACHE.SIZE, CACHE.CLEAR, CACHE.CONFIG.
 
-use bytes::Bytes;
-
 use super::ctx::ExecCtx;
 use super::{CmdError, Exec};
 use crate::cache::{CacheId, Field, Policy, policy_report, report};
@@ -36,7 +34,7 @@ fn map(fields: Vec<(&'static str, Field)>) -> Reply {
 #[derive(Debug)]
 pub struct CacheList;
 
-impl Exec for CacheList {
+impl<'a> Exec<'a> for CacheList {
     fn parse(_: &mut Args<'_>) -> Result<Self, CmdError> {
         Ok(CacheList)
     }
@@ -50,18 +48,18 @@ impl Exec for CacheList {
 
 /// `CACHE.INFO name`
 #[derive(Debug)]
-pub struct CacheInfo {
-    name: Bytes,
+pub struct CacheInfo<'a> {
+    name: &'a [u8],
 }
 
-impl Exec for CacheInfo {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for CacheInfo<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(CacheInfo {
             name: args.bytes()?,
         })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-        let id = find(ctx, &self.name)?;
+        let id = find(ctx, self.name)?;
         let cache = ctx.server.keyspace.caches().get(id);
         let mut fields = vec![("name", Field::Text(cache.name.clone()))];
         fields.extend(report(cache));
@@ -71,18 +69,18 @@ impl Exec for CacheInfo {
 
 /// `CACHE.SIZE name`: the number of entries.
 #[derive(Debug)]
-pub struct CacheSize {
-    name: Bytes,
+pub struct CacheSize<'a> {
+    name: &'a [u8],
 }
 
-impl Exec for CacheSize {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for CacheSize<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(CacheSize {
             name: args.bytes()?,
         })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-        let id = find(ctx, &self.name)?;
+        let id = find(ctx, self.name)?;
         let entries = ctx.server.keyspace.caches().get(id).stats.entries();
         Ok(Reply::Int(entries as i64))
     }
@@ -90,18 +88,18 @@ impl Exec for CacheSize {
 
 /// `CACHE.CLEAR name`: removes every entry of that cache only; returns how many.
 #[derive(Debug)]
-pub struct CacheClear {
-    name: Bytes,
+pub struct CacheClear<'a> {
+    name: &'a [u8],
 }
 
-impl Exec for CacheClear {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for CacheClear<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(CacheClear {
             name: args.bytes()?,
         })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-        let id = find(ctx, &self.name)?;
+        let id = find(ctx, self.name)?;
         Ok(Reply::Int(ctx.db.clear_cache(id) as i64))
     }
 }
@@ -109,13 +107,13 @@ impl Exec for CacheClear {
 /// `CACHE.CONFIG name [field value ...]`: with no pairs, the policy; otherwise sets every
 /// pair (all or none: each is checked first) and evicts down to lowered limits at once.
 #[derive(Debug)]
-pub struct CacheConfigCmd {
-    name: Bytes,
-    pairs: Vec<Bytes>,
+pub struct CacheConfigCmd<'a> {
+    name: &'a [u8],
+    pairs: Vec<&'a [u8]>,
 }
 
-impl Exec for CacheConfigCmd {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for CacheConfigCmd<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         let name = args.bytes()?;
         let pairs = args.rest();
         if !pairs.len().is_multiple_of(2) {
@@ -124,7 +122,7 @@ impl Exec for CacheConfigCmd {
         Ok(CacheConfigCmd { name, pairs })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-        let id = find(ctx, &self.name)?;
+        let id = find(ctx, self.name)?;
         let cache = ctx.server.keyspace.caches().get(id);
         if self.pairs.is_empty() {
             return Ok(map(policy_report(cache.policy.snapshot())));
@@ -133,8 +131,8 @@ impl Exec for CacheConfigCmd {
             .pairs
             .chunks(2)
             .map(|kv| {
-                let f = String::from_utf8_lossy(&kv[0]);
-                let v = String::from_utf8_lossy(&kv[1]);
+                let f = String::from_utf8_lossy(kv[0]);
+                let v = String::from_utf8_lossy(kv[1]);
                 Policy::check(&f, &v).map_err(|e| CmdError::err(format!("CACHE.CONFIG: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;

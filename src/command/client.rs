@@ -127,11 +127,11 @@ pub enum Filter {
 
 /// A parsed CLIENT subcommand.
 #[derive(Debug)]
-pub enum ClientCmd {
+pub enum ClientCmd<'a> {
     /// CLIENT ID
     Id,
     /// CLIENT SETNAME name
-    SetName(Bytes),
+    SetName(&'a [u8]),
     /// CLIENT GETNAME
     GetName,
     /// CLIENT LIST [TYPE t] [ID id ...]
@@ -143,7 +143,7 @@ pub enum ClientCmd {
     /// CLIENT KILL filter value ... (new form: replies the count)
     Kill(Vec<Filter>, bool),
     /// CLIENT SETINFO LIB-NAME|LIB-VER value
-    SetInfo(bool, Bytes),
+    SetInfo(bool, &'a [u8]),
     /// CLIENT NO-EVICT on|off
     NoEvict(bool),
     /// CLIENT NO-TOUCH on|off
@@ -171,14 +171,14 @@ fn on_off(args: &mut Args<'_>) -> Result<bool, CmdError> {
     }
 }
 
-fn text(b: Bytes) -> String {
-    String::from_utf8_lossy(&b).into_owned()
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
 }
 
-impl Exec for ClientCmd {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for ClientCmd<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         let sub = args.bytes()?;
-        let c = match String::from_utf8_lossy(&sub).to_ascii_uppercase().as_str() {
+        let c = match String::from_utf8_lossy(sub).to_ascii_uppercase().as_str() {
             "ID" => ClientCmd::Id,
             "GETNAME" => ClientCmd::GetName,
             "INFO" => ClientCmd::Info,
@@ -226,7 +226,7 @@ impl Exec for ClientCmd {
                         "ID" => {
                             let mut v = Vec::new();
                             while let Some(a) = args.next_opt() {
-                                let id = crate::protocol::args::parse_i64(&a)
+                                let id = crate::protocol::args::parse_i64(a)
                                     .ok()
                                     .filter(|&i| i > 0)
                                     .ok_or_else(|| CmdError::err("Invalid client ID"))?;
@@ -252,7 +252,7 @@ impl Exec for ClientCmd {
                         }
                         match f.as_str() {
                             "ID" => {
-                                let id = crate::protocol::args::parse_i64(&args.bytes()?)
+                                let id = crate::protocol::args::parse_i64(args.bytes()?)
                                     .ok()
                                     .filter(|&i| i > 0)
                                     .ok_or_else(|| {
@@ -286,7 +286,7 @@ impl Exec for ClientCmd {
             _ => {
                 return Err(CmdError::UnknownSubcommand {
                     cmd: "CLIENT",
-                    sub: super::lossy(&sub, 128),
+                    sub: super::lossy(sub, 128),
                 });
             }
         };
@@ -299,8 +299,8 @@ impl Exec for ClientCmd {
             ClientCmd::Id => Reply::Int(me.id as i64),
             ClientCmd::GetName => Reply::opt_bulk(me.meta.lock().name.clone()),
             ClientCmd::SetName(name) => {
-                validate_name(&name)?;
-                me.meta.lock().name = Some(name).filter(|n| !n.is_empty());
+                validate_name(name)?;
+                me.meta.lock().name = Some(Bytes::copy_from_slice(name)).filter(|n| !n.is_empty());
                 Reply::Ok
             }
             ClientCmd::Info => Reply::Verbatim(Bytes::from(me.describe() + "\n")),
@@ -353,9 +353,9 @@ impl Exec for ClientCmd {
             ClientCmd::SetInfo(lib_name, v) => {
                 let mut m = me.meta.lock();
                 if lib_name {
-                    m.lib_name = Some(v);
+                    m.lib_name = Some(Bytes::copy_from_slice(v));
                 } else {
-                    m.lib_ver = Some(v);
+                    m.lib_ver = Some(Bytes::copy_from_slice(v));
                 }
                 Reply::Ok
             }

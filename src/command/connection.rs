@@ -12,12 +12,12 @@ pub const REDIS_VERSION: &str = "7.4.0";
 
 /// `PING [message]`
 #[derive(Debug)]
-pub struct Ping {
-    msg: Option<Bytes>,
+pub struct Ping<'a> {
+    msg: Option<&'a [u8]>,
 }
 
-impl Exec for Ping {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for Ping<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         if args.remaining() > 1 {
             return Err(CmdError::WrongArity("ping".into()));
         }
@@ -26,22 +26,22 @@ impl Exec for Ping {
         })
     }
     fn exec(self, _: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-        Ok(self.msg.map_or(Reply::status("PONG"), Reply::Bulk))
+        Ok(self.msg.map_or(Reply::status("PONG"), Reply::bulk))
     }
 }
 
 /// `ECHO message`
 #[derive(Debug)]
-pub struct Echo {
-    msg: Bytes,
+pub struct Echo<'a> {
+    msg: &'a [u8],
 }
 
-impl Exec for Echo {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for Echo<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(Echo { msg: args.bytes()? })
     }
     fn exec(self, _: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-        Ok(Reply::Bulk(self.msg))
+        Ok(Reply::bulk(self.msg))
     }
 }
 
@@ -49,7 +49,7 @@ impl Exec for Echo {
 #[derive(Debug)]
 pub struct Quit;
 
-impl Exec for Quit {
+impl<'a> Exec<'a> for Quit {
     fn parse(_: &mut Args<'_>) -> Result<Self, CmdError> {
         Ok(Quit)
     }
@@ -64,7 +64,7 @@ impl Exec for Quit {
 #[derive(Debug)]
 pub struct Reset;
 
-impl Exec for Reset {
+impl<'a> Exec<'a> for Reset {
     fn parse(_: &mut Args<'_>) -> Result<Self, CmdError> {
         Ok(Reset)
     }
@@ -90,8 +90,8 @@ pub struct Select {
     db: i64,
 }
 
-impl Exec for Select {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for Select {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(Select { db: args.i64()? })
     }
     fn exec(self, _: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
@@ -126,13 +126,13 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// `AUTH [username] password`
 #[derive(Debug)]
-pub struct Auth {
-    user: Option<Bytes>,
-    pass: Bytes,
+pub struct Auth<'a> {
+    user: Option<&'a [u8]>,
+    pass: &'a [u8],
 }
 
-impl Exec for Auth {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for Auth<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         match args.remaining() {
             1 => Ok(Auth {
                 user: None,
@@ -151,21 +151,21 @@ impl Exec for Auth {
                 "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
             ));
         }
-        authenticate(ctx, self.user.as_deref(), &self.pass)?;
+        authenticate(ctx, self.user, self.pass)?;
         Ok(Reply::Ok)
     }
 }
 
 /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`
 #[derive(Debug)]
-pub struct Hello {
-    proto: Option<Bytes>,
-    auth: Option<(Bytes, Bytes)>,
-    name: Option<Bytes>,
+pub struct Hello<'a> {
+    proto: Option<&'a [u8]>,
+    auth: Option<(&'a [u8], &'a [u8])>,
+    name: Option<&'a [u8]>,
 }
 
-impl Exec for Hello {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for Hello<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         let mut h = Hello {
             proto: args.next_opt(),
             auth: None,
@@ -219,7 +219,7 @@ impl Exec for Hello {
             let mut m = ctx.client.handle.meta.lock();
             m.resp = proto.version();
             if let Some(name) = self.name {
-                m.name = Some(name).filter(|n| !n.is_empty());
+                m.name = Some(Bytes::copy_from_slice(name)).filter(|n| !n.is_empty());
             }
         }
         let s = |v: &str| Reply::bulk(v);

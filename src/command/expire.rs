@@ -1,8 +1,6 @@
 //! Expiry commands: EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT with NX XX GT LT, TTL/PTTL,
 //! EXPIRETIME/PEXPIRETIME, PERSIST. Deadlines are absolute unix-ms values in the store.
 
-use bytes::Bytes;
-
 use super::ctx::ExecCtx;
 use super::{CmdError, Exec};
 use crate::protocol::{Args, Reply};
@@ -28,19 +26,19 @@ enum Unit {
 
 /// The shared body of EXPIRE, PEXPIRE, EXPIREAT and PEXPIREAT.
 #[derive(Debug)]
-pub struct SetExpiry {
-    key: Bytes,
+pub struct SetExpiry<'a> {
+    key: &'a [u8],
     when: i64,
     cond: Cond,
 }
 
-impl SetExpiry {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> SetExpiry<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         let key = args.bytes()?;
         let when = args.i64()?;
         let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
         while let Some(opt) = args.next_opt() {
-            match String::from_utf8_lossy(&opt).to_ascii_uppercase().as_str() {
+            match String::from_utf8_lossy(opt).to_ascii_uppercase().as_str() {
                 "NX" => nx = true,
                 "XX" => xx = true,
                 "GT" => gt = true,
@@ -48,7 +46,7 @@ impl SetExpiry {
                 _ => {
                     return Err(CmdError::err(format!(
                         "Unsupported option {}",
-                        super::lossy(&opt, 128)
+                        super::lossy(opt, 128)
                     )));
                 }
             }
@@ -86,7 +84,7 @@ impl SetExpiry {
             Unit::AbsMillis => Some(self.when),
         }
         .ok_or_else(bad)?;
-        let Some(cur) = ctx.db.peek(&self.key)?.map(|e| e.expire_at) else {
+        let Some(cur) = ctx.db.peek(self.key)?.map(|e| e.expire_at) else {
             return Ok(Reply::Int(0));
         };
         // A key without TTL counts as an infinite TTL for GT and LT.
@@ -101,7 +99,7 @@ impl SetExpiry {
             return Ok(Reply::Int(0));
         }
         // A deadline at or before now deletes the key (Db::set_expire does that).
-        ctx.db.set_expire(&self.key, Some(at.max(0) as u64))?;
+        ctx.db.set_expire(self.key, Some(at.max(0) as u64))?;
         Ok(Reply::Int(1))
     }
 }
@@ -110,10 +108,10 @@ macro_rules! expire_cmd {
     ($name:ident, $unit:expr, $cmd:literal, $doc:literal) => {
         #[doc = $doc]
         #[derive(Debug)]
-        pub struct $name(SetExpiry);
+        pub struct $name<'a>(SetExpiry<'a>);
 
-        impl Exec for $name {
-            fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        impl<'a> Exec<'a> for $name<'a> {
+            fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
                 Ok($name(SetExpiry::parse(args)?))
             }
             fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
@@ -178,12 +176,12 @@ macro_rules! report_cmd {
     ($name:ident, $what:expr, $doc:literal) => {
         #[doc = $doc]
         #[derive(Debug)]
-        pub struct $name {
-            key: Bytes,
+        pub struct $name<'a> {
+            key: &'a [u8],
         }
 
-        impl Exec for $name {
-            fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+        impl<'a> Exec<'a> for $name<'a> {
+            fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
                 Ok($name { key: args.bytes()? })
             }
             fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
@@ -212,18 +210,18 @@ report_cmd!(
 
 /// `PERSIST key`
 #[derive(Debug)]
-pub struct Persist {
-    key: Bytes,
+pub struct Persist<'a> {
+    key: &'a [u8],
 }
 
-impl Exec for Persist {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for Persist<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(Persist { key: args.bytes()? })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-        let has_ttl = ctx.db.peek(&self.key)?.is_some_and(|e| e.expire_at != 0);
+        let has_ttl = ctx.db.peek(self.key)?.is_some_and(|e| e.expire_at != 0);
         if has_ttl {
-            ctx.db.set_expire(&self.key, None)?;
+            ctx.db.set_expire(self.key, None)?;
         }
         Ok(Reply::Int(i64::from(has_ttl)))
     }

@@ -63,30 +63,30 @@ pub const SUBS: &[CommandSpec] = &[
 
 /// A parsed COMMAND call.
 #[derive(Debug)]
-pub enum CommandCmd {
+pub enum CommandCmd<'a> {
     /// COMMAND or COMMAND INFO with no names: every command.
     All,
     /// COMMAND COUNT
     Count,
     /// COMMAND INFO name ...
-    Info(Vec<Bytes>),
+    Info(Vec<&'a [u8]>),
     /// COMMAND DOCS [name ...]
-    Docs(Vec<Bytes>),
+    Docs(Vec<&'a [u8]>),
     /// COMMAND LIST [FILTERBY PATTERN p]
-    List(Option<Bytes>),
+    List(Option<&'a [u8]>),
     /// COMMAND GETKEYS cmd arg ...
-    GetKeys(Vec<Bytes>),
+    GetKeys(Vec<&'a [u8]>),
     /// COMMAND HELP
     Help,
 }
 
-impl Exec for CommandCmd {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for CommandCmd<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         let Some(sub) = args.next_opt() else {
             return Ok(CommandCmd::All);
         };
         Ok(
-            match String::from_utf8_lossy(&sub).to_ascii_uppercase().as_str() {
+            match String::from_utf8_lossy(sub).to_ascii_uppercase().as_str() {
                 "COUNT" => CommandCmd::Count,
                 "INFO" if args.is_empty() => CommandCmd::All,
                 "INFO" => CommandCmd::Info(args.rest()),
@@ -105,7 +105,7 @@ impl Exec for CommandCmd {
                             // No modules and no ACL categories yet: those filters match nothing.
                             "MODULE" | "ACLCAT" => {
                                 args.bytes()?;
-                                CommandCmd::List(Some(Bytes::from_static(b"\x00no-match")))
+                                CommandCmd::List(Some(b"\x00no-match"))
                             }
                             _ => return Err(CmdError::Syntax),
                         }
@@ -114,7 +114,7 @@ impl Exec for CommandCmd {
                 _ => {
                     return Err(CmdError::UnknownSubcommand {
                         cmd: "COMMAND",
-                        sub: super::lossy(&sub, 128),
+                        sub: super::lossy(sub, 128),
                     });
                 }
             },
@@ -218,7 +218,7 @@ fn docs(s: &CommandSpec) -> Reply {
     Reply::Map(m)
 }
 
-fn getkeys(cmd: &[Bytes]) -> Result<Reply, CmdError> {
+fn getkeys(cmd: &[&[u8]]) -> Result<Reply, CmdError> {
     let Some(id) = cmd.first().and_then(|n| CommandId::lookup(n)) else {
         return Err(CmdError::err("Invalid command specified"));
     };
@@ -235,6 +235,7 @@ fn getkeys(cmd: &[Bytes]) -> Result<Reply, CmdError> {
         return Err(CmdError::err("The command has no key arguments"));
     }
     Ok(Reply::bulks(
-        spec.key_positions(cmd.len()).map(|p| cmd[p].clone()),
+        spec.key_positions(cmd.len())
+            .map(|p| Bytes::copy_from_slice(cmd[p])),
     ))
 }

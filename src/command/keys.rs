@@ -11,12 +11,12 @@ use crate::store::Ttl;
 
 /// `DEL key [key ...]` and `UNLINK key [key ...]`.
 #[derive(Debug)]
-pub struct Del {
-    keys: Vec<Bytes>,
+pub struct Del<'a> {
+    keys: Vec<&'a [u8]>,
 }
 
-impl Exec for Del {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for Del<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(Del { keys: args.rest() })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
@@ -30,12 +30,12 @@ impl Exec for Del {
 
 /// `EXISTS key [key ...]` (a key named twice counts twice).
 #[derive(Debug)]
-pub struct Exists {
-    keys: Vec<Bytes>,
+pub struct Exists<'a> {
+    keys: Vec<&'a [u8]>,
 }
 
-impl Exec for Exists {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for Exists<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(Exists { keys: args.rest() })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
@@ -49,12 +49,12 @@ impl Exec for Exists {
 
 /// `TOUCH key [key ...]`
 #[derive(Debug)]
-pub struct Touch {
-    keys: Vec<Bytes>,
+pub struct Touch<'a> {
+    keys: Vec<&'a [u8]>,
 }
 
-impl Exec for Touch {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for Touch<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(Touch { keys: args.rest() })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
@@ -68,18 +68,18 @@ impl Exec for Touch {
 
 /// `TYPE key`
 #[derive(Debug)]
-pub struct Type {
-    key: Bytes,
+pub struct Type<'a> {
+    key: &'a [u8],
 }
 
-impl Exec for Type {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for Type<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(Type { key: args.bytes()? })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
         let t = ctx
             .db
-            .peek(&self.key)?
+            .peek(self.key)?
             .map_or("none", |e| e.value.type_name());
         Ok(Reply::status(t))
     }
@@ -87,33 +87,33 @@ impl Exec for Type {
 
 /// `KEYS pattern`
 #[derive(Debug)]
-pub struct KeysCmd {
-    pattern: Bytes,
+pub struct KeysCmd<'a> {
+    pattern: &'a [u8],
 }
 
-impl Exec for KeysCmd {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for KeysCmd<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(KeysCmd {
             pattern: args.bytes()?,
         })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-        Ok(Reply::bulks(ctx.db.keys(&self.pattern)))
+        Ok(Reply::bulks(ctx.db.keys(self.pattern)))
     }
 }
 
 /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`
 #[derive(Debug)]
-pub struct Scan {
+pub struct Scan<'a> {
     cursor: u64,
-    pattern: Option<Bytes>,
+    pattern: Option<&'a [u8]>,
     count: usize,
     ty: Option<String>,
 }
 
-impl Exec for Scan {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
-        let cursor = std::str::from_utf8(&args.bytes()?)
+impl<'a> Exec<'a> for Scan<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
+        let cursor = std::str::from_utf8(args.bytes()?)
             .ok()
             .and_then(|s| s.parse::<u64>().ok())
             .ok_or_else(|| CmdError::err("invalid cursor"))?;
@@ -133,19 +133,16 @@ impl Exec for Scan {
                     }
                     s.count = usize::try_from(c).unwrap_or(usize::MAX);
                 }
-                "TYPE" => s.ty = Some(String::from_utf8_lossy(&args.bytes()?).into_owned()),
+                "TYPE" => s.ty = Some(String::from_utf8_lossy(args.bytes()?).into_owned()),
                 _ => return Err(CmdError::Syntax),
             }
         }
         Ok(s)
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-        let page = ctx.db.scan(
-            self.cursor,
-            self.count,
-            self.pattern.as_deref(),
-            self.ty.as_deref(),
-        );
+        let page = ctx
+            .db
+            .scan(self.cursor, self.count, self.pattern, self.ty.as_deref());
         Ok(Reply::Array(vec![
             Reply::Bulk(Bytes::from(page.cursor.to_string())),
             Reply::bulks(page.keys),
@@ -155,40 +152,40 @@ impl Exec for Scan {
 
 /// `RENAME key newkey`
 #[derive(Debug)]
-pub struct Rename {
-    from: Bytes,
-    to: Bytes,
+pub struct Rename<'a> {
+    from: &'a [u8],
+    to: &'a [u8],
 }
 
 /// `RENAMENX key newkey`
 #[derive(Debug)]
-pub struct RenameNx(Rename);
+pub struct RenameNx<'a>(Rename<'a>);
 
-impl Rename {
+impl<'a> Rename<'a> {
     /// Moves the entry (value and TTL); `Err(no such key)` if the source is missing.
     fn run(&self, ctx: &mut ExecCtx<'_>, nx: bool) -> Result<bool, CmdError> {
-        let Some(entry) = ctx.db.peek(&self.from)?.cloned() else {
+        let Some(entry) = ctx.db.peek(self.from)?.cloned() else {
             return Err(CmdError::err("no such key"));
         };
         if self.from == self.to {
             return Ok(!nx);
         }
-        if nx && ctx.db.exists(&self.to)? {
+        if nx && ctx.db.exists(self.to)? {
             return Ok(false);
         }
-        ctx.db.del(&self.from)?;
+        ctx.db.del(self.from)?;
         let ttl = if entry.expire_at == 0 {
             Ttl::Clear
         } else {
             Ttl::At(entry.expire_at)
         };
-        ctx.db.set(&self.to, entry.value, ttl)?;
+        ctx.db.set(self.to, entry.value, ttl)?;
         Ok(true)
     }
 }
 
-impl Exec for Rename {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for Rename<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(Rename {
             from: args.bytes()?,
             to: args.bytes()?,
@@ -200,8 +197,8 @@ impl Exec for Rename {
     }
 }
 
-impl Exec for RenameNx {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for RenameNx<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(RenameNx(Rename::parse(args)?))
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
@@ -211,14 +208,14 @@ impl Exec for RenameNx {
 
 /// `COPY source destination [DB destination-db] [REPLACE]`
 #[derive(Debug)]
-pub struct Copy {
-    from: Bytes,
-    to: Bytes,
+pub struct Copy<'a> {
+    from: &'a [u8],
+    to: &'a [u8],
     replace: bool,
 }
 
-impl Exec for Copy {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for Copy<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         let mut c = Copy {
             from: args.bytes()?,
             to: args.bytes()?,
@@ -243,10 +240,10 @@ impl Exec for Copy {
         if self.from == self.to {
             return Err(CmdError::err("source and destination objects are the same"));
         }
-        let Some(entry) = ctx.db.peek(&self.from)?.cloned() else {
+        let Some(entry) = ctx.db.peek(self.from)?.cloned() else {
             return Ok(Reply::Int(0));
         };
-        if !self.replace && ctx.db.exists(&self.to)? {
+        if !self.replace && ctx.db.exists(self.to)? {
             return Ok(Reply::Int(0));
         }
         let ttl = if entry.expire_at == 0 {
@@ -254,7 +251,7 @@ impl Exec for Copy {
         } else {
             Ttl::At(entry.expire_at)
         };
-        ctx.db.set(&self.to, entry.value, ttl)?;
+        ctx.db.set(self.to, entry.value, ttl)?;
         Ok(Reply::Int(1))
     }
 }
@@ -263,7 +260,7 @@ impl Exec for Copy {
 #[derive(Debug)]
 pub struct RandomKey;
 
-impl Exec for RandomKey {
+impl<'a> Exec<'a> for RandomKey {
     fn parse(_: &mut Args<'_>) -> Result<Self, CmdError> {
         Ok(RandomKey)
     }
@@ -276,7 +273,7 @@ impl Exec for RandomKey {
 #[derive(Debug)]
 pub struct DbSize;
 
-impl Exec for DbSize {
+impl<'a> Exec<'a> for DbSize {
     fn parse(_: &mut Args<'_>) -> Result<Self, CmdError> {
         Ok(DbSize)
     }
@@ -289,8 +286,8 @@ impl Exec for DbSize {
 #[derive(Debug)]
 pub struct Flush;
 
-impl Exec for Flush {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for Flush {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         if !args.is_empty() {
             match args.keyword()?.as_str() {
                 "ASYNC" | "SYNC" => {}
@@ -356,23 +353,23 @@ pub const OBJECT_SUBS: &[CommandSpec] = &[
 
 /// `OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key` and `OBJECT HELP`.
 #[derive(Debug)]
-pub enum Object {
+pub enum Object<'a> {
     /// Internal encoding.
-    Encoding(Bytes),
+    Encoding(&'a [u8]),
     /// LFU counter.
-    Freq(Bytes),
+    Freq(&'a [u8]),
     /// Seconds since the last access.
-    IdleTime(Bytes),
+    IdleTime(&'a [u8]),
     /// Always 1: values are not shared.
-    RefCount(Bytes),
+    RefCount(&'a [u8]),
     /// Help text.
     Help,
 }
 
-impl Exec for Object {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for Object<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         let sub = args.bytes()?;
-        let o = match String::from_utf8_lossy(&sub).to_ascii_uppercase().as_str() {
+        let o = match String::from_utf8_lossy(sub).to_ascii_uppercase().as_str() {
             "ENCODING" => Object::Encoding(args.bytes()?),
             "FREQ" => Object::Freq(args.bytes()?),
             "IDLETIME" => Object::IdleTime(args.bytes()?),
@@ -381,7 +378,7 @@ impl Exec for Object {
             _ => {
                 return Err(CmdError::UnknownSubcommand {
                     cmd: "OBJECT",
-                    sub: super::lossy(&sub, 128),
+                    sub: super::lossy(sub, 128),
                 });
             }
         };
@@ -405,11 +402,9 @@ impl Exec for Object {
                     ],
                 ));
             }
-            Object::Encoding(k) | Object::Freq(k) | Object::IdleTime(k) | Object::RefCount(k) => {
-                k.clone()
-            }
+            Object::Encoding(k) | Object::Freq(k) | Object::IdleTime(k) | Object::RefCount(k) => *k,
         };
-        let Some(e) = ctx.db.peek(&key)? else {
+        let Some(e) = ctx.db.peek(key)? else {
             return Ok(Reply::Nil);
         };
         Ok(match self {

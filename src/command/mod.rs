@@ -24,8 +24,6 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use bytes::Bytes;
-
 pub use ctx::ExecCtx;
 pub use spec::{CommandSpec, Flags, Keys};
 
@@ -106,13 +104,16 @@ impl CmdError {
     }
 
     /// The unknown-command error for `args`, quoting the first arguments like Redis.
-    pub fn unknown_command(args: &[Bytes]) -> CmdError {
-        let name = args.first().map(|n| lossy(n, 128)).unwrap_or_default();
+    pub fn unknown_command<A: AsRef<[u8]>>(args: &[A]) -> CmdError {
+        let name = args
+            .first()
+            .map(|n| lossy(n.as_ref(), 128))
+            .unwrap_or_default();
         let quoted: String = args
             .iter()
             .skip(1)
             .take(3)
-            .map(|a| format!("'{}' ", lossy(a, 128)))
+            .map(|a| format!("'{}' ", lossy(a.as_ref(), 128)))
             .collect();
         CmdError::UnknownCommand { name, args: quoted }
     }
@@ -138,20 +139,22 @@ pub fn lossy(b: &[u8], max: usize) -> String {
     String::from_utf8_lossy(&b[..b.len().min(max)]).into_owned()
 }
 
-/// Implemented by every command struct.
-pub trait Exec: Sized {
+/// Implemented by every command struct. A command borrows its arguments (`'a`) from the
+/// connection's read buffer: parsing copies nothing, and only what a command stores is
+/// copied, by the store.
+pub trait Exec<'a>: Sized {
     /// Builds the command from its arguments (after the name, and after the subcommand for
     /// a container's subcommand). Arity has already been checked against the table.
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError>;
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError>;
     /// Runs it.
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError>;
 }
 
 macro_rules! command_table {
     ($( $variant:ident ( $ty:ty ) = $spec:expr ; )*) => {
-        /// A parsed command, ready to execute.
+        /// A parsed command, ready to execute; it borrows its arguments.
         #[derive(Debug)]
-        pub enum Command {
+        pub enum Command<'a> {
             $( #[allow(missing_docs)] $variant($ty), )*
         }
 
@@ -166,12 +169,12 @@ macro_rules! command_table {
 
         const IDS: &[CommandId] = &[ $( CommandId::$variant, )* ];
 
-        impl Command {
+        impl<'a> Command<'a> {
             /// Parses the arguments of command `id` (name and subcommand not included for
             /// plain commands; containers see their subcommand first).
-            pub fn parse(id: CommandId, args: &mut Args<'_>) -> Result<Command, CmdError> {
+            pub fn parse(id: CommandId, args: &mut Args<'a>) -> Result<Command<'a>, CmdError> {
                 Ok(match id {
-                    $( CommandId::$variant => Command::$variant(<$ty as Exec>::parse(args)?), )*
+                    $( CommandId::$variant => Command::$variant(<$ty as Exec<'a>>::parse(args)?), )*
                 })
             }
 
@@ -187,81 +190,81 @@ macro_rules! command_table {
 
 command_table! {
     // strings
-    Get(strings::Get) = CommandSpec::new("get", 2, "string", "1.0.0", "Returns the string value of a key.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
-    Set(strings::Set) = CommandSpec::new("set", -3, "string", "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, 1, 1);
-    SetNx(strings::SetNx) = CommandSpec::new("setnx", 3, "string", "1.0.0", "Set the string value of a key only when the key doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
-    SetEx(strings::SetEx) = CommandSpec::new("setex", 4, "string", "2.0.0", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, 1, 1);
-    PSetEx(strings::PSetEx) = CommandSpec::new("psetex", 4, "string", "2.6.0", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, 1, 1);
-    GetSet(strings::GetSet) = CommandSpec::new("getset", 3, "string", "1.0.0", "Returns the previous string value of a key after setting it to a new value.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
-    GetDel(strings::GetDel) = CommandSpec::new("getdel", 2, "string", "6.2.0", "Returns the string value of a key after deleting the key.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
-    GetEx(strings::GetEx) = CommandSpec::new("getex", -2, "string", "6.2.0", "Returns the string value of a key after setting its expiration time.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
-    MGet(strings::MGet) = CommandSpec::new("mget", -2, "string", "1.0.0", "Atomically returns the string values of one or more keys.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, -1, 1);
-    MSet(strings::MSet) = CommandSpec::new("mset", -3, "string", "1.0.1", "Atomically creates or modifies the string values of one or more keys.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, -1, 2);
-    MSetNx(strings::MSetNx) = CommandSpec::new("msetnx", -3, "string", "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, -1, 2);
-    Append(strings::Append) = CommandSpec::new("append", 3, "string", "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
-    StrLen(strings::StrLen) = CommandSpec::new("strlen", 2, "string", "2.2.0", "Returns the length of a string value.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
-    Incr(strings::Incr) = CommandSpec::new("incr", 2, "string", "1.0.0", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
-    Decr(strings::Decr) = CommandSpec::new("decr", 2, "string", "1.0.0", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
-    IncrBy(strings::IncrBy) = CommandSpec::new("incrby", 3, "string", "1.0.0", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
-    DecrBy(strings::DecrBy) = CommandSpec::new("decrby", 3, "string", "1.0.0", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
-    IncrByFloat(strings::IncrByFloat) = CommandSpec::new("incrbyfloat", 3, "string", "2.6.0", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
-    GetRange(strings::GetRange) = CommandSpec::new("getrange", 4, "string", "2.4.0", "Returns a substring of the string stored at a key.").flags(Flags::READONLY).keys(1, 1, 1);
-    SetRange(strings::SetRange) = CommandSpec::new("setrange", 4, "string", "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, 1, 1);
-    DelIfEq(strings::DelIfEq) = CommandSpec::new("delifeq", 3, "string", "9.0.0", "Deletes the key if its value matches the given string.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
-    Substr(strings::GetRange) = CommandSpec::new("substr", 4, "string", "1.0.0", "Returns a substring from a string value.").flags(Flags::READONLY).keys(1, 1, 1);
+    Get(strings::Get<'a>) = CommandSpec::new("get", 2, "string", "1.0.0", "Returns the string value of a key.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
+    Set(strings::Set<'a>) = CommandSpec::new("set", -3, "string", "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, 1, 1);
+    SetNx(strings::SetNx<'a>) = CommandSpec::new("setnx", 3, "string", "1.0.0", "Set the string value of a key only when the key doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
+    SetEx(strings::SetEx<'a>) = CommandSpec::new("setex", 4, "string", "2.0.0", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, 1, 1);
+    PSetEx(strings::PSetEx<'a>) = CommandSpec::new("psetex", 4, "string", "2.6.0", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, 1, 1);
+    GetSet(strings::GetSet<'a>) = CommandSpec::new("getset", 3, "string", "1.0.0", "Returns the previous string value of a key after setting it to a new value.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
+    GetDel(strings::GetDel<'a>) = CommandSpec::new("getdel", 2, "string", "6.2.0", "Returns the string value of a key after deleting the key.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
+    GetEx(strings::GetEx<'a>) = CommandSpec::new("getex", -2, "string", "6.2.0", "Returns the string value of a key after setting its expiration time.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
+    MGet(strings::MGet<'a>) = CommandSpec::new("mget", -2, "string", "1.0.0", "Atomically returns the string values of one or more keys.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, -1, 1);
+    MSet(strings::MSet<'a>) = CommandSpec::new("mset", -3, "string", "1.0.1", "Atomically creates or modifies the string values of one or more keys.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, -1, 2);
+    MSetNx(strings::MSetNx<'a>) = CommandSpec::new("msetnx", -3, "string", "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, -1, 2);
+    Append(strings::Append<'a>) = CommandSpec::new("append", 3, "string", "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
+    StrLen(strings::StrLen<'a>) = CommandSpec::new("strlen", 2, "string", "2.2.0", "Returns the length of a string value.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
+    Incr(strings::Incr<'a>) = CommandSpec::new("incr", 2, "string", "1.0.0", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
+    Decr(strings::Decr<'a>) = CommandSpec::new("decr", 2, "string", "1.0.0", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
+    IncrBy(strings::IncrBy<'a>) = CommandSpec::new("incrby", 3, "string", "1.0.0", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
+    DecrBy(strings::DecrBy<'a>) = CommandSpec::new("decrby", 3, "string", "1.0.0", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
+    IncrByFloat(strings::IncrByFloat<'a>) = CommandSpec::new("incrbyfloat", 3, "string", "2.6.0", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
+    GetRange(strings::GetRange<'a>) = CommandSpec::new("getrange", 4, "string", "2.4.0", "Returns a substring of the string stored at a key.").flags(Flags::READONLY).keys(1, 1, 1);
+    SetRange(strings::SetRange<'a>) = CommandSpec::new("setrange", 4, "string", "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, 1, 1);
+    DelIfEq(strings::DelIfEq<'a>) = CommandSpec::new("delifeq", 3, "string", "9.0.0", "Deletes the key if its value matches the given string.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
+    Substr(strings::GetRange<'a>) = CommandSpec::new("substr", 4, "string", "1.0.0", "Returns a substring from a string value.").flags(Flags::READONLY).keys(1, 1, 1);
     // keys
-    Del(keys::Del) = CommandSpec::new("del", -2, "generic", "1.0.0", "Deletes one or more keys.").flags(Flags::WRITE).keys(1, -1, 1);
-    Unlink(keys::Del) = CommandSpec::new("unlink", -2, "generic", "4.0.0", "Asynchronously deletes one or more keys.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, -1, 1);
-    Exists(keys::Exists) = CommandSpec::new("exists", -2, "generic", "1.0.0", "Determines whether one or more keys exist.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, -1, 1);
-    Type(keys::Type) = CommandSpec::new("type", 2, "generic", "1.0.0", "Determines the type of value stored at a key.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
-    Keys(keys::KeysCmd) = CommandSpec::new("keys", 2, "generic", "1.0.0", "Returns all key names that match a pattern.").flags(Flags::READONLY).all_keys();
-    Scan(keys::Scan) = CommandSpec::new("scan", -2, "generic", "2.8.0", "Iterates over the key names in the database.").flags(Flags::READONLY).all_keys();
-    Rename(keys::Rename) = CommandSpec::new("rename", 3, "generic", "1.0.0", "Renames a key and overwrites the destination.").flags(Flags::WRITE).keys(1, 2, 1);
-    RenameNx(keys::RenameNx) = CommandSpec::new("renamenx", 3, "generic", "1.0.0", "Renames a key only when the target key name doesn't exist.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 2, 1);
+    Del(keys::Del<'a>) = CommandSpec::new("del", -2, "generic", "1.0.0", "Deletes one or more keys.").flags(Flags::WRITE).keys(1, -1, 1);
+    Unlink(keys::Del<'a>) = CommandSpec::new("unlink", -2, "generic", "4.0.0", "Asynchronously deletes one or more keys.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, -1, 1);
+    Exists(keys::Exists<'a>) = CommandSpec::new("exists", -2, "generic", "1.0.0", "Determines whether one or more keys exist.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, -1, 1);
+    Type(keys::Type<'a>) = CommandSpec::new("type", 2, "generic", "1.0.0", "Determines the type of value stored at a key.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
+    Keys(keys::KeysCmd<'a>) = CommandSpec::new("keys", 2, "generic", "1.0.0", "Returns all key names that match a pattern.").flags(Flags::READONLY).all_keys();
+    Scan(keys::Scan<'a>) = CommandSpec::new("scan", -2, "generic", "2.8.0", "Iterates over the key names in the database.").flags(Flags::READONLY).all_keys();
+    Rename(keys::Rename<'a>) = CommandSpec::new("rename", 3, "generic", "1.0.0", "Renames a key and overwrites the destination.").flags(Flags::WRITE).keys(1, 2, 1);
+    RenameNx(keys::RenameNx<'a>) = CommandSpec::new("renamenx", 3, "generic", "1.0.0", "Renames a key only when the target key name doesn't exist.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 2, 1);
     RandomKey(keys::RandomKey) = CommandSpec::new("randomkey", 1, "generic", "1.0.0", "Returns a random key name from the database.").flags(Flags::READONLY).all_keys();
-    Touch(keys::Touch) = CommandSpec::new("touch", -2, "generic", "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, -1, 1);
-    Copy(keys::Copy) = CommandSpec::new("copy", -3, "generic", "6.2.0", "Copies the value of a key to a new key.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, 2, 1);
+    Touch(keys::Touch<'a>) = CommandSpec::new("touch", -2, "generic", "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, -1, 1);
+    Copy(keys::Copy<'a>) = CommandSpec::new("copy", -3, "generic", "6.2.0", "Copies the value of a key to a new key.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, 2, 1);
     DbSize(keys::DbSize) = CommandSpec::new("dbsize", 1, "server", "1.0.0", "Returns the number of keys in the database.").flags(Flags::READONLY.with(Flags::FAST)).all_keys();
     FlushDb(keys::Flush) = CommandSpec::new("flushdb", -1, "server", "1.0.0", "Remove all keys from the current database.").flags(Flags::WRITE).all_keys();
     FlushAll(keys::Flush) = CommandSpec::new("flushall", -1, "server", "1.0.0", "Removes all keys from all databases.").flags(Flags::WRITE).all_keys();
-    Object(keys::Object) = CommandSpec::new("object", -2, "generic", "2.2.3", "A container for object introspection commands.").subs(keys::OBJECT_SUBS);
+    Object(keys::Object<'a>) = CommandSpec::new("object", -2, "generic", "2.2.3", "A container for object introspection commands.").subs(keys::OBJECT_SUBS);
     // expiry
-    Expire(expire::Expire) = CommandSpec::new("expire", -3, "generic", "1.0.0", "Sets the expiration time of a key in seconds.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
-    PExpire(expire::PExpire) = CommandSpec::new("pexpire", -3, "generic", "2.6.0", "Sets the expiration time of a key in milliseconds.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
-    ExpireAt(expire::ExpireAt) = CommandSpec::new("expireat", -3, "generic", "1.2.0", "Sets the expiration time of a key to a Unix timestamp.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
-    PExpireAt(expire::PExpireAt) = CommandSpec::new("pexpireat", -3, "generic", "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
-    Ttl(expire::Ttl) = CommandSpec::new("ttl", 2, "generic", "1.0.0", "Returns the expiration time in seconds of a key.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
-    PTtl(expire::PTtl) = CommandSpec::new("pttl", 2, "generic", "2.6.0", "Returns the expiration time in milliseconds of a key.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
-    ExpireTime(expire::ExpireTime) = CommandSpec::new("expiretime", 2, "generic", "7.0.0", "Returns the expiration time of a key as a Unix timestamp.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
-    PExpireTime(expire::PExpireTime) = CommandSpec::new("pexpiretime", 2, "generic", "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
-    Persist(expire::Persist) = CommandSpec::new("persist", 2, "generic", "2.2.0", "Removes the expiration time of a key.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
+    Expire(expire::Expire<'a>) = CommandSpec::new("expire", -3, "generic", "1.0.0", "Sets the expiration time of a key in seconds.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
+    PExpire(expire::PExpire<'a>) = CommandSpec::new("pexpire", -3, "generic", "2.6.0", "Sets the expiration time of a key in milliseconds.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
+    ExpireAt(expire::ExpireAt<'a>) = CommandSpec::new("expireat", -3, "generic", "1.2.0", "Sets the expiration time of a key to a Unix timestamp.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
+    PExpireAt(expire::PExpireAt<'a>) = CommandSpec::new("pexpireat", -3, "generic", "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
+    Ttl(expire::Ttl<'a>) = CommandSpec::new("ttl", 2, "generic", "1.0.0", "Returns the expiration time in seconds of a key.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
+    PTtl(expire::PTtl<'a>) = CommandSpec::new("pttl", 2, "generic", "2.6.0", "Returns the expiration time in milliseconds of a key.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
+    ExpireTime(expire::ExpireTime<'a>) = CommandSpec::new("expiretime", 2, "generic", "7.0.0", "Returns the expiration time of a key as a Unix timestamp.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
+    PExpireTime(expire::PExpireTime<'a>) = CommandSpec::new("pexpiretime", 2, "generic", "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
+    Persist(expire::Persist<'a>) = CommandSpec::new("persist", 2, "generic", "2.2.0", "Removes the expiration time of a key.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
     // transactions
     Multi(tx::Multi) = CommandSpec::new("multi", 1, "transactions", "1.2.0", "Starts a transaction.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE).with(Flags::FAST));
     Exec(tx::ExecCmd) = CommandSpec::new("exec", 1, "transactions", "1.2.0", "Executes all commands in a transaction.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE));
     Discard(tx::Discard) = CommandSpec::new("discard", 1, "transactions", "2.0.0", "Discards a transaction.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE).with(Flags::FAST));
-    Watch(tx::WatchCmd) = CommandSpec::new("watch", -2, "transactions", "2.2.0", "Monitors changes to keys to determine the execution of a transaction.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE).with(Flags::FAST)).keys(1, -1, 1);
+    Watch(tx::WatchCmd<'a>) = CommandSpec::new("watch", -2, "transactions", "2.2.0", "Monitors changes to keys to determine the execution of a transaction.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE).with(Flags::FAST)).keys(1, -1, 1);
     Unwatch(tx::Unwatch) = CommandSpec::new("unwatch", 1, "transactions", "2.2.0", "Forgets about watched keys of a transaction.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE).with(Flags::FAST));
     // caches
     CacheList(cache::CacheList) = CommandSpec::new("cache.list", 1, "terrace", "0.1.0", "Lists the named caches.").flags(Flags::READONLY.with(Flags::FAST));
-    CacheInfo(cache::CacheInfo) = CommandSpec::new("cache.info", 2, "terrace", "0.1.0", "Returns a cache's policy and figures: entries, memory, hits, misses, evictions, expirations.").flags(Flags::READONLY);
-    CacheSize(cache::CacheSize) = CommandSpec::new("cache.size", 2, "terrace", "0.1.0", "Returns the number of entries in a cache.").flags(Flags::READONLY.with(Flags::FAST));
-    CacheClear(cache::CacheClear) = CommandSpec::new("cache.clear", 2, "terrace", "0.1.0", "Removes every entry of one cache.").flags(Flags::WRITE).all_keys();
-    CacheConfig(cache::CacheConfigCmd) = CommandSpec::new("cache.config", -2, "terrace", "0.1.0", "Returns or changes a cache's ttl, tti, max_entries, max_memory or eviction.").flags(Flags::ADMIN);
+    CacheInfo(cache::CacheInfo<'a>) = CommandSpec::new("cache.info", 2, "terrace", "0.1.0", "Returns a cache's policy and figures: entries, memory, hits, misses, evictions, expirations.").flags(Flags::READONLY);
+    CacheSize(cache::CacheSize<'a>) = CommandSpec::new("cache.size", 2, "terrace", "0.1.0", "Returns the number of entries in a cache.").flags(Flags::READONLY.with(Flags::FAST));
+    CacheClear(cache::CacheClear<'a>) = CommandSpec::new("cache.clear", 2, "terrace", "0.1.0", "Removes every entry of one cache.").flags(Flags::WRITE).all_keys();
+    CacheConfig(cache::CacheConfigCmd<'a>) = CommandSpec::new("cache.config", -2, "terrace", "0.1.0", "Returns or changes a cache's ttl, tti, max_entries, max_memory or eviction.").flags(Flags::ADMIN);
     // connection
-    Ping(connection::Ping) = CommandSpec::new("ping", -1, "connection", "1.0.0", "Returns the server's liveliness response.").flags(Flags::FAST.with(Flags::STALE));
-    Echo(connection::Echo) = CommandSpec::new("echo", 2, "connection", "1.0.0", "Returns the given string.").flags(Flags::FAST.with(Flags::STALE));
+    Ping(connection::Ping<'a>) = CommandSpec::new("ping", -1, "connection", "1.0.0", "Returns the server's liveliness response.").flags(Flags::FAST.with(Flags::STALE));
+    Echo(connection::Echo<'a>) = CommandSpec::new("echo", 2, "connection", "1.0.0", "Returns the given string.").flags(Flags::FAST.with(Flags::STALE));
     Quit(connection::Quit) = CommandSpec::new("quit", -1, "connection", "1.0.0", "Closes the connection.").flags(Flags::NO_AUTH.with(Flags::FAST).with(Flags::STALE).with(Flags::LOADING));
     Reset(connection::Reset) = CommandSpec::new("reset", 1, "connection", "6.2.0", "Resets the connection.").flags(Flags::NO_AUTH.with(Flags::FAST).with(Flags::STALE).with(Flags::LOADING));
     Select(connection::Select) = CommandSpec::new("select", 2, "connection", "1.0.0", "Changes the selected database.").flags(Flags::FAST.with(Flags::STALE).with(Flags::LOADING));
-    Auth(connection::Auth) = CommandSpec::new("auth", -2, "connection", "1.0.0", "Authenticates the connection.").flags(Flags::NO_AUTH.with(Flags::FAST).with(Flags::STALE).with(Flags::LOADING));
-    Hello(connection::Hello) = CommandSpec::new("hello", -1, "connection", "6.0.0", "Handshakes with the Redis server.").flags(Flags::NO_AUTH.with(Flags::FAST).with(Flags::STALE).with(Flags::LOADING));
-    Client(client::ClientCmd) = CommandSpec::new("client", -2, "connection", "2.4.0", "A container for client connection commands.").subs(client::SUBS);
+    Auth(connection::Auth<'a>) = CommandSpec::new("auth", -2, "connection", "1.0.0", "Authenticates the connection.").flags(Flags::NO_AUTH.with(Flags::FAST).with(Flags::STALE).with(Flags::LOADING));
+    Hello(connection::Hello<'a>) = CommandSpec::new("hello", -1, "connection", "6.0.0", "Handshakes with the Redis server.").flags(Flags::NO_AUTH.with(Flags::FAST).with(Flags::STALE).with(Flags::LOADING));
+    Client(client::ClientCmd<'a>) = CommandSpec::new("client", -2, "connection", "2.4.0", "A container for client connection commands.").subs(client::SUBS);
     // server
-    Command(introspect::CommandCmd) = CommandSpec::new("command", -1, "server", "2.8.13", "Returns detailed information about all commands.").flags(Flags::LOADING.with(Flags::STALE)).subs(introspect::SUBS);
+    Command(introspect::CommandCmd<'a>) = CommandSpec::new("command", -1, "server", "2.8.13", "Returns detailed information about all commands.").flags(Flags::LOADING.with(Flags::STALE)).subs(introspect::SUBS);
     Info(server::Info) = CommandSpec::new("info", -1, "server", "1.0.0", "Returns information and statistics about the server.").flags(Flags::LOADING.with(Flags::STALE)).all_keys();
-    Config(server::ConfigCmd) = CommandSpec::new("config", -2, "server", "2.0.0", "A container for server configuration commands.").subs(server::CONFIG_SUBS);
+    Config(server::ConfigCmd<'a>) = CommandSpec::new("config", -2, "server", "2.0.0", "A container for server configuration commands.").subs(server::CONFIG_SUBS);
     Time(server::Time) = CommandSpec::new("time", 1, "server", "2.6.0", "Returns the server time.").flags(Flags::FAST.with(Flags::LOADING).with(Flags::STALE));
-    Memory(server::MemoryCmd) = CommandSpec::new("memory", -2, "server", "4.0.0", "A container for memory diagnostics commands.").subs(server::MEMORY_SUBS);
+    Memory(server::MemoryCmd<'a>) = CommandSpec::new("memory", -2, "server", "4.0.0", "A container for memory diagnostics commands.").subs(server::MEMORY_SUBS);
     Slowlog(server::SlowlogCmd) = CommandSpec::new("slowlog", -2, "server", "2.2.12", "A container for slow log commands.").subs(server::SLOWLOG_SUBS);
     Shutdown(server::Shutdown) = CommandSpec::new("shutdown", -1, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.").flags(Flags::ADMIN.with(Flags::NOSCRIPT).with(Flags::LOADING).with(Flags::STALE).with(Flags::NO_MULTI));
 }
@@ -317,13 +320,12 @@ mod tests {
 
     #[test]
     fn unknown_command_text_matches_redis() {
-        let e =
-            CmdError::unknown_command(&[Bytes::from("foo"), Bytes::from("a"), Bytes::from("b")]);
+        let e = CmdError::unknown_command(&[b"foo".as_slice(), b"a", b"b"]);
         assert_eq!(
             e.to_string(),
             "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
         );
-        let e = CmdError::unknown_command(&[Bytes::from("foo")]);
+        let e = CmdError::unknown_command(&[b"foo".as_slice()]);
         assert_eq!(
             e.to_string(),
             "ERR unknown command 'foo', with args beginning with: "

@@ -16,8 +16,8 @@ pub struct Info {
     sections: Vec<String>,
 }
 
-impl Exec for Info {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for Info {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         let sections = args
             .rest()
             .iter()
@@ -84,9 +84,9 @@ pub const CONFIG_SUBS: &[CommandSpec] = &[
 
 /// A parsed CONFIG call.
 #[derive(Debug)]
-pub enum ConfigCmd {
+pub enum ConfigCmd<'a> {
     /// CONFIG GET pattern ...
-    Get(Vec<Bytes>),
+    Get(Vec<&'a [u8]>),
     /// CONFIG SET name value ...
     Set(Vec<(String, String)>),
     /// CONFIG RESETSTAT
@@ -95,11 +95,11 @@ pub enum ConfigCmd {
     Help,
 }
 
-impl Exec for ConfigCmd {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for ConfigCmd<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         let sub = args.bytes()?;
         Ok(
-            match String::from_utf8_lossy(&sub).to_ascii_uppercase().as_str() {
+            match String::from_utf8_lossy(sub).to_ascii_uppercase().as_str() {
                 "GET" => ConfigCmd::Get(args.rest()),
                 "SET" => {
                     if !args.remaining().is_multiple_of(2) {
@@ -107,8 +107,8 @@ impl Exec for ConfigCmd {
                     }
                     let mut pairs = Vec::new();
                     while !args.is_empty() {
-                        let k = String::from_utf8_lossy(&args.bytes()?).to_ascii_lowercase();
-                        let v = String::from_utf8_lossy(&args.bytes()?).into_owned();
+                        let k = String::from_utf8_lossy(args.bytes()?).to_ascii_lowercase();
+                        let v = String::from_utf8_lossy(args.bytes()?).into_owned();
                         pairs.push((k, v));
                     }
                     ConfigCmd::Set(pairs)
@@ -118,7 +118,7 @@ impl Exec for ConfigCmd {
                 _ => {
                     return Err(CmdError::UnknownSubcommand {
                         cmd: "CONFIG",
-                        sub: super::lossy(&sub, 128),
+                        sub: super::lossy(sub, 128),
                     });
                 }
             },
@@ -183,7 +183,7 @@ impl Exec for ConfigCmd {
 #[derive(Debug)]
 pub struct Time;
 
-impl Exec for Time {
+impl<'a> Exec<'a> for Time {
     fn parse(_: &mut Args<'_>) -> Result<Self, CmdError> {
         Ok(Time)
     }
@@ -221,18 +221,18 @@ pub const MEMORY_SUBS: &[CommandSpec] = &[
 
 /// A parsed MEMORY call.
 #[derive(Debug)]
-pub enum MemoryCmd {
+pub enum MemoryCmd<'a> {
     /// MEMORY USAGE key [SAMPLES n]
-    Usage(Bytes),
+    Usage(&'a [u8]),
     /// MEMORY HELP
     Help,
 }
 
-impl Exec for MemoryCmd {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for MemoryCmd<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         let sub = args.bytes()?;
         Ok(
-            match String::from_utf8_lossy(&sub).to_ascii_uppercase().as_str() {
+            match String::from_utf8_lossy(sub).to_ascii_uppercase().as_str() {
                 "USAGE" => {
                     let key = args.bytes()?;
                     if !args.is_empty() {
@@ -250,7 +250,7 @@ impl Exec for MemoryCmd {
                 _ => {
                     return Err(CmdError::UnknownSubcommand {
                         cmd: "MEMORY",
-                        sub: super::lossy(&sub, 128),
+                        sub: super::lossy(sub, 128),
                     });
                 }
             },
@@ -258,7 +258,7 @@ impl Exec for MemoryCmd {
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
         Ok(match self {
-            MemoryCmd::Usage(key) => match ctx.db.peek(&key)? {
+            MemoryCmd::Usage(key) => match ctx.db.peek(key)? {
                 Some(e) => Reply::Int(e.mem(key.len()) as i64),
                 None => Reply::Nil,
             },
@@ -322,11 +322,11 @@ pub enum SlowlogCmd {
     Help,
 }
 
-impl Exec for SlowlogCmd {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for SlowlogCmd {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         let sub = args.bytes()?;
         Ok(
-            match String::from_utf8_lossy(&sub).to_ascii_uppercase().as_str() {
+            match String::from_utf8_lossy(sub).to_ascii_uppercase().as_str() {
                 "GET" => {
                     let n = if args.is_empty() { 10 } else { args.i64()? };
                     if n < -1 {
@@ -340,7 +340,7 @@ impl Exec for SlowlogCmd {
                 _ => {
                     return Err(CmdError::UnknownSubcommand {
                         cmd: "SLOWLOG",
-                        sub: super::lossy(&sub, 128),
+                        sub: super::lossy(sub, 128),
                     });
                 }
             },
@@ -377,8 +377,8 @@ pub struct Shutdown {
     abort: bool,
 }
 
-impl Exec for Shutdown {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for Shutdown {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         let mut abort = false;
         while !args.is_empty() {
             match args.keyword()?.as_str() {

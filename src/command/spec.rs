@@ -1,8 +1,6 @@
 //! What the command table says about each command: arity, flags, key positions and docs.
 //! Routing, locking, COMMAND INFO/DOCS/GETKEYS and ACL-style checks all read this.
 
-use bytes::Bytes;
-
 /// Command flags (Redis's names; printed by COMMAND INFO).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Flags(u32);
@@ -162,8 +160,8 @@ impl CommandSpec {
     }
 
     /// The subcommand named by `args[1]`, if this is a container and it exists.
-    pub fn sub(&self, args: &[Bytes]) -> Option<&'static CommandSpec> {
-        let sub = args.get(1)?;
+    pub fn sub<A: AsRef<[u8]>>(&self, args: &[A]) -> Option<&'static CommandSpec> {
+        let sub = args.get(1)?.as_ref();
         self.subcommands.iter().find(|s| {
             s.name
                 .split_once('|')

@@ -65,22 +65,22 @@ impl ExpiryArg {
 
 /// `GET key`
 #[derive(Debug)]
-pub struct Get {
-    key: Bytes,
+pub struct Get<'a> {
+    key: &'a [u8],
 }
 
-impl Exec for Get {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for Get<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(Get { key: args.bytes()? })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-        Ok(Reply::opt_bulk(ctx.get_str(&self.key)?))
+        Ok(Reply::opt_bulk(ctx.get_str(self.key)?))
     }
 }
 
 /// The condition of a SET.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SetCond {
+pub enum SetCond<'a> {
     /// Always.
     Always,
     /// Only if the key does not exist.
@@ -88,22 +88,22 @@ pub enum SetCond {
     /// Only if the key exists.
     Xx,
     /// Only if the key holds exactly this string (Valkey 8.1 `IFEQ`).
-    IfEq(Bytes),
+    IfEq(&'a [u8]),
 }
 
 /// `SET key value [NX | XX | IFEQ old] [GET] [EX s | PX ms | EXAT ts | PXAT ts | KEEPTTL]`
 #[derive(Debug)]
-pub struct Set {
-    key: Bytes,
-    value: Bytes,
-    cond: SetCond,
+pub struct Set<'a> {
+    key: &'a [u8],
+    value: &'a [u8],
+    cond: SetCond<'a>,
     get: bool,
     expiry: Option<ExpiryArg>,
     keep_ttl: bool,
 }
 
-impl Exec for Set {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for Set<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         let mut s = Set {
             key: args.bytes()?,
             value: args.bytes()?,
@@ -138,15 +138,15 @@ impl Exec for Set {
         };
         // With GET (or IFEQ) the old value must be a string: WRONGTYPE before any change.
         let old = if self.get || matches!(self.cond, SetCond::IfEq(_)) {
-            ctx.peek_str(&self.key)?
+            ctx.peek_str(self.key)?
         } else {
             None
         };
         let go = match &self.cond {
             SetCond::Always => true,
-            SetCond::Nx => !ctx.db.exists(&self.key)?,
-            SetCond::Xx => ctx.db.exists(&self.key)?,
-            SetCond::IfEq(cmp) => old.as_ref() == Some(cmp),
+            SetCond::Nx => !ctx.db.exists(self.key)?,
+            SetCond::Xx => ctx.db.exists(self.key)?,
+            SetCond::IfEq(cmp) => old.as_deref() == Some(*cmp),
         };
         if go {
             let ttl = match (at, self.keep_ttl) {
@@ -154,7 +154,7 @@ impl Exec for Set {
                 (None, true) => Ttl::Keep,
                 (None, false) => Ttl::Clear,
             };
-            ctx.db.set(&self.key, Value::str(&self.value), ttl)?;
+            ctx.db.set(self.key, Value::str(self.value), ttl)?;
         }
         Ok(match (self.get, go) {
             (true, _) => Reply::opt_bulk(old),
@@ -166,50 +166,49 @@ impl Exec for Set {
 
 /// `SETNX key value`
 #[derive(Debug)]
-pub struct SetNx {
-    key: Bytes,
-    value: Bytes,
+pub struct SetNx<'a> {
+    key: &'a [u8],
+    value: &'a [u8],
 }
 
-impl Exec for SetNx {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for SetNx<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(SetNx {
             key: args.bytes()?,
             value: args.bytes()?,
         })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-        if ctx.db.exists(&self.key)? {
+        if ctx.db.exists(self.key)? {
             return Ok(Reply::Int(0));
         }
-        ctx.db.set(&self.key, Value::str(&self.value), Ttl::Clear)?;
+        ctx.db.set(self.key, Value::str(self.value), Ttl::Clear)?;
         Ok(Reply::Int(1))
     }
 }
 
 /// `SETEX key seconds value` and `PSETEX key milliseconds value`.
 #[derive(Debug)]
-pub struct SetEx {
-    key: Bytes,
+pub struct SetEx<'a> {
+    key: &'a [u8],
     expiry: ExpiryArg,
-    value: Bytes,
+    value: &'a [u8],
 }
 
 /// `PSETEX key milliseconds value`
 #[derive(Debug)]
-pub struct PSetEx(SetEx);
+pub struct PSetEx<'a>(SetEx<'a>);
 
-impl SetEx {
+impl<'a> SetEx<'a> {
     fn run(self, ctx: &mut ExecCtx<'_>, cmd: &str) -> Result<Reply, CmdError> {
         let at = self.expiry.deadline(ctx.db.now, cmd)?;
-        ctx.db
-            .set(&self.key, Value::str(&self.value), Ttl::At(at))?;
+        ctx.db.set(self.key, Value::str(self.value), Ttl::At(at))?;
         Ok(Reply::Ok)
     }
 }
 
-impl Exec for SetEx {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for SetEx<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(SetEx {
             key: args.bytes()?,
             expiry: ExpiryArg::Ex(args.i64()?),
@@ -221,8 +220,8 @@ impl Exec for SetEx {
     }
 }
 
-impl Exec for PSetEx {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for PSetEx<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(PSetEx(SetEx {
             key: args.bytes()?,
             expiry: ExpiryArg::Px(args.i64()?),
@@ -236,39 +235,39 @@ impl Exec for PSetEx {
 
 /// `GETSET key value`
 #[derive(Debug)]
-pub struct GetSet {
-    key: Bytes,
-    value: Bytes,
+pub struct GetSet<'a> {
+    key: &'a [u8],
+    value: &'a [u8],
 }
 
-impl Exec for GetSet {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for GetSet<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(GetSet {
             key: args.bytes()?,
             value: args.bytes()?,
         })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-        let old = ctx.peek_str(&self.key)?;
-        ctx.db.set(&self.key, Value::str(&self.value), Ttl::Clear)?;
+        let old = ctx.peek_str(self.key)?;
+        ctx.db.set(self.key, Value::str(self.value), Ttl::Clear)?;
         Ok(Reply::opt_bulk(old))
     }
 }
 
 /// `GETDEL key`
 #[derive(Debug)]
-pub struct GetDel {
-    key: Bytes,
+pub struct GetDel<'a> {
+    key: &'a [u8],
 }
 
-impl Exec for GetDel {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for GetDel<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(GetDel { key: args.bytes()? })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-        let v = ctx.get_str(&self.key)?;
+        let v = ctx.get_str(self.key)?;
         if v.is_some() {
-            ctx.db.del(&self.key)?;
+            ctx.db.del(self.key)?;
         }
         Ok(Reply::opt_bulk(v))
     }
@@ -277,40 +276,40 @@ impl Exec for GetDel {
 /// `DELIFEQ key value` (Valkey 9.0): deletes the key only if it holds exactly `value`;
 /// 1 if deleted, 0 otherwise. The `remove(key, value)` of a Terracotta cache.
 #[derive(Debug)]
-pub struct DelIfEq {
-    key: Bytes,
-    value: Bytes,
+pub struct DelIfEq<'a> {
+    key: &'a [u8],
+    value: &'a [u8],
 }
 
-impl Exec for DelIfEq {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for DelIfEq<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(DelIfEq {
             key: args.bytes()?,
             value: args.bytes()?,
         })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-        let Some(e) = ctx.db.peek(&self.key)? else {
+        let Some(e) = ctx.db.peek(self.key)? else {
             return Ok(Reply::Int(0));
         };
-        if e.value.as_str().ok_or(CmdError::WrongType)?.as_slice() != self.value.as_ref() {
+        if e.value.as_str().ok_or(CmdError::WrongType)?.as_slice() != self.value {
             return Ok(Reply::Int(0));
         }
-        ctx.db.del(&self.key)?;
+        ctx.db.del(self.key)?;
         Ok(Reply::Int(1))
     }
 }
 
 /// `GETEX key [EX s | PX ms | EXAT ts | PXAT ts | PERSIST]`
 #[derive(Debug)]
-pub struct GetEx {
-    key: Bytes,
+pub struct GetEx<'a> {
+    key: &'a [u8],
     expiry: Option<ExpiryArg>,
     persist: bool,
 }
 
-impl Exec for GetEx {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for GetEx<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         let mut g = GetEx {
             key: args.bytes()?,
             expiry: None,
@@ -334,13 +333,13 @@ impl Exec for GetEx {
             Some(e) => Some(e.deadline(ctx.db.now, "getex")?),
             None => None,
         };
-        let v = ctx.get_str(&self.key)?;
+        let v = ctx.get_str(self.key)?;
         if v.is_some() {
             if let Some(t) = at {
-                ctx.db.set_expire(&self.key, Some(t))?;
-            } else if self.persist && ctx.db.peek(&self.key)?.is_some_and(|e| e.expire_at != 0) {
+                ctx.db.set_expire(self.key, Some(t))?;
+            } else if self.persist && ctx.db.peek(self.key)?.is_some_and(|e| e.expire_at != 0) {
                 // Only an actual change counts (WATCH, effects), as in Redis.
-                ctx.db.set_expire(&self.key, None)?;
+                ctx.db.set_expire(self.key, None)?;
             }
         }
         Ok(Reply::opt_bulk(v))
@@ -349,12 +348,12 @@ impl Exec for GetEx {
 
 /// `MGET key [key ...]`
 #[derive(Debug)]
-pub struct MGet {
-    keys: Vec<Bytes>,
+pub struct MGet<'a> {
+    keys: Vec<&'a [u8]>,
 }
 
-impl Exec for MGet {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for MGet<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(MGet { keys: args.rest() })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
@@ -373,16 +372,16 @@ impl Exec for MGet {
 
 /// `MSET key value [key value ...]` and `MSETNX`.
 #[derive(Debug)]
-pub struct MSet {
-    pairs: Vec<(Bytes, Bytes)>,
+pub struct MSet<'a> {
+    pairs: Vec<(&'a [u8], &'a [u8])>,
 }
 
 /// `MSETNX key value [key value ...]`
 #[derive(Debug)]
-pub struct MSetNx(MSet);
+pub struct MSetNx<'a>(MSet<'a>);
 
-impl MSet {
-    fn parse_pairs(args: &mut Args<'_>, name: &str) -> Result<MSet, CmdError> {
+impl<'a> MSet<'a> {
+    fn parse_pairs(args: &mut Args<'a>, name: &str) -> Result<MSet<'a>, CmdError> {
         if !args.remaining().is_multiple_of(2) {
             return Err(CmdError::WrongArity(name.to_string()));
         }
@@ -395,16 +394,16 @@ impl MSet {
 
     fn write(self, ctx: &mut ExecCtx<'_>) -> Result<(), CmdError> {
         ctx.db
-            .check_room(self.pairs.iter().map(|(k, v)| (k.as_ref(), v.len())))?;
+            .check_room(self.pairs.iter().map(|(k, v)| (*k, v.len())))?;
         for (k, v) in self.pairs {
-            ctx.db.set(&k, Value::str(&v), Ttl::Clear)?;
+            ctx.db.set(k, Value::str(v), Ttl::Clear)?;
         }
         Ok(())
     }
 }
 
-impl Exec for MSet {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for MSet<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         MSet::parse_pairs(args, "mset")
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
@@ -413,8 +412,8 @@ impl Exec for MSet {
     }
 }
 
-impl Exec for MSetNx {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for MSetNx<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(MSetNx(MSet::parse_pairs(args, "msetnx")?))
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
@@ -430,20 +429,20 @@ impl Exec for MSetNx {
 
 /// `APPEND key value`
 #[derive(Debug)]
-pub struct Append {
-    key: Bytes,
-    value: Bytes,
+pub struct Append<'a> {
+    key: &'a [u8],
+    value: &'a [u8],
 }
 
-impl Exec for Append {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for Append<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(Append {
             key: args.bytes()?,
             value: args.bytes()?,
         })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-        let old = ctx.peek_str(&self.key)?.unwrap_or_default();
+        let old = ctx.peek_str(self.key)?.unwrap_or_default();
         let len = old.len() + self.value.len();
         if len as u64 > MAX_STRING {
             return Err(CmdError::err(
@@ -452,25 +451,25 @@ impl Exec for Append {
         }
         let mut buf = BytesMut::with_capacity(len);
         buf.extend_from_slice(&old);
-        buf.extend_from_slice(&self.value);
-        ctx.db.set(&self.key, Value::str(&buf), Ttl::Keep)?;
+        buf.extend_from_slice(self.value);
+        ctx.db.set(self.key, Value::str(&buf), Ttl::Keep)?;
         Ok(Reply::Int(len as i64))
     }
 }
 
 /// `STRLEN key`
 #[derive(Debug)]
-pub struct StrLen {
-    key: Bytes,
+pub struct StrLen<'a> {
+    key: &'a [u8],
 }
 
-impl Exec for StrLen {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for StrLen<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(StrLen { key: args.bytes()? })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
         Ok(Reply::Int(
-            ctx.get_str(&self.key)?.map_or(0, |v| v.len() as i64),
+            ctx.get_str(self.key)?.map_or(0, |v| v.len() as i64),
         ))
     }
 }
@@ -489,62 +488,62 @@ fn incr_by(ctx: &mut ExecCtx<'_>, key: &[u8], by: i64) -> Result<Reply, CmdError
 
 /// `INCR key`
 #[derive(Debug)]
-pub struct Incr {
-    key: Bytes,
+pub struct Incr<'a> {
+    key: &'a [u8],
 }
 
 /// `DECR key`
 #[derive(Debug)]
-pub struct Decr {
-    key: Bytes,
+pub struct Decr<'a> {
+    key: &'a [u8],
 }
 
 /// `INCRBY key increment`
 #[derive(Debug)]
-pub struct IncrBy {
-    key: Bytes,
+pub struct IncrBy<'a> {
+    key: &'a [u8],
     by: i64,
 }
 
 /// `DECRBY key decrement`
 #[derive(Debug)]
-pub struct DecrBy {
-    key: Bytes,
+pub struct DecrBy<'a> {
+    key: &'a [u8],
     by: i64,
 }
 
-impl Exec for Incr {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for Incr<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(Incr { key: args.bytes()? })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-        incr_by(ctx, &self.key, 1)
+        incr_by(ctx, self.key, 1)
     }
 }
 
-impl Exec for Decr {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for Decr<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(Decr { key: args.bytes()? })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-        incr_by(ctx, &self.key, -1)
+        incr_by(ctx, self.key, -1)
     }
 }
 
-impl Exec for IncrBy {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for IncrBy<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(IncrBy {
             key: args.bytes()?,
             by: args.i64()?,
         })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-        incr_by(ctx, &self.key, self.by)
+        incr_by(ctx, self.key, self.by)
     }
 }
 
-impl Exec for DecrBy {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for DecrBy<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(DecrBy {
             key: args.bytes()?,
             by: args.i64()?,
@@ -555,26 +554,26 @@ impl Exec for DecrBy {
             .by
             .checked_neg()
             .ok_or_else(|| CmdError::err("decrement would overflow"))?;
-        incr_by(ctx, &self.key, by)
+        incr_by(ctx, self.key, by)
     }
 }
 
 /// `INCRBYFLOAT key increment`
 #[derive(Debug)]
-pub struct IncrByFloat {
-    key: Bytes,
+pub struct IncrByFloat<'a> {
+    key: &'a [u8],
     by: f64,
 }
 
-impl Exec for IncrByFloat {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for IncrByFloat<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(IncrByFloat {
             key: args.bytes()?,
             by: args.f64()?,
         })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-        let cur = match ctx.peek_str(&self.key)? {
+        let cur = match ctx.peek_str(self.key)? {
             Some(v) => parse_f64(&v)?,
             None => 0.0,
         };
@@ -583,7 +582,7 @@ impl Exec for IncrByFloat {
             return Err(CmdError::err("increment would produce NaN or Infinity"));
         }
         let text = Bytes::from(format_float(new));
-        ctx.db.set(&self.key, Value::str(&text), Ttl::Keep)?;
+        ctx.db.set(self.key, Value::str(&text), Ttl::Keep)?;
         Ok(Reply::Bulk(text))
     }
 }
@@ -620,14 +619,14 @@ pub fn format_float(v: f64) -> String {
 
 /// `GETRANGE key start end` (and its old name `SUBSTR`).
 #[derive(Debug)]
-pub struct GetRange {
-    key: Bytes,
+pub struct GetRange<'a> {
+    key: &'a [u8],
     start: i64,
     end: i64,
 }
 
-impl Exec for GetRange {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for GetRange<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(GetRange {
             key: args.bytes()?,
             start: args.i64()?,
@@ -635,7 +634,7 @@ impl Exec for GetRange {
         })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-        let v = ctx.get_str(&self.key)?.unwrap_or_default();
+        let v = ctx.get_str(self.key)?.unwrap_or_default();
         let len = v.len() as i64;
         let (mut s, mut e) = (self.start, self.end);
         if s < 0 && e < 0 && s > e {
@@ -658,14 +657,14 @@ impl Exec for GetRange {
 
 /// `SETRANGE key offset value`
 #[derive(Debug)]
-pub struct SetRange {
-    key: Bytes,
+pub struct SetRange<'a> {
+    key: &'a [u8],
     offset: i64,
-    value: Bytes,
+    value: &'a [u8],
 }
 
-impl Exec for SetRange {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for SetRange<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(SetRange {
             key: args.bytes()?,
             offset: args.i64()?,
@@ -676,7 +675,7 @@ impl Exec for SetRange {
         if self.offset < 0 {
             return Err(CmdError::err("offset is out of range"));
         }
-        let old = ctx.peek_str(&self.key)?;
+        let old = ctx.peek_str(self.key)?;
         if self.value.is_empty() {
             return Ok(Reply::Int(old.map_or(0, |v| v.len() as i64)));
         }
@@ -693,9 +692,9 @@ impl Exec for SetRange {
         if buf.len() < end {
             buf.resize(end, 0);
         }
-        buf[off..end].copy_from_slice(&self.value);
+        buf[off..end].copy_from_slice(self.value);
         let len = buf.len();
-        ctx.db.set(&self.key, Value::str(&buf), Ttl::Keep)?;
+        ctx.db.set(self.key, Value::str(&buf), Ttl::Keep)?;
         Ok(Reply::Int(len as i64))
     }
 }

@@ -13,7 +13,7 @@ use crate::server::transaction::{self, Transaction, Watched};
 #[derive(Debug)]
 pub struct Multi;
 
-impl Exec for Multi {
+impl<'a> Exec<'a> for Multi {
     fn parse(_: &mut Args<'_>) -> Result<Self, CmdError> {
         Ok(Multi)
     }
@@ -34,7 +34,7 @@ impl Exec for Multi {
 #[derive(Debug)]
 pub struct ExecCmd;
 
-impl Exec for ExecCmd {
+impl<'a> Exec<'a> for ExecCmd {
     fn parse(_: &mut Args<'_>) -> Result<Self, CmdError> {
         Ok(ExecCmd)
     }
@@ -47,7 +47,7 @@ impl Exec for ExecCmd {
 #[derive(Debug)]
 pub struct Discard;
 
-impl Exec for Discard {
+impl<'a> Exec<'a> for Discard {
     fn parse(_: &mut Args<'_>) -> Result<Self, CmdError> {
         Ok(Discard)
     }
@@ -62,12 +62,12 @@ impl Exec for Discard {
 
 /// `WATCH key [key ...]`
 #[derive(Debug)]
-pub struct WatchCmd {
-    keys: Vec<Bytes>,
+pub struct WatchCmd<'a> {
+    keys: Vec<&'a [u8]>,
 }
 
-impl Exec for WatchCmd {
-    fn parse(args: &mut Args<'_>) -> Result<Self, CmdError> {
+impl<'a> Exec<'a> for WatchCmd<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(WatchCmd { keys: args.rest() })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
@@ -78,10 +78,10 @@ impl Exec for WatchCmd {
         let w = ctx.client.watched.get_or_insert_with(Watched::new);
         let reg = w.watch(id);
         for k in self.keys {
-            ctx.db.watch(&k, &reg)?;
-            if !w.keys.contains(&k) {
+            ctx.db.watch(k, &reg)?;
+            if !w.keys.iter().any(|w| w.as_ref() == k) {
                 // A copy: the argument is a slice of the connection's read buffer.
-                w.keys.push(Bytes::copy_from_slice(&k));
+                w.keys.push(Bytes::copy_from_slice(k));
             }
         }
         ctx.client.handle.set_tx_counts(None, w.keys.len());
@@ -93,7 +93,7 @@ impl Exec for WatchCmd {
 #[derive(Debug)]
 pub struct Unwatch;
 
-impl Exec for Unwatch {
+impl<'a> Exec<'a> for Unwatch {
     fn parse(_: &mut Args<'_>) -> Result<Self, CmdError> {
         Ok(Unwatch)
     }

@@ -1,19 +1,18 @@
 //! A cursor over a command's arguments with Redis's parsing rules and error replies.
 
-use bytes::Bytes;
-
 use crate::command::CmdError;
 
-/// The arguments after the command name (and subcommand, for containers).
+/// The arguments after the command name (and subcommand, for containers): slices of the
+/// connection's read buffer, borrowed for the time the command is parsed and run.
 #[derive(Debug, Clone)]
 pub struct Args<'a> {
-    items: &'a [Bytes],
+    items: &'a [&'a [u8]],
     pos: usize,
 }
 
 impl<'a> Args<'a> {
     /// A cursor over `items`.
-    pub fn new(items: &'a [Bytes]) -> Args<'a> {
+    pub fn new(items: &'a [&'a [u8]]) -> Args<'a> {
         Args { items, pos: 0 }
     }
 
@@ -28,30 +27,30 @@ impl<'a> Args<'a> {
     }
 
     /// The next argument, if any.
-    pub fn next_opt(&mut self) -> Option<Bytes> {
-        let b = self.items.get(self.pos)?.clone();
+    pub fn next_opt(&mut self) -> Option<&'a [u8]> {
+        let b = *self.items.get(self.pos)?;
         self.pos += 1;
         Some(b)
     }
 
     /// The next argument; a syntax error when there is none.
-    pub fn bytes(&mut self) -> Result<Bytes, CmdError> {
+    pub fn bytes(&mut self) -> Result<&'a [u8], CmdError> {
         self.next_opt().ok_or(CmdError::Syntax)
     }
 
     /// The next argument as an integer (`ERR value is not an integer or out of range`).
     pub fn i64(&mut self) -> Result<i64, CmdError> {
-        parse_i64(&self.bytes()?)
+        parse_i64(self.bytes()?)
     }
 
     /// The next argument as a float (`ERR value is not a valid float`).
     pub fn f64(&mut self) -> Result<f64, CmdError> {
-        parse_f64(&self.bytes()?)
+        parse_f64(self.bytes()?)
     }
 
     /// The next argument, upper-cased, for matching options.
     pub fn keyword(&mut self) -> Result<String, CmdError> {
-        Ok(String::from_utf8_lossy(&self.bytes()?).to_ascii_uppercase())
+        Ok(String::from_utf8_lossy(self.bytes()?).to_ascii_uppercase())
     }
 
     /// Consumes the next argument if it equals `kw` (case-insensitive).
@@ -66,7 +65,7 @@ impl<'a> Args<'a> {
     }
 
     /// Every remaining argument.
-    pub fn rest(&mut self) -> Vec<Bytes> {
+    pub fn rest(&mut self) -> Vec<&'a [u8]> {
         let v = self.items[self.pos..].to_vec();
         self.pos = self.items.len();
         v
@@ -153,12 +152,12 @@ mod tests {
 
     #[test]
     fn cursor() {
-        let items = [Bytes::from("EX"), Bytes::from("10"), Bytes::from("rest")];
+        let items: [&[u8]; 3] = [b"EX", b"10", b"rest"];
         let mut a = Args::new(&items);
         assert!(a.eat("ex"));
         assert!(matches!(a.i64(), Ok(10)));
         assert!(a.end().is_err());
-        assert_eq!(a.rest(), vec![Bytes::from("rest")]);
+        assert_eq!(a.rest(), vec![b"rest".as_slice()]);
         assert!(a.end().is_ok());
         assert!(matches!(a.bytes(), Err(CmdError::Syntax)));
     }

@@ -13,6 +13,7 @@
 use bytes::{Bytes, BytesMut};
 use redis_protocol::resp2::decode::decode_range;
 use redis_protocol::resp2::types::RangeFrame;
+use smallvec::SmallVec;
 
 /// Longest inline command or header line without a newline (Redis's PROTO_INLINE_MAX_SIZE).
 pub const INLINE_MAX: usize = 64 * 1024;
@@ -51,38 +52,84 @@ pub struct Decoder {
     scan: Option<Scan>,
 }
 
+/// One request framed at the front of a buffer.
+#[derive(Debug)]
+pub struct Frame {
+    /// Bytes of the buffer the request occupies.
+    pub len: usize,
+    args: FrameArgs,
+}
+
+#[derive(Debug)]
+enum FrameArgs {
+    /// A RESP array: argument ranges within the frame.
+    Ranges(SmallVec<[(usize, usize); 8]>),
+    /// An inline command: its arguments after unquoting.
+    Inline(Vec<Vec<u8>>),
+}
+
+/// A request's arguments, borrowed from the read buffer (or from an inline frame).
+pub type Argv<'a> = SmallVec<[&'a [u8]; 8]>;
+
+impl Frame {
+    /// The arguments; `buf` is the buffer `decode` was given. Empty for an empty array
+    /// or a blank inline line, which Redis skips.
+    pub fn args<'a>(&'a self, buf: &'a [u8]) -> Argv<'a> {
+        match &self.args {
+            FrameArgs::Ranges(r) => r.iter().map(|&(s, e)| &buf[s..e]).collect(),
+            FrameArgs::Inline(v) => v.iter().map(Vec::as_slice).collect(),
+        }
+    }
+}
+
 impl Decoder {
-    /// Takes the next complete request off the front of `buf`.
+    /// Frames the next request at the front of `buf` without consuming anything: the
+    /// caller runs it on arguments borrowed from `buf`, then skips `Frame::len` bytes.
     ///
-    /// `Ok(None)`: more bytes are needed. An empty argument vector is never returned: empty
-    /// arrays and blank inline lines are consumed and skipped, as Redis does.
+    /// `Ok(None)`: more bytes are needed.
     pub fn decode(
+        &mut self,
+        buf: &[u8],
+        limits: &FrameLimits,
+    ) -> Result<Option<Frame>, ProtocolError> {
+        let Some(&first) = buf.first() else {
+            return Ok(None);
+        };
+        if first == b'*' {
+            self.decode_array(buf, limits)
+        } else {
+            decode_inline(buf)
+        }
+    }
+
+    /// Takes the next non-empty request off the front of `buf` as owned arguments (for
+    /// tools and tests; the server borrows instead).
+    pub fn take(
         &mut self,
         buf: &mut BytesMut,
         limits: &FrameLimits,
     ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
         loop {
-            let Some(&first) = buf.first() else {
+            let Some(frame) = self.decode(buf, limits)? else {
                 return Ok(None);
             };
-            let args = if first == b'*' {
-                self.decode_array(buf, limits)?
-            } else {
-                decode_inline(buf)?
-            };
-            match args {
-                None => return Ok(None),
-                Some(a) if a.is_empty() => continue,
-                Some(a) => return Ok(Some(a)),
+            let args: Vec<Bytes> = frame
+                .args(buf)
+                .iter()
+                .map(|a| Bytes::copy_from_slice(a))
+                .collect();
+            let _ = buf.split_to(frame.len);
+            if !args.is_empty() {
+                return Ok(Some(args));
             }
         }
     }
 
     fn decode_array(
         &mut self,
-        buf: &mut BytesMut,
+        buf: &[u8],
         limits: &FrameLimits,
-    ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+    ) -> Result<Option<Frame>, ProtocolError> {
         let end = match self.scan {
             // Only decode again once the scan says the frame is all here.
             Some(mut scan) => match advance(&mut scan, buf, limits)? {
@@ -99,12 +146,10 @@ impl Decoder {
         };
         let region = &buf[..end.unwrap_or(buf.len())];
         match decode_range(region) {
-            Ok(Some((frame, amt))) => {
-                // A frame that fails the checks closes the connection, so consuming it
-                // before checking loses nothing.
-                let frozen = buf.split_to(amt).freeze();
-                frame_args(frame, limits, &frozen).map(Some)
-            }
+            Ok(Some((frame, amt))) => Ok(Some(Frame {
+                len: amt,
+                args: FrameArgs::Ranges(frame_args(frame, limits)?),
+            })),
             Ok(None) => {
                 // Incomplete: check the headers that are here (limits apply now) and
                 // remember how far they go.
@@ -123,13 +168,11 @@ impl Decoder {
     }
 }
 
-/// Checks a decoded frame has Redis's request shape and returns its arguments as slices
-/// of `frame_bytes`.
+/// Checks a decoded frame has Redis's request shape and returns its argument ranges.
 fn frame_args(
     frame: RangeFrame,
     limits: &FrameLimits,
-    frame_bytes: &Bytes,
-) -> Result<Vec<Bytes>, ProtocolError> {
+) -> Result<SmallVec<[(usize, usize); 8]>, ProtocolError> {
     match frame {
         RangeFrame::Array(items) => {
             if items.len() > limits.max_multibulk {
@@ -138,9 +181,7 @@ fn frame_args(
             items
                 .into_iter()
                 .map(|item| match item {
-                    RangeFrame::BulkString((s, e)) if e - s <= limits.max_bulk => {
-                        Ok(frame_bytes.slice(s..e))
-                    }
+                    RangeFrame::BulkString((s, e)) if e - s <= limits.max_bulk => Ok((s, e)),
                     RangeFrame::BulkString(_) | RangeFrame::Null => perr("invalid bulk length"),
                     RangeFrame::SimpleString(_) => perr("expected '$', got '+'"),
                     RangeFrame::Error(_) => perr("expected '$', got '-'"),
@@ -150,7 +191,7 @@ fn frame_args(
                 .collect()
         }
         // `*-1\r\n`: a null array carries no command.
-        RangeFrame::Null => Ok(Vec::new()),
+        RangeFrame::Null => Ok(SmallVec::new()),
         _ => perr("invalid multibulk length"),
     }
 }
@@ -247,27 +288,29 @@ fn map_decode_error(buf: &[u8], details: &str) -> ProtocolError {
 }
 
 /// Decodes one inline command line (`SET k "a b"\r\n`).
-fn decode_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+fn decode_inline(buf: &[u8]) -> Result<Option<Frame>, ProtocolError> {
     let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
         if buf.len() > INLINE_MAX {
             return perr("too big inline request");
         }
         return Ok(None);
     };
-    let line = buf.split_to(nl + 1);
-    let mut body = &line[..nl];
+    let mut body = &buf[..nl];
     if body.last() == Some(&b'\r') {
         body = &body[..body.len() - 1];
     }
-    split_args(body)
-        .map(Some)
-        .ok_or_else(|| ProtocolError("unbalanced quotes in request".into()))
+    let args =
+        split_args(body).ok_or_else(|| ProtocolError("unbalanced quotes in request".into()))?;
+    Ok(Some(Frame {
+        len: nl + 1,
+        args: FrameArgs::Inline(args),
+    }))
 }
 
 /// Splits a line into arguments like Redis's `sdssplitargs`: white space separates,
 /// "double quotes" take `\n \r \t \b \a \\ \" \xHH` escapes, 'single quotes' take `\'`.
 /// `None` when quotes are unbalanced or a closing quote is not followed by a space.
-pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
+pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
     let mut out = Vec::new();
     let mut i = 0;
     loop {
@@ -339,7 +382,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
                 i += 1;
             }
         }
-        out.push(Bytes::from(cur));
+        out.push(cur);
     }
 }
 
@@ -356,7 +399,7 @@ mod tests {
         let mut d = Decoder::default();
         let mut buf = BytesMut::from(input);
         let mut out = Vec::new();
-        while let Some(a) = d.decode(&mut buf, &L)? {
+        while let Some(a) = d.take(&mut buf, &L)? {
             out.push(a);
         }
         Ok(out)
@@ -380,15 +423,12 @@ mod tests {
     fn incomplete_frame_waits_and_keeps_earlier_ones() {
         let mut d = Decoder::default();
         let mut buf = BytesMut::from(&b"*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$5\r\nab"[..]);
-        assert_eq!(
-            d.decode(&mut buf, &L).expect("ok").map(|a| a.len()),
-            Some(1)
-        );
-        assert_eq!(d.decode(&mut buf, &L).expect("ok"), None);
+        assert_eq!(d.take(&mut buf, &L).expect("ok").map(|a| a.len()), Some(1));
+        assert_eq!(d.take(&mut buf, &L).expect("ok"), None);
         buf.extend_from_slice(b"cde\r");
-        assert_eq!(d.decode(&mut buf, &L).expect("ok"), None);
+        assert_eq!(d.take(&mut buf, &L).expect("ok"), None);
         buf.extend_from_slice(b"\n");
-        let a = d.decode(&mut buf, &L).expect("ok").expect("complete");
+        let a = d.take(&mut buf, &L).expect("ok").expect("complete");
         assert_eq!(a[1], Bytes::from("abcde"));
         assert!(buf.is_empty());
     }
@@ -401,7 +441,7 @@ mod tests {
         let mut got = Vec::new();
         for &b in input.iter() {
             buf.extend_from_slice(&[b]);
-            while let Some(a) = d.decode(&mut buf, &L).unwrap_or_else(|e| panic!("{e}")) {
+            while let Some(a) = d.take(&mut buf, &L).unwrap_or_else(|e| panic!("{e}")) {
                 got.push(a);
             }
         }
@@ -454,10 +494,10 @@ mod tests {
         assert_eq!(
             a,
             vec![
-                Bytes::from("set"),
-                Bytes::from("aA\n"),
-                Bytes::from("it's"),
-                Bytes::from("plain")
+                b"set".to_vec(),
+                b"aA\n".to_vec(),
+                b"it's".to_vec(),
+                b"plain".to_vec()
             ]
         );
         assert!(split_args(br#""abc"def"#).is_none());

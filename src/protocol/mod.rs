@@ -6,5 +6,5 @@ pub mod codec;
 pub mod reply;
 
 pub use args::Args;
-pub use codec::{Decoder, FrameLimits, ProtocolError};
+pub use codec::{Argv, Decoder, Frame, FrameLimits, ProtocolError};
 pub use reply::{Proto, Reply};

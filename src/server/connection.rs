@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -60,10 +60,19 @@ pub async fn serve(
 
         let limits = shared.settings.frame_limits();
         let mut clock = dispatch::BatchClock::start();
+        // Requests run on arguments borrowed from `rbuf`; it is advanced once, after the
+        // batch.
+        let mut pos = 0;
         loop {
-            match decoder.decode(&mut rbuf, &limits) {
-                Ok(Some(args)) => {
-                    let reply = dispatch::execute(&shared, &mut client, args, &mut clock);
+            match decoder.decode(&rbuf[pos..], &limits) {
+                Ok(Some(frame)) => {
+                    let start = pos;
+                    pos += frame.len;
+                    let argv = frame.args(&rbuf[start..pos]);
+                    if argv.is_empty() {
+                        continue;
+                    }
+                    let reply = dispatch::execute(&shared, &mut client, &argv, &mut clock);
                     reply.encode(client.proto, &mut wbuf);
                     if client.close {
                         break;
@@ -78,6 +87,7 @@ pub async fn serve(
                 }
             }
         }
+        rbuf.advance(pos);
         flush_stats(&shared, &mut client);
         handle.qbuf.store(rbuf.len(), Ordering::Relaxed);
         handle.last_active_ms.store(

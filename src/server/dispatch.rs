@@ -51,18 +51,18 @@ impl BatchClock {
 pub fn execute(
     shared: &Shared,
     client: &mut Client,
-    args: Vec<Bytes>,
+    args: &[&[u8]],
     clock: &mut BatchClock,
 ) -> Reply {
     client.pending_cmds += 1;
-    let reply = run(shared, client, &args, clock);
+    let reply = run(shared, client, args, clock);
     if reply.is_error() {
         client.pending_errors += 1;
     }
     reply
 }
 
-fn run(shared: &Shared, client: &mut Client, args: &[Bytes], clock: &mut BatchClock) -> Reply {
+fn run(shared: &Shared, client: &mut Client, args: &[&[u8]], clock: &mut BatchClock) -> Reply {
     let id = match check(shared, client, args, clock) {
         Ok(id) => id,
         Err(e) => {
@@ -118,7 +118,7 @@ fn run(shared: &Shared, client: &mut Client, args: &[Bytes], clock: &mut BatchCl
 }
 
 /// Logs the command if it took at least `slowlog-log-slower-than`.
-fn slowlog(shared: &Shared, client: &Client, args: &[Bytes], micros: u64) {
+fn slowlog(shared: &Shared, client: &Client, args: &[&[u8]], micros: u64) {
     let threshold = shared
         .settings
         .slowlog_slower_than_us
@@ -144,7 +144,7 @@ fn slowlog(shared: &Shared, client: &Client, args: &[Bytes], micros: u64) {
 fn check(
     shared: &Shared,
     client: &Client,
-    args: &[Bytes],
+    args: &[&[u8]],
     clock: &BatchClock,
 ) -> Result<CommandId, CmdError> {
     let Some(id) = args.first().and_then(|n| CommandId::lookup(n)) else {
@@ -177,7 +177,7 @@ fn check(
 }
 
 /// The spec of a command or, for a container, of its subcommand.
-fn full_spec(id: CommandId, args: &[Bytes]) -> &'static CommandSpec {
+fn full_spec(id: CommandId, args: &[&[u8]]) -> &'static CommandSpec {
     let spec = id.spec();
     spec.sub(args).unwrap_or(spec)
 }
@@ -201,14 +201,16 @@ fn queue(
     client: &mut Client,
     id: CommandId,
     spec: &'static CommandSpec,
-    args: &[Bytes],
+    args: &[&[u8]],
 ) -> Reply {
     let Some(tx) = client.tx.as_mut() else {
         return CmdError::Internal("no transaction to queue in".into()).into_reply();
     };
     tx.denyoom |= spec.flags.has(Flags::DENYOOM);
+    // Owned copies: the queue outlives the read buffer. Parsed at EXEC, as in Redis.
     tx.queued.push(transaction::Queued {
-        cmd: Command::parse(id, &mut Args::new(&args[1..])),
+        id,
+        args: args.iter().map(|a| Bytes::copy_from_slice(a)).collect(),
         shards: shard_set(shared, spec, args),
     });
     client.handle.set_tx_counts(
@@ -246,7 +248,7 @@ pub(crate) fn add_stats(client: &mut Client, s: crate::store::DbStats) {
 }
 
 /// The shards a command must lock, from its key positions.
-fn shard_set(shared: &Shared, spec: &CommandSpec, args: &[Bytes]) -> ShardSet {
+fn shard_set(shared: &Shared, spec: &CommandSpec, args: &[&[u8]]) -> ShardSet {
     match spec.keys {
         Keys::None => ShardSet::None,
         Keys::All => ShardSet::All,
@@ -256,9 +258,9 @@ fn shard_set(shared: &Shared, spec: &CommandSpec, args: &[Bytes]) -> ShardSet {
             let Some(first) = pos.next() else {
                 return ShardSet::None;
             };
-            let first = ks.shard_of(&args[first]);
+            let first = ks.shard_of(args[first]);
             let rest: Vec<usize> = pos
-                .map(|p| ks.shard_of(&args[p]))
+                .map(|p| ks.shard_of(args[p]))
                 .filter(|&s| s != first)
                 .collect();
             if rest.is_empty() {

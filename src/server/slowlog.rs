@@ -31,7 +31,14 @@ pub struct SlowLog {
 
 impl SlowLog {
     /// Logs a command that took `micros`.
-    pub fn push(&self, args: &[Bytes], micros: u64, addr: String, name: String, max_len: usize) {
+    pub fn push<A: AsRef<[u8]>>(
+        &self,
+        args: &[A],
+        micros: u64,
+        addr: String,
+        name: String,
+        max_len: usize,
+    ) {
         let mut kept: Vec<Bytes> = args
             .iter()
             .take(if args.len() > MAX_ARGS {
@@ -40,6 +47,7 @@ impl SlowLog {
                 MAX_ARGS
             })
             .map(|a| {
+                let a = a.as_ref();
                 if a.len() > MAX_ARG_LEN {
                     let more = a.len() - MAX_ARG_LEN;
                     let mut v = a[..MAX_ARG_LEN].to_vec();

@@ -15,16 +15,18 @@ use bytes::Bytes;
 
 use super::dispatch::{BatchClock, memory_ok};
 use super::{Client, Shared};
-use crate::command::{CmdError, Command, ExecCtx};
-use crate::protocol::Reply;
+use crate::command::{CmdError, Command, CommandId, ExecCtx};
+use crate::protocol::{Args, Reply};
 use crate::store::{ShardSet, Watch};
 
-/// One queued command: parsed when queued (a parse error is kept and becomes that
-/// command's reply, as in Redis, where such errors only show at EXEC).
+/// One queued command, parsed at EXEC as in Redis (an argument error becomes that
+/// command's reply, not an EXECABORT).
 #[derive(Debug)]
 pub struct Queued {
-    /// The command, or the error its arguments produce.
-    pub cmd: Result<Command, CmdError>,
+    /// The command.
+    pub id: CommandId,
+    /// Its arguments, name included.
+    pub args: Vec<Bytes>,
     /// The shards it needs.
     pub shards: ShardSet,
 }
@@ -157,8 +159,8 @@ fn run(
     };
     let mut replies = Vec::with_capacity(tx.queued.len());
     for q in tx.queued {
-        let reply = q
-            .cmd
+        let argv: Vec<&[u8]> = q.args.iter().map(|a| a.as_ref()).collect();
+        let reply = Command::parse(q.id, &mut Args::new(&argv[1..]))
             .and_then(|cmd| cmd.exec(&mut ctx))
             .unwrap_or_else(CmdError::into_reply);
         // (The command was counted when it was queued.)
