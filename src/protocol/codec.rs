@@ -3,7 +3,9 @@
 //! A request is either a RESP array of bulk strings (what every client library sends, in
 //! RESP2 and RESP3 alike) or an inline command (`SET k v\r\n`, typed into nc or telnet).
 //! Complete arrays are decoded by `redis_protocol::resp2::decode::decode_range`, which yields
-//! ranges into the read buffer, so arguments are zero-copy slices of it.
+//! ranges into the read buffer: [`Decoder::decode`] frames a request without consuming
+//! it, and the connection runs it on arguments borrowed from the buffer ([`Frame::args`]),
+//! advancing the buffer once per batch.
 //!
 //! When a frame is incomplete, a small incremental [`Scan`] remembers how far the headers are
 //! valid. It enforces `proto-max-bulk-len` and the multibulk limit as soon as a header

@@ -2,9 +2,9 @@
 //! write all replies with one syscall, repeat.
 //!
 //! ```text
-//!  socket ──read──▶ rbuf ──Decoder──▶ args ──dispatch::execute──▶ Reply ──encode──▶ wbuf
-//!     ▲                                                                               │
-//!     └───────────────────────────── one write per batch ◀────────────────────────────┘
+//!  socket ──read──▶ rbuf ──Decoder──▶ &[u8] args ──dispatch::execute──▶ Reply ──encode──▶ wbuf
+//!     ▲                    (borrowed; rbuf advances once per batch)                      │
+//!     └──────────── one write per batch, after the thread's other ready clients ◀────────┘
 //! ```
 //! The task also wakes on CLIENT KILL, on server shutdown and on the idle `timeout`;
 //! each of those ends the loop between batches, never in the middle of one.

@@ -244,7 +244,7 @@ impl<'a> Db<'a> {
                 None => (new_mem, 1),
             };
             if self.make_room(key, c, grow as u64, added)? {
-                // Evictions move entries within a table: find the key again.
+                // An eviction from this table may have moved the key: find it again.
                 i = slot(self.ks, &mut self.locks, now, &mut self.out, key)?.2;
             }
         }
@@ -347,7 +347,8 @@ impl<'a> Db<'a> {
     }
 
     /// Evicts from cache `c` until `grow` more bytes and `added` more entries fit, or
-    /// refuses when the cache evicts nothing. True if anything was evicted.
+    /// refuses when the cache evicts nothing. True if an entry of `key`'s own table was
+    /// evicted (entries of that table may then have moved).
     fn make_room(
         &mut self,
         key: &[u8],
@@ -366,7 +367,8 @@ impl<'a> Db<'a> {
         if p.max_memory() != 0 && grow > p.max_memory() {
             return Err(full(format!("max_memory {}", p.max_memory())));
         }
-        let mut evicted = false;
+        let home = self.ks.shard_of(key);
+        let mut moved = false;
         for _ in 0..MAX_EVICTIONS_PER_WRITE {
             let max_e = p.max_entries();
             let max_m = p.max_memory();
@@ -375,33 +377,46 @@ impl<'a> Db<'a> {
             } else if max_m != 0 && grow > 0 && st.memory() + grow > max_m {
                 format!("max_memory {max_m}")
             } else {
-                return Ok(evicted);
+                return Ok(moved);
             };
             let Some(how) = how else {
                 return Err(full(over));
             };
-            evicted = true;
-            if !self.evict_from(c, how, key) {
+            match self.evict_from(c, how, key) {
+                Some(shard) => moved |= shard == home,
                 // Nothing evictable anywhere we can lock now: let the write through; the
                 // cron brings the cache back under its limit.
-                break;
+                None => break,
             }
         }
-        Ok(evicted)
+        Ok(moved)
     }
 
     /// Evicts one entry of cache `c`: the better victim of `key`'s shard and one other
     /// (locked by this command, or free right now; more if those have none). Looking
     /// beyond the home shard keeps eviction close to cache-wide LRU/LFU although each
     /// shard holds only a slice of the cache.
-    fn evict_from(&mut self, c: CacheId, how: Victim, key: &[u8]) -> bool {
+    /// Returns the shard it evicted from.
+    fn evict_from(&mut self, c: CacheId, how: Victim, key: &[u8]) -> Option<usize> {
         let now = self.now;
         let home = self.ks.shard_of(key);
-        let mut best: Option<(Score, usize, usize)> = self
-            .locks
-            .get(home)
-            .and_then(|s| s.tables[c].victim(how, now, key))
-            .map(|(score, i)| (score, home, i));
+        let (mut best, home_sampled) = match self.locks.get(home) {
+            Some(s) => (
+                s.tables[c]
+                    .victim(how, now, key)
+                    .map(|(score, i)| (score, home, i)),
+                !s.tables[c].is_exact(),
+            ),
+            None => (None, false),
+        };
+        // A table too small to sample holds a skewed slice of the cache (its share was
+        // fixed when the cache filled up): compare with another shard. A sampled table is
+        // a fair slice, and its sample is as good as one from any other.
+        let extra = if home_sampled && best.is_some() {
+            0
+        } else {
+            EXTRA_EVICTION_SHARDS
+        };
         // A victim found in a shard this command did not lock stays locked until removed.
         let mut held = None;
         let start = fastrand::usize(..SHARDS);
@@ -410,7 +425,7 @@ impl<'a> Db<'a> {
             if idx == home {
                 continue;
             }
-            if looked >= EXTRA_EVICTION_SHARDS && best.is_some() {
+            if looked >= extra && best.is_some() {
                 break;
             }
             looked += 1;
@@ -430,9 +445,7 @@ impl<'a> Db<'a> {
                 held = Some(g);
             }
         }
-        let Some((_, idx, i)) = best else {
-            return false;
-        };
+        let (_, idx, i) = best?;
         let removed = match held.as_mut() {
             Some(g) => g.remove(c, i, Removal::Evicted),
             None => self
@@ -441,13 +454,9 @@ impl<'a> Db<'a> {
                 .and_then(|s| s.remove(c, i, Removal::Evicted)),
         };
         drop(held);
-        match removed {
-            Some((k, _)) => {
-                self.out.removed(&k, Removal::Evicted);
-                true
-            }
-            None => false,
-        }
+        let (k, _) = removed?;
+        self.out.removed(&k, Removal::Evicted);
+        Some(idx)
     }
 
     /// Deletes `key`, returning its entry if it existed.
