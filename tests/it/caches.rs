@@ -14,6 +14,13 @@ pub fn with_caches(caches: &str) -> String {
     )
 }
 
+/// A server with these caches, and a connection to it.
+pub async fn cache_server(caches: &str) -> (TestServer, MultiplexedConnection) {
+    let s = TestServer::start_with(Some(&with_caches(caches)), &[]);
+    let c = s.conn().await;
+    (s, c)
+}
+
 async fn int(c: &mut MultiplexedConnection, args: &[&str]) -> i64 {
     run(c, args).await
 }
@@ -48,8 +55,7 @@ fn field<'a>(info: &'a [(String, String)], name: &str) -> &'a str {
 
 #[tokio::test]
 async fn tti_keeps_a_key_read_every_300ms_and_expires_an_unread_one() {
-    let s = TestServer::start_with(Some(&with_caches("  - { name: sess, tti: 1s }\n")), &[]);
-    let mut c = s.conn().await;
+    let (_s, mut c) = cache_server("  - { name: sess, tti: 1s }\n").await;
     let _: () = run(&mut c, ("SET", "sess:read", "v")).await;
     let _: () = run(&mut c, ("SET", "sess:idle", "v")).await;
     let start = Instant::now();
@@ -81,13 +87,9 @@ async fn tti_keeps_a_key_read_every_300ms_and_expires_an_unread_one() {
 
 #[tokio::test]
 async fn lru_cache_holds_exactly_1000_of_5000_and_keeps_the_read_ones() {
-    let s = TestServer::start_with(
-        Some(&with_caches(
-            "  - { name: lru, max_entries: 1000, eviction: lru }\n  - { name: other }\n",
-        )),
-        &[],
-    );
-    let mut c = s.conn().await;
+    let (_s, mut c) =
+        cache_server("  - { name: lru, max_entries: 1000, eviction: lru }\n  - { name: other }\n")
+            .await;
     let mut p = redis::pipe();
     for i in 0..100 {
         p.cmd("SET").arg(format!("other:{i}")).arg("v").ignore();
@@ -125,13 +127,7 @@ async fn lru_cache_holds_exactly_1000_of_5000_and_keeps_the_read_ones() {
 
 #[tokio::test]
 async fn eviction_none_answers_oom_naming_the_cache_and_loses_nothing() {
-    let s = TestServer::start_with(
-        Some(&with_caches(
-            "  - { name: fixed, max_entries: 100, eviction: none }\n",
-        )),
-        &[],
-    );
-    let mut c = s.conn().await;
+    let (_s, mut c) = cache_server("  - { name: fixed, max_entries: 100, eviction: none }\n").await;
     for i in 0..100 {
         let _: () = run(&mut c, ("SET", format!("fixed:{i}"), i)).await;
     }
@@ -175,13 +171,7 @@ async fn eviction_none_answers_oom_naming_the_cache_and_loses_nothing() {
 
 #[tokio::test]
 async fn mset_into_a_byte_limited_cache_is_all_or_nothing() {
-    let s = TestServer::start_with(
-        Some(&with_caches(
-            "  - { name: b, max_memory: 1k, eviction: none }\n",
-        )),
-        &[],
-    );
-    let mut c = s.conn().await;
+    let (_s, mut c) = cache_server("  - { name: b, max_memory: 1k, eviction: none }\n").await;
     let big = "x".repeat(300);
     let () = run(&mut c, ("SET", "b:1", &big)).await;
     let e = try_run::<()>(&mut c, ("MSET", "b:2", &big, "b:3", &big, "b:4", &big))
@@ -200,13 +190,7 @@ async fn mset_into_a_byte_limited_cache_is_all_or_nothing() {
 
 #[tokio::test]
 async fn cache_commands_list_info_size_clear_and_config() {
-    let s = TestServer::start_with(
-        Some(&with_caches(
-            "  - { name: events, consistency: strong, ttl: 6h, tti: 30m, max_entries: 1000000, eviction: lru }\n  - { name: default }\n",
-        )),
-        &[],
-    );
-    let mut c = s.conn().await;
+    let (_s, mut c) = cache_server("  - { name: events, consistency: strong, ttl: 6h, tti: 30m, max_entries: 1000000, eviction: lru }\n  - { name: default }\n").await;
     let names: Vec<String> = run(&mut c, ("CACHE.LIST",)).await;
     assert_eq!(names, vec!["events", "default"]);
     for i in 0..10 {

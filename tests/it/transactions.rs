@@ -6,7 +6,7 @@ use std::time::Duration;
 use redis::Value;
 use redis::aio::MultiplexedConnection;
 
-use crate::caches::with_caches;
+use crate::caches::{cache_server, with_caches};
 use crate::util::{TestServer, read_n, run, try_run};
 
 /// Sends raw RESP and returns the reply text (for exact Redis wire behaviour).
@@ -71,13 +71,7 @@ async fn watched_exec_runs(s: &TestServer, key: &str, change: &[&[&str]]) -> boo
 
 #[tokio::test]
 async fn exec_returns_nil_when_a_watched_key_changed_expired_was_evicted_or_flushed() {
-    let s = TestServer::start_with(
-        Some(&with_caches(
-            "  - { name: tiny, max_entries: 1, eviction: lru }\n",
-        )),
-        &[],
-    );
-    let mut c = s.conn().await;
+    let (s, mut c) = cache_server("  - { name: tiny, max_entries: 1, eviction: lru }\n").await;
     let _: () = run(&mut c, ("SET", "k", "v")).await;
     assert!(watched_exec_runs(&s, "k", &[&["GET", "k"], &["SET", "other", "1"]]).await);
     assert!(!watched_exec_runs(&s, "k", &[&["SET", "k", "v2"]]).await);
