@@ -7,9 +7,10 @@ use redis::cmd;
 use crate::util::TestServer;
 
 #[tokio::test]
-async fn hundred_thousand_keys_with_1s_ttl_vanish_without_reads() {
+async fn hundred_thousand_keys_with_2s_ttl_vanish_without_reads() {
     let s = TestServer::start();
     let mut c = s.conn().await;
+    let loading = Instant::now();
     for chunk in 0..10 {
         let mut p = redis::pipe();
         for i in 0..10_000 {
@@ -17,7 +18,7 @@ async fn hundred_thousand_keys_with_1s_ttl_vanish_without_reads() {
                 .arg(format!("e:{chunk}:{i}"))
                 .arg("v")
                 .arg("EX")
-                .arg(1)
+                .arg(2)
                 .ignore();
         }
         let () = p.query_async(&mut c).await.unwrap();
@@ -29,7 +30,10 @@ async fn hundred_thousand_keys_with_1s_ttl_vanish_without_reads() {
         .await
         .unwrap();
     let n: i64 = cmd("DBSIZE").query_async(&mut c).await.unwrap();
-    assert_eq!(n, 100_001);
+    // On a loaded machine the first keys may already be due when loading ends.
+    if loading.elapsed() < Duration::from_millis(1500) {
+        assert_eq!(n, 100_001);
+    }
     let start = Instant::now();
     loop {
         let n: i64 = cmd("DBSIZE").query_async(&mut c).await.unwrap();
@@ -37,8 +41,8 @@ async fn hundred_thousand_keys_with_1s_ttl_vanish_without_reads() {
             break;
         }
         assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "{n} keys left after 5 s"
+            start.elapsed() < Duration::from_secs(7),
+            "{n} keys left after 7 s"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
