@@ -21,6 +21,27 @@ pub async fn cache_server(caches: &str) -> (TestServer, MultiplexedConnection) {
     (s, c)
 }
 
+/// A numeric INFO field.
+async fn info_u64(c: &mut MultiplexedConnection, section: &str, name: &str) -> u64 {
+    let info: String = run(c, ("INFO", section)).await;
+    let prefix = format!("{name}:");
+    info.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no {name} in INFO {section}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// How many of the keys `k<i>` for `i` in `range` exist.
+async fn existing(c: &mut MultiplexedConnection, range: std::ops::Range<i32>) -> i64 {
+    let mut n = 0;
+    for i in range {
+        n += int(c, &["EXISTS", &format!("k{i}")]).await;
+    }
+    n
+}
+
 async fn int(c: &mut MultiplexedConnection, args: &[&str]) -> i64 {
     run(c, args).await
 }
@@ -346,25 +367,11 @@ async fn maxmemory_evicts_by_policy_or_refuses_with_redis_oom() {
     }
     let n = int(&mut c, &["DBSIZE"]).await;
     assert!((40..=50).contains(&n), "{n} keys");
-    let info: String = run(&mut c, ("INFO", "memory")).await;
-    let used: u64 = info
-        .lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let used = info_u64(&mut c, "memory", "used_memory").await;
     assert!(used <= 50_000 + 1200, "{used}");
     // The last written key survived (the least recently used went first).
     assert_eq!(int(&mut c, &["EXISTS", "k199"]).await, 1);
-    let stats: String = run(&mut c, ("INFO", "stats")).await;
-    let evicted: u64 = stats
-        .lines()
-        .find_map(|l| l.strip_prefix("evicted_keys:"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let evicted = info_u64(&mut c, "stats", "evicted_keys").await;
     assert_eq!(evicted as i64, 200 - n);
 }
 
@@ -394,14 +401,7 @@ async fn every_maxmemory_policy_evicts_what_it_should() {
                 let () = run(&mut c, ("SET", &k, &value, "EX", 1000 + i)).await;
             }
         }
-        let info: String = run(&mut c, ("INFO", "memory")).await;
-        let used: u64 = info
-            .lines()
-            .find_map(|l| l.strip_prefix("used_memory:"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+        let used = info_u64(&mut c, "memory", "used_memory").await;
         let () = run(&mut c, ("CONFIG", "SET", "maxmemory-policy", policy)).await;
         let () = run(&mut c, ("CONFIG", "SET", "maxmemory", used.to_string())).await;
         // Each new key needs one eviction.
@@ -414,20 +414,8 @@ async fn every_maxmemory_policy_evicts_what_it_should() {
                 refused += 1;
             }
         }
-        let persistent_left = {
-            let mut n = 0;
-            for i in 0..50 {
-                n += int(&mut c, &["EXISTS", &format!("k{i}")]).await;
-            }
-            n
-        };
-        let volatile_left = {
-            let mut n = 0;
-            for i in 50..100 {
-                n += int(&mut c, &["EXISTS", &format!("k{i}")]).await;
-            }
-            n
-        };
+        let persistent_left = existing(&mut c, 0..50).await;
+        let volatile_left = existing(&mut c, 50..100).await;
         match policy {
             "noeviction" => {
                 // At exactly maxmemory one more write is allowed (Redis refuses only when
@@ -447,13 +435,7 @@ async fn every_maxmemory_policy_evicts_what_it_should() {
                 );
                 if p == "volatile-ttl" {
                     // The nearest deadlines go first (sampled: mostly the early ones).
-                    let early = {
-                        let mut n = 0;
-                        for i in 50..60 {
-                            n += int(&mut c, &["EXISTS", &format!("k{i}")]).await;
-                        }
-                        n
-                    };
+                    let early = existing(&mut c, 50..60).await;
                     assert!(early < 5, "{early} of the 10 nearest deadlines survived");
                 }
             }
