@@ -1,24 +1,13 @@
 //! Every command family through the `redis` crate, checking values and error strings.
 
 use redis::aio::MultiplexedConnection;
-use redis::{RedisResult, Value, cmd};
+use redis::Value;
 
-use crate::util::TestServer;
-
-async fn q<T: redis::FromRedisValue>(
-    c: &mut MultiplexedConnection,
-    args: &[&str],
-) -> RedisResult<T> {
-    let mut k = cmd(args[0]);
-    for a in &args[1..] {
-        k.arg(*a);
-    }
-    k.query_async(c).await
-}
+use crate::util::{TestServer, try_run};
 
 /// The error text of a failed command, as the client received it.
 async fn err(c: &mut MultiplexedConnection, args: &[&str]) -> String {
-    match q::<Value>(c, args).await {
+    match try_run::<Value>(c, args).await {
         Ok(v) => panic!("{args:?} should fail, got {v:?}"),
         Err(e) => {
             let code = e.code().unwrap_or("");
@@ -32,43 +21,46 @@ async fn err(c: &mut MultiplexedConnection, args: &[&str]) -> String {
 async fn strings() {
     let s = TestServer::start();
     let mut c = s.conn().await;
-    assert_eq!(q::<String>(&mut c, &["SET", "k", "v"]).await.unwrap(), "OK");
-    assert_eq!(q::<String>(&mut c, &["GET", "k"]).await.unwrap(), "v");
     assert_eq!(
-        q::<Option<String>>(&mut c, &["GET", "missing"])
+        try_run::<String>(&mut c, &["SET", "k", "v"]).await.unwrap(),
+        "OK"
+    );
+    assert_eq!(try_run::<String>(&mut c, &["GET", "k"]).await.unwrap(), "v");
+    assert_eq!(
+        try_run::<Option<String>>(&mut c, &["GET", "missing"])
             .await
             .unwrap(),
         None
     );
     // NX / XX / GET
     assert_eq!(
-        q::<Option<String>>(&mut c, &["SET", "k", "w", "NX"])
+        try_run::<Option<String>>(&mut c, &["SET", "k", "w", "NX"])
             .await
             .unwrap(),
         None
     );
     assert_eq!(
-        q::<Option<String>>(&mut c, &["SET", "new", "1", "XX"])
+        try_run::<Option<String>>(&mut c, &["SET", "new", "1", "XX"])
             .await
             .unwrap(),
         None
     );
     assert_eq!(
-        q::<Option<String>>(&mut c, &["SET", "k", "w", "GET"])
+        try_run::<Option<String>>(&mut c, &["SET", "k", "w", "GET"])
             .await
             .unwrap(),
         Some("v".into())
     );
-    assert_eq!(q::<String>(&mut c, &["GET", "k"]).await.unwrap(), "w");
+    assert_eq!(try_run::<String>(&mut c, &["GET", "k"]).await.unwrap(), "w");
     // IFEQ (Valkey 8.1)
     assert_eq!(
-        q::<Option<String>>(&mut c, &["SET", "k", "x", "IFEQ", "nope"])
+        try_run::<Option<String>>(&mut c, &["SET", "k", "x", "IFEQ", "nope"])
             .await
             .unwrap(),
         None
     );
     assert_eq!(
-        q::<String>(&mut c, &["SET", "k", "x", "IFEQ", "w"])
+        try_run::<String>(&mut c, &["SET", "k", "x", "IFEQ", "w"])
             .await
             .unwrap(),
         "OK"
@@ -87,33 +79,42 @@ async fn strings() {
     );
     // Expiry options and KEEPTTL
     assert_eq!(
-        q::<String>(&mut c, &["SET", "t", "1", "EX", "100"])
+        try_run::<String>(&mut c, &["SET", "t", "1", "EX", "100"])
             .await
             .unwrap(),
         "OK"
     );
     assert_eq!(
-        q::<String>(&mut c, &["SET", "t", "2", "KEEPTTL"])
+        try_run::<String>(&mut c, &["SET", "t", "2", "KEEPTTL"])
             .await
             .unwrap(),
         "OK"
     );
-    let ttl: i64 = q(&mut c, &["TTL", "t"]).await.unwrap();
+    let ttl: i64 = try_run(&mut c, &["TTL", "t"]).await.unwrap();
     assert!((99..=100).contains(&ttl), "{ttl}");
-    assert_eq!(q::<String>(&mut c, &["SET", "t", "3"]).await.unwrap(), "OK");
-    assert_eq!(q::<i64>(&mut c, &["TTL", "t"]).await.unwrap(), -1);
-    // SETNX SETEX PSETEX GETSET GETDEL GETEX
-    assert_eq!(q::<i64>(&mut c, &["SETNX", "nx", "a"]).await.unwrap(), 1);
-    assert_eq!(q::<i64>(&mut c, &["SETNX", "nx", "b"]).await.unwrap(), 0);
     assert_eq!(
-        q::<String>(&mut c, &["SETEX", "se", "50", "v"])
+        try_run::<String>(&mut c, &["SET", "t", "3"]).await.unwrap(),
+        "OK"
+    );
+    assert_eq!(try_run::<i64>(&mut c, &["TTL", "t"]).await.unwrap(), -1);
+    // SETNX SETEX PSETEX GETSET GETDEL GETEX
+    assert_eq!(
+        try_run::<i64>(&mut c, &["SETNX", "nx", "a"]).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        try_run::<i64>(&mut c, &["SETNX", "nx", "b"]).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        try_run::<String>(&mut c, &["SETEX", "se", "50", "v"])
             .await
             .unwrap(),
         "OK"
     );
-    assert!(q::<i64>(&mut c, &["PTTL", "se"]).await.unwrap() > 49_000);
+    assert!(try_run::<i64>(&mut c, &["PTTL", "se"]).await.unwrap() > 49_000);
     assert_eq!(
-        q::<String>(&mut c, &["PSETEX", "pse", "50000", "v"])
+        try_run::<String>(&mut c, &["PSETEX", "pse", "50000", "v"])
             .await
             .unwrap(),
         "OK"
@@ -123,34 +124,39 @@ async fn strings() {
         "ERR invalid expire time in 'setex' command"
     );
     assert_eq!(
-        q::<String>(&mut c, &["GETSET", "nx", "c"]).await.unwrap(),
+        try_run::<String>(&mut c, &["GETSET", "nx", "c"])
+            .await
+            .unwrap(),
         "a"
     );
-    assert_eq!(q::<String>(&mut c, &["GETDEL", "nx"]).await.unwrap(), "c");
-    assert_eq!(q::<i64>(&mut c, &["EXISTS", "nx"]).await.unwrap(), 0);
     assert_eq!(
-        q::<String>(&mut c, &["GETEX", "se", "PERSIST"])
+        try_run::<String>(&mut c, &["GETDEL", "nx"]).await.unwrap(),
+        "c"
+    );
+    assert_eq!(try_run::<i64>(&mut c, &["EXISTS", "nx"]).await.unwrap(), 0);
+    assert_eq!(
+        try_run::<String>(&mut c, &["GETEX", "se", "PERSIST"])
             .await
             .unwrap(),
         "v"
     );
-    assert_eq!(q::<i64>(&mut c, &["TTL", "se"]).await.unwrap(), -1);
+    assert_eq!(try_run::<i64>(&mut c, &["TTL", "se"]).await.unwrap(), -1);
     assert_eq!(
-        q::<String>(&mut c, &["GETEX", "se", "EX", "30"])
+        try_run::<String>(&mut c, &["GETEX", "se", "EX", "30"])
             .await
             .unwrap(),
         "v"
     );
-    assert!(q::<i64>(&mut c, &["TTL", "se"]).await.unwrap() >= 29);
+    assert!(try_run::<i64>(&mut c, &["TTL", "se"]).await.unwrap() >= 29);
     // MGET MSET MSETNX
     assert_eq!(
-        q::<String>(&mut c, &["MSET", "a", "1", "b", "2"])
+        try_run::<String>(&mut c, &["MSET", "a", "1", "b", "2"])
             .await
             .unwrap(),
         "OK"
     );
     assert_eq!(
-        q::<Vec<Option<String>>>(&mut c, &["MGET", "a", "b", "zz"])
+        try_run::<Vec<Option<String>>>(&mut c, &["MGET", "a", "b", "zz"])
             .await
             .unwrap(),
         vec![Some("1".into()), Some("2".into()), None]
@@ -160,73 +166,79 @@ async fn strings() {
         "ERR wrong number of arguments for 'mset' command"
     );
     assert_eq!(
-        q::<i64>(&mut c, &["MSETNX", "a", "9", "c", "3"])
+        try_run::<i64>(&mut c, &["MSETNX", "a", "9", "c", "3"])
             .await
             .unwrap(),
         0
     );
     assert_eq!(
-        q::<Option<String>>(&mut c, &["GET", "c"]).await.unwrap(),
+        try_run::<Option<String>>(&mut c, &["GET", "c"])
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(
-        q::<i64>(&mut c, &["MSETNX", "c", "3", "d", "4"])
+        try_run::<i64>(&mut c, &["MSETNX", "c", "3", "d", "4"])
             .await
             .unwrap(),
         1
     );
     // APPEND STRLEN GETRANGE SETRANGE SUBSTR
     assert_eq!(
-        q::<i64>(&mut c, &["APPEND", "ap", "Hello"]).await.unwrap(),
+        try_run::<i64>(&mut c, &["APPEND", "ap", "Hello"])
+            .await
+            .unwrap(),
         5
     );
     assert_eq!(
-        q::<i64>(&mut c, &["APPEND", "ap", " World"]).await.unwrap(),
+        try_run::<i64>(&mut c, &["APPEND", "ap", " World"])
+            .await
+            .unwrap(),
         11
     );
-    assert_eq!(q::<i64>(&mut c, &["STRLEN", "ap"]).await.unwrap(), 11);
+    assert_eq!(try_run::<i64>(&mut c, &["STRLEN", "ap"]).await.unwrap(), 11);
     assert_eq!(
-        q::<String>(&mut c, &["GETRANGE", "ap", "0", "4"])
+        try_run::<String>(&mut c, &["GETRANGE", "ap", "0", "4"])
             .await
             .unwrap(),
         "Hello"
     );
     assert_eq!(
-        q::<String>(&mut c, &["GETRANGE", "ap", "-5", "-1"])
+        try_run::<String>(&mut c, &["GETRANGE", "ap", "-5", "-1"])
             .await
             .unwrap(),
         "World"
     );
     assert_eq!(
-        q::<String>(&mut c, &["GETRANGE", "ap", "5", "2"])
+        try_run::<String>(&mut c, &["GETRANGE", "ap", "5", "2"])
             .await
             .unwrap(),
         ""
     );
     assert_eq!(
-        q::<String>(&mut c, &["SUBSTR", "ap", "0", "-1"])
+        try_run::<String>(&mut c, &["SUBSTR", "ap", "0", "-1"])
             .await
             .unwrap(),
         "Hello World"
     );
     assert_eq!(
-        q::<i64>(&mut c, &["SETRANGE", "ap", "6", "Redis"])
+        try_run::<i64>(&mut c, &["SETRANGE", "ap", "6", "Redis"])
             .await
             .unwrap(),
         11
     );
     assert_eq!(
-        q::<String>(&mut c, &["GET", "ap"]).await.unwrap(),
+        try_run::<String>(&mut c, &["GET", "ap"]).await.unwrap(),
         "Hello Redis"
     );
     assert_eq!(
-        q::<i64>(&mut c, &["SETRANGE", "pad", "3", "x"])
+        try_run::<i64>(&mut c, &["SETRANGE", "pad", "3", "x"])
             .await
             .unwrap(),
         4
     );
     assert_eq!(
-        q::<Vec<u8>>(&mut c, &["GET", "pad"]).await.unwrap(),
+        try_run::<Vec<u8>>(&mut c, &["GET", "pad"]).await.unwrap(),
         b"\0\0\0x".to_vec()
     );
     assert_eq!(
@@ -239,11 +251,23 @@ async fn strings() {
 async fn counters() {
     let s = TestServer::start();
     let mut c = s.conn().await;
-    assert_eq!(q::<i64>(&mut c, &["INCR", "n"]).await.unwrap(), 1);
-    assert_eq!(q::<i64>(&mut c, &["INCRBY", "n", "10"]).await.unwrap(), 11);
-    assert_eq!(q::<i64>(&mut c, &["DECR", "n"]).await.unwrap(), 10);
-    assert_eq!(q::<i64>(&mut c, &["DECRBY", "n", "20"]).await.unwrap(), -10);
-    q::<String>(&mut c, &["SET", "s", "abc"]).await.unwrap();
+    assert_eq!(try_run::<i64>(&mut c, &["INCR", "n"]).await.unwrap(), 1);
+    assert_eq!(
+        try_run::<i64>(&mut c, &["INCRBY", "n", "10"])
+            .await
+            .unwrap(),
+        11
+    );
+    assert_eq!(try_run::<i64>(&mut c, &["DECR", "n"]).await.unwrap(), 10);
+    assert_eq!(
+        try_run::<i64>(&mut c, &["DECRBY", "n", "20"])
+            .await
+            .unwrap(),
+        -10
+    );
+    try_run::<String>(&mut c, &["SET", "s", "abc"])
+        .await
+        .unwrap();
     assert_eq!(
         err(&mut c, &["INCR", "s"]).await,
         "ERR value is not an integer or out of range"
@@ -252,7 +276,7 @@ async fn counters() {
         err(&mut c, &["INCRBY", "n", "x"]).await,
         "ERR value is not an integer or out of range"
     );
-    q::<String>(&mut c, &["SET", "big", &i64::MAX.to_string()])
+    try_run::<String>(&mut c, &["SET", "big", &i64::MAX.to_string()])
         .await
         .unwrap();
     assert_eq!(
@@ -260,26 +284,30 @@ async fn counters() {
         "ERR increment or decrement would overflow"
     );
     assert_eq!(
-        q::<String>(&mut c, &["GET", "big"]).await.unwrap(),
+        try_run::<String>(&mut c, &["GET", "big"]).await.unwrap(),
         i64::MAX.to_string(),
         "no change on error"
     );
-    q::<String>(&mut c, &["SET", "f", "10.50"]).await.unwrap();
+    try_run::<String>(&mut c, &["SET", "f", "10.50"])
+        .await
+        .unwrap();
     assert_eq!(
-        q::<String>(&mut c, &["INCRBYFLOAT", "f", "0.1"])
+        try_run::<String>(&mut c, &["INCRBYFLOAT", "f", "0.1"])
             .await
             .unwrap(),
         "10.6"
     );
     assert_eq!(
-        q::<String>(&mut c, &["INCRBYFLOAT", "f", "-5"])
+        try_run::<String>(&mut c, &["INCRBYFLOAT", "f", "-5"])
             .await
             .unwrap(),
         "5.6"
     );
-    q::<String>(&mut c, &["SET", "f2", "5.0e3"]).await.unwrap();
+    try_run::<String>(&mut c, &["SET", "f2", "5.0e3"])
+        .await
+        .unwrap();
     assert_eq!(
-        q::<String>(&mut c, &["INCRBYFLOAT", "f2", "2.0e2"])
+        try_run::<String>(&mut c, &["INCRBYFLOAT", "f2", "2.0e2"])
             .await
             .unwrap(),
         "5200"
@@ -293,11 +321,11 @@ async fn counters() {
         "ERR increment would produce NaN or Infinity"
     );
     // A counter keeps its TTL.
-    q::<String>(&mut c, &["SET", "ttl", "1", "EX", "100"])
+    try_run::<String>(&mut c, &["SET", "ttl", "1", "EX", "100"])
         .await
         .unwrap();
-    q::<i64>(&mut c, &["INCR", "ttl"]).await.unwrap();
-    assert!(q::<i64>(&mut c, &["TTL", "ttl"]).await.unwrap() > 90);
+    try_run::<i64>(&mut c, &["INCR", "ttl"]).await.unwrap();
+    assert!(try_run::<i64>(&mut c, &["TTL", "ttl"]).await.unwrap() > 90);
 }
 
 #[tokio::test]
@@ -305,117 +333,131 @@ async fn keys_family() {
     let s = TestServer::start();
     let mut c = s.conn().await;
     for k in ["user:1", "user:2", "item:1"] {
-        q::<String>(&mut c, &["SET", k, "v"]).await.unwrap();
+        try_run::<String>(&mut c, &["SET", k, "v"]).await.unwrap();
     }
-    let mut users: Vec<String> = q(&mut c, &["KEYS", "user:*"]).await.unwrap();
+    let mut users: Vec<String> = try_run(&mut c, &["KEYS", "user:*"]).await.unwrap();
     users.sort();
     assert_eq!(users, vec!["user:1", "user:2"]);
     assert_eq!(
-        q::<i64>(&mut c, &["EXISTS", "user:1", "user:1", "nope"])
+        try_run::<i64>(&mut c, &["EXISTS", "user:1", "user:1", "nope"])
             .await
             .unwrap(),
         2
     );
     assert_eq!(
-        q::<String>(&mut c, &["TYPE", "user:1"]).await.unwrap(),
+        try_run::<String>(&mut c, &["TYPE", "user:1"])
+            .await
+            .unwrap(),
         "string"
     );
     assert_eq!(
-        q::<String>(&mut c, &["TYPE", "nope"]).await.unwrap(),
+        try_run::<String>(&mut c, &["TYPE", "nope"]).await.unwrap(),
         "none"
     );
-    assert_eq!(q::<i64>(&mut c, &["DBSIZE"]).await.unwrap(), 3);
+    assert_eq!(try_run::<i64>(&mut c, &["DBSIZE"]).await.unwrap(), 3);
     assert_eq!(
-        q::<i64>(&mut c, &["TOUCH", "user:1", "nope"])
+        try_run::<i64>(&mut c, &["TOUCH", "user:1", "nope"])
             .await
             .unwrap(),
         1
     );
     // RENAME keeps the TTL; RENAMENX refuses an existing target.
-    q::<i64>(&mut c, &["EXPIRE", "item:1", "100"])
+    try_run::<i64>(&mut c, &["EXPIRE", "item:1", "100"])
         .await
         .unwrap();
     assert_eq!(
-        q::<String>(&mut c, &["RENAME", "item:1", "item:2"])
+        try_run::<String>(&mut c, &["RENAME", "item:1", "item:2"])
             .await
             .unwrap(),
         "OK"
     );
-    assert!(q::<i64>(&mut c, &["TTL", "item:2"]).await.unwrap() > 90);
+    assert!(try_run::<i64>(&mut c, &["TTL", "item:2"]).await.unwrap() > 90);
     assert_eq!(
         err(&mut c, &["RENAME", "nope", "x"]).await,
         "ERR no such key"
     );
     assert_eq!(
-        q::<i64>(&mut c, &["RENAMENX", "item:2", "user:1"])
+        try_run::<i64>(&mut c, &["RENAMENX", "item:2", "user:1"])
             .await
             .unwrap(),
         0
     );
     assert_eq!(
-        q::<i64>(&mut c, &["RENAMENX", "item:2", "item:3"])
+        try_run::<i64>(&mut c, &["RENAMENX", "item:2", "item:3"])
             .await
             .unwrap(),
         1
     );
     // COPY
     assert_eq!(
-        q::<i64>(&mut c, &["COPY", "item:3", "user:1"])
+        try_run::<i64>(&mut c, &["COPY", "item:3", "user:1"])
             .await
             .unwrap(),
         0
     );
     assert_eq!(
-        q::<i64>(&mut c, &["COPY", "item:3", "user:1", "REPLACE"])
+        try_run::<i64>(&mut c, &["COPY", "item:3", "user:1", "REPLACE"])
             .await
             .unwrap(),
         1
     );
     assert_eq!(
-        q::<i64>(&mut c, &["COPY", "item:3", "copy"]).await.unwrap(),
+        try_run::<i64>(&mut c, &["COPY", "item:3", "copy"])
+            .await
+            .unwrap(),
         1
     );
-    assert!(q::<i64>(&mut c, &["TTL", "copy"]).await.unwrap() > 90);
+    assert!(try_run::<i64>(&mut c, &["TTL", "copy"]).await.unwrap() > 90);
     // RANDOMKEY
-    let rk: String = q(&mut c, &["RANDOMKEY"]).await.unwrap();
-    assert!(q::<i64>(&mut c, &["EXISTS", &rk]).await.unwrap() == 1);
+    let rk: String = try_run(&mut c, &["RANDOMKEY"]).await.unwrap();
+    assert!(try_run::<i64>(&mut c, &["EXISTS", &rk]).await.unwrap() == 1);
     // DEL / UNLINK
     assert_eq!(
-        q::<i64>(&mut c, &["DEL", "user:1", "user:2", "nope"])
+        try_run::<i64>(&mut c, &["DEL", "user:1", "user:2", "nope"])
             .await
             .unwrap(),
         2
     );
-    assert_eq!(q::<i64>(&mut c, &["UNLINK", "copy"]).await.unwrap(), 1);
-    // OBJECT
-    q::<String>(&mut c, &["SET", "int", "12345"]).await.unwrap();
     assert_eq!(
-        q::<String>(&mut c, &["OBJECT", "ENCODING", "int"])
+        try_run::<i64>(&mut c, &["UNLINK", "copy"]).await.unwrap(),
+        1
+    );
+    // OBJECT
+    try_run::<String>(&mut c, &["SET", "int", "12345"])
+        .await
+        .unwrap();
+    assert_eq!(
+        try_run::<String>(&mut c, &["OBJECT", "ENCODING", "int"])
             .await
             .unwrap(),
         "int"
     );
     assert_eq!(
-        q::<String>(&mut c, &["OBJECT", "ENCODING", "item:3"])
+        try_run::<String>(&mut c, &["OBJECT", "ENCODING", "item:3"])
             .await
             .unwrap(),
         "embstr"
     );
     assert_eq!(
-        q::<i64>(&mut c, &["OBJECT", "REFCOUNT", "int"])
+        try_run::<i64>(&mut c, &["OBJECT", "REFCOUNT", "int"])
             .await
             .unwrap(),
         1
     );
     assert_eq!(
-        q::<i64>(&mut c, &["OBJECT", "IDLETIME", "int"])
+        try_run::<i64>(&mut c, &["OBJECT", "IDLETIME", "int"])
             .await
             .unwrap(),
         0
     );
-    assert!(q::<i64>(&mut c, &["OBJECT", "FREQ", "int"]).await.unwrap() >= 5);
+    assert!(
+        try_run::<i64>(&mut c, &["OBJECT", "FREQ", "int"])
+            .await
+            .unwrap()
+            >= 5
+    );
     assert_eq!(
-        q::<Option<String>>(&mut c, &["OBJECT", "ENCODING", "nope"])
+        try_run::<Option<String>>(&mut c, &["OBJECT", "ENCODING", "nope"])
             .await
             .unwrap(),
         None
@@ -430,13 +472,15 @@ async fn keys_family() {
         "ERR syntax error"
     );
     assert_eq!(
-        q::<String>(&mut c, &["FLUSHALL", "ASYNC"]).await.unwrap(),
+        try_run::<String>(&mut c, &["FLUSHALL", "ASYNC"])
+            .await
+            .unwrap(),
         "OK"
     );
-    assert_eq!(q::<i64>(&mut c, &["DBSIZE"]).await.unwrap(), 0);
-    q::<String>(&mut c, &["SET", "x", "1"]).await.unwrap();
-    assert_eq!(q::<String>(&mut c, &["FLUSHDB"]).await.unwrap(), "OK");
-    assert_eq!(q::<i64>(&mut c, &["DBSIZE"]).await.unwrap(), 0);
+    assert_eq!(try_run::<i64>(&mut c, &["DBSIZE"]).await.unwrap(), 0);
+    try_run::<String>(&mut c, &["SET", "x", "1"]).await.unwrap();
+    assert_eq!(try_run::<String>(&mut c, &["FLUSHDB"]).await.unwrap(), "OK");
+    assert_eq!(try_run::<i64>(&mut c, &["DBSIZE"]).await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -456,7 +500,7 @@ async fn scan_visits_every_key_once_per_pass() {
     let mut rounds = 0;
     loop {
         let (next, keys): (String, Vec<String>) =
-            q(&mut c, &["SCAN", &cursor, "MATCH", "k:*", "COUNT", "100"])
+            try_run(&mut c, &["SCAN", &cursor, "MATCH", "k:*", "COUNT", "100"])
                 .await
                 .unwrap();
         for k in keys {
@@ -472,7 +516,7 @@ async fn scan_visits_every_key_once_per_pass() {
     }
     assert_eq!(seen.len(), 5000);
     let (_, typed): (String, Vec<String>) =
-        q(&mut c, &["SCAN", "0", "TYPE", "hash", "COUNT", "100000"])
+        try_run(&mut c, &["SCAN", "0", "TYPE", "hash", "COUNT", "100000"])
             .await
             .unwrap();
     assert!(typed.is_empty());
@@ -487,79 +531,85 @@ async fn scan_visits_every_key_once_per_pass() {
 async fn expire_family() {
     let s = TestServer::start();
     let mut c = s.conn().await;
-    q::<String>(&mut c, &["SET", "k", "v"]).await.unwrap();
-    assert_eq!(q::<i64>(&mut c, &["TTL", "k"]).await.unwrap(), -1);
-    assert_eq!(q::<i64>(&mut c, &["TTL", "nope"]).await.unwrap(), -2);
+    try_run::<String>(&mut c, &["SET", "k", "v"]).await.unwrap();
+    assert_eq!(try_run::<i64>(&mut c, &["TTL", "k"]).await.unwrap(), -1);
+    assert_eq!(try_run::<i64>(&mut c, &["TTL", "nope"]).await.unwrap(), -2);
     assert_eq!(
-        q::<i64>(&mut c, &["EXPIRE", "k", "100", "XX"])
+        try_run::<i64>(&mut c, &["EXPIRE", "k", "100", "XX"])
             .await
             .unwrap(),
         0
     );
     assert_eq!(
-        q::<i64>(&mut c, &["EXPIRE", "k", "100", "GT"])
+        try_run::<i64>(&mut c, &["EXPIRE", "k", "100", "GT"])
             .await
             .unwrap(),
         0,
         "no TTL counts as infinite"
     );
     assert_eq!(
-        q::<i64>(&mut c, &["EXPIRE", "k", "100", "NX"])
+        try_run::<i64>(&mut c, &["EXPIRE", "k", "100", "NX"])
             .await
             .unwrap(),
         1
     );
     assert_eq!(
-        q::<i64>(&mut c, &["EXPIRE", "k", "200", "NX"])
+        try_run::<i64>(&mut c, &["EXPIRE", "k", "200", "NX"])
             .await
             .unwrap(),
         0
     );
     assert_eq!(
-        q::<i64>(&mut c, &["EXPIRE", "k", "50", "GT"])
+        try_run::<i64>(&mut c, &["EXPIRE", "k", "50", "GT"])
             .await
             .unwrap(),
         0
     );
     assert_eq!(
-        q::<i64>(&mut c, &["EXPIRE", "k", "50", "LT"])
+        try_run::<i64>(&mut c, &["EXPIRE", "k", "50", "LT"])
             .await
             .unwrap(),
         1
     );
     assert_eq!(
-        q::<i64>(&mut c, &["PEXPIRE", "k", "80000", "GT"])
+        try_run::<i64>(&mut c, &["PEXPIRE", "k", "80000", "GT"])
             .await
             .unwrap(),
         1
     );
-    let pttl: i64 = q(&mut c, &["PTTL", "k"]).await.unwrap();
+    let pttl: i64 = try_run(&mut c, &["PTTL", "k"]).await.unwrap();
     assert!((79_000..=80_000).contains(&pttl), "{pttl}");
     let at = 4_102_444_800i64; // 2100-01-01
     assert_eq!(
-        q::<i64>(&mut c, &["EXPIREAT", "k", &at.to_string()])
+        try_run::<i64>(&mut c, &["EXPIREAT", "k", &at.to_string()])
             .await
             .unwrap(),
         1
     );
-    assert_eq!(q::<i64>(&mut c, &["EXPIRETIME", "k"]).await.unwrap(), at);
     assert_eq!(
-        q::<i64>(&mut c, &["PEXPIRETIME", "k"]).await.unwrap(),
+        try_run::<i64>(&mut c, &["EXPIRETIME", "k"]).await.unwrap(),
+        at
+    );
+    assert_eq!(
+        try_run::<i64>(&mut c, &["PEXPIRETIME", "k"]).await.unwrap(),
         at * 1000
     );
     assert_eq!(
-        q::<i64>(&mut c, &["PEXPIREAT", "k", &(at * 1000 + 5).to_string()])
+        try_run::<i64>(&mut c, &["PEXPIREAT", "k", &(at * 1000 + 5).to_string()])
             .await
             .unwrap(),
         1
     );
     assert_eq!(
-        q::<i64>(&mut c, &["PEXPIRETIME", "k"]).await.unwrap(),
+        try_run::<i64>(&mut c, &["PEXPIRETIME", "k"]).await.unwrap(),
         at * 1000 + 5
     );
-    assert_eq!(q::<i64>(&mut c, &["PERSIST", "k"]).await.unwrap(), 1);
-    assert_eq!(q::<i64>(&mut c, &["PERSIST", "k"]).await.unwrap(), 0);
-    assert_eq!(q::<i64>(&mut c, &["EXPIRETIME", "k"]).await.unwrap(), -1);
+    assert_eq!(try_run::<i64>(&mut c, &["PERSIST", "k"]).await.unwrap(), 1);
+    assert_eq!(try_run::<i64>(&mut c, &["PERSIST", "k"]).await.unwrap(), 0);
+    assert_eq!(
+        try_run::<i64>(&mut c, &["EXPIRETIME", "k"]).await.unwrap(),
+        -1
+    );
     assert_eq!(
         err(&mut c, &["EXPIRE", "k", "10", "NX", "XX"]).await,
         "ERR NX and XX, GT or LT options at the same time are not compatible"
@@ -577,15 +627,20 @@ async fn expire_family() {
         "ERR invalid expire time in 'expire' command"
     );
     // A deadline in the past deletes the key.
-    assert_eq!(q::<i64>(&mut c, &["EXPIRE", "k", "-1"]).await.unwrap(), 1);
-    assert_eq!(q::<i64>(&mut c, &["EXISTS", "k"]).await.unwrap(), 0);
+    assert_eq!(
+        try_run::<i64>(&mut c, &["EXPIRE", "k", "-1"])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(try_run::<i64>(&mut c, &["EXISTS", "k"]).await.unwrap(), 0);
     // Lazy expiry on access.
-    q::<String>(&mut c, &["SET", "short", "v", "PX", "50"])
+    try_run::<String>(&mut c, &["SET", "short", "v", "PX", "50"])
         .await
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(120)).await;
     assert_eq!(
-        q::<Option<String>>(&mut c, &["GET", "short"])
+        try_run::<Option<String>>(&mut c, &["GET", "short"])
             .await
             .unwrap(),
         None
@@ -596,60 +651,71 @@ async fn expire_family() {
 async fn connection_and_server_commands() {
     let s = TestServer::start();
     let mut c = s.conn().await;
-    assert_eq!(q::<String>(&mut c, &["PING"]).await.unwrap(), "PONG");
-    assert_eq!(q::<String>(&mut c, &["PING", "hi"]).await.unwrap(), "hi");
-    assert_eq!(q::<String>(&mut c, &["ECHO", "x y"]).await.unwrap(), "x y");
-    assert_eq!(q::<String>(&mut c, &["SELECT", "0"]).await.unwrap(), "OK");
+    assert_eq!(try_run::<String>(&mut c, &["PING"]).await.unwrap(), "PONG");
+    assert_eq!(
+        try_run::<String>(&mut c, &["PING", "hi"]).await.unwrap(),
+        "hi"
+    );
+    assert_eq!(
+        try_run::<String>(&mut c, &["ECHO", "x y"]).await.unwrap(),
+        "x y"
+    );
+    assert_eq!(
+        try_run::<String>(&mut c, &["SELECT", "0"]).await.unwrap(),
+        "OK"
+    );
     assert_eq!(
         err(&mut c, &["SELECT", "1"]).await,
         "ERR SELECT is not allowed in cluster mode"
     );
     // CLIENT
-    let id: i64 = q(&mut c, &["CLIENT", "ID"]).await.unwrap();
+    let id: i64 = try_run(&mut c, &["CLIENT", "ID"]).await.unwrap();
     assert!(id > 0);
     assert_eq!(
-        q::<String>(&mut c, &["CLIENT", "SETNAME", "worker-1"])
+        try_run::<String>(&mut c, &["CLIENT", "SETNAME", "worker-1"])
             .await
             .unwrap(),
         "OK"
     );
     assert_eq!(
-        q::<String>(&mut c, &["CLIENT", "GETNAME"]).await.unwrap(),
+        try_run::<String>(&mut c, &["CLIENT", "GETNAME"])
+            .await
+            .unwrap(),
         "worker-1"
     );
     assert_eq!(
         err(&mut c, &["CLIENT", "SETNAME", "a b"]).await,
         "ERR Client names cannot contain spaces, newlines or special characters."
     );
-    let list: String = q(&mut c, &["CLIENT", "LIST"]).await.unwrap();
+    let list: String = try_run(&mut c, &["CLIENT", "LIST"]).await.unwrap();
     assert!(
         list.contains(&format!("id={id} "))
             && list.contains("name=worker-1")
             && list.contains("cmd=client|list"),
         "{list}"
     );
-    let info: String = q(&mut c, &["CLIENT", "INFO"]).await.unwrap();
+    let info: String = try_run(&mut c, &["CLIENT", "INFO"]).await.unwrap();
     assert!(info.starts_with(&format!("id={id} ")));
     assert_eq!(
-        q::<String>(&mut c, &["CLIENT", "SETINFO", "LIB-NAME", "mylib"])
+        try_run::<String>(&mut c, &["CLIENT", "SETINFO", "LIB-NAME", "mylib"])
             .await
             .unwrap(),
         "OK"
     );
     assert!(
-        q::<String>(&mut c, &["CLIENT", "INFO"])
+        try_run::<String>(&mut c, &["CLIENT", "INFO"])
             .await
             .unwrap()
             .contains("lib-name=mylib")
     );
     assert_eq!(
-        q::<String>(&mut c, &["CLIENT", "NO-EVICT", "on"])
+        try_run::<String>(&mut c, &["CLIENT", "NO-EVICT", "on"])
             .await
             .unwrap(),
         "OK"
     );
     assert_eq!(
-        q::<String>(&mut c, &["CLIENT", "NO-TOUCH", "on"])
+        try_run::<String>(&mut c, &["CLIENT", "NO-TOUCH", "on"])
             .await
             .unwrap(),
         "OK"
@@ -660,19 +726,19 @@ async fn connection_and_server_commands() {
     );
     // CLIENT KILL from another connection closes this one.
     let mut other = s.conn().await;
-    let killed: i64 = q(&mut other, &["CLIENT", "KILL", "ID", &id.to_string()])
+    let killed: i64 = try_run(&mut other, &["CLIENT", "KILL", "ID", &id.to_string()])
         .await
         .unwrap();
     assert_eq!(killed, 1);
     // COMMAND, generated from the table
-    let count: i64 = q(&mut other, &["COMMAND", "COUNT"]).await.unwrap();
+    let count: i64 = try_run(&mut other, &["COMMAND", "COUNT"]).await.unwrap();
     assert!(count >= 60, "{count}");
-    let info: Vec<Value> = q(&mut other, &["COMMAND", "INFO", "get", "nosuch"])
+    let info: Vec<Value> = try_run(&mut other, &["COMMAND", "INFO", "get", "nosuch"])
         .await
         .unwrap();
     assert_eq!(info.len(), 2);
     assert_eq!(info[1], Value::Nil);
-    let keys: Vec<String> = q(
+    let keys: Vec<String> = try_run(
         &mut other,
         &["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"],
     )
@@ -683,22 +749,24 @@ async fn connection_and_server_commands() {
         err(&mut other, &["COMMAND", "GETKEYS", "PING"]).await,
         "ERR The command has no key arguments"
     );
-    let names: Vec<String> = q(
+    let names: Vec<String> = try_run(
         &mut other,
         &["COMMAND", "LIST", "FILTERBY", "PATTERN", "get*"],
     )
     .await
     .unwrap();
     assert!(names.contains(&"getrange".to_string()) && !names.contains(&"set".to_string()));
-    let docs: Value = q(&mut other, &["COMMAND", "DOCS", "get"]).await.unwrap();
+    let docs: Value = try_run(&mut other, &["COMMAND", "DOCS", "get"])
+        .await
+        .unwrap();
     assert!(format!("{docs:?}").contains("Returns the string value of a key."));
     // CONFIG
-    let cfg: Vec<String> = q(&mut other, &["CONFIG", "GET", "maxclients"])
+    let cfg: Vec<String> = try_run(&mut other, &["CONFIG", "GET", "maxclients"])
         .await
         .unwrap();
     assert_eq!(cfg, vec!["maxclients", "10000"]);
     assert_eq!(
-        q::<String>(
+        try_run::<String>(
             &mut other,
             &["CONFIG", "SET", "maxclients", "500", "timeout", "0"]
         )
@@ -706,7 +774,9 @@ async fn connection_and_server_commands() {
         .unwrap(),
         "OK"
     );
-    let cfg: Vec<String> = q(&mut other, &["CONFIG", "GET", "max*"]).await.unwrap();
+    let cfg: Vec<String> = try_run(&mut other, &["CONFIG", "GET", "max*"])
+        .await
+        .unwrap();
     assert!(
         cfg.windows(2).any(|w| w == ["maxclients", "500"]),
         "{cfg:?}"
@@ -720,47 +790,54 @@ async fn connection_and_server_commands() {
         "ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'"
     );
     assert_eq!(
-        q::<String>(&mut other, &["CONFIG", "RESETSTAT"])
+        try_run::<String>(&mut other, &["CONFIG", "RESETSTAT"])
             .await
             .unwrap(),
         "OK"
     );
     // TIME, MEMORY USAGE
-    let t: Vec<String> = q(&mut other, &["TIME"]).await.unwrap();
+    let t: Vec<String> = try_run(&mut other, &["TIME"]).await.unwrap();
     let secs: u64 = t[0].parse().unwrap();
     assert!(secs > 1_700_000_000);
-    q::<String>(&mut other, &["SET", "m", "0123456789"])
+    try_run::<String>(&mut other, &["SET", "m", "0123456789"])
         .await
         .unwrap();
-    let mem: i64 = q(&mut other, &["MEMORY", "USAGE", "m"]).await.unwrap();
+    let mem: i64 = try_run(&mut other, &["MEMORY", "USAGE", "m"])
+        .await
+        .unwrap();
     assert!(mem > 11, "{mem}");
     assert_eq!(
-        q::<Option<i64>>(&mut other, &["MEMORY", "USAGE", "nope"])
+        try_run::<Option<i64>>(&mut other, &["MEMORY", "USAGE", "nope"])
             .await
             .unwrap(),
         None
     );
     // SLOWLOG: log everything, then read it back.
-    q::<String>(
+    try_run::<String>(
         &mut other,
         &["CONFIG", "SET", "slowlog-log-slower-than", "0"],
     )
     .await
     .unwrap();
-    q::<String>(&mut other, &["ECHO", "slow-marker"])
+    try_run::<String>(&mut other, &["ECHO", "slow-marker"])
         .await
         .unwrap();
-    let log: Value = q(&mut other, &["SLOWLOG", "GET", "5"]).await.unwrap();
+    let log: Value = try_run(&mut other, &["SLOWLOG", "GET", "5"]).await.unwrap();
     assert!(format!("{log:?}").contains("slow-marker"));
-    assert!(q::<i64>(&mut other, &["SLOWLOG", "LEN"]).await.unwrap() >= 1);
+    assert!(
+        try_run::<i64>(&mut other, &["SLOWLOG", "LEN"])
+            .await
+            .unwrap()
+            >= 1
+    );
     assert_eq!(
-        q::<String>(&mut other, &["SLOWLOG", "RESET"])
+        try_run::<String>(&mut other, &["SLOWLOG", "RESET"])
             .await
             .unwrap(),
         "OK"
     );
     // INFO
-    let info: String = q(&mut other, &["INFO"]).await.unwrap();
+    let info: String = try_run(&mut other, &["INFO"]).await.unwrap();
     for field in [
         "redis_version:7.4.0",
         "redis_mode:cluster",
@@ -775,7 +852,7 @@ async fn connection_and_server_commands() {
         assert!(info.contains(field), "INFO lacks {field}");
     }
     assert!(info.contains("db0:keys=1,expires=0"), "{info}");
-    let only: String = q(&mut other, &["INFO", "terrace"]).await.unwrap();
+    let only: String = try_run(&mut other, &["INFO", "terrace"]).await.unwrap();
     assert!(only.starts_with("# Terrace") && !only.contains("# Server"));
 }
 
@@ -800,7 +877,7 @@ async fn unknown_and_wrong_arity() {
         "ERR wrong number of arguments for 'client|setname' command"
     );
     assert_eq!(
-        q::<String>(&mut c, &["PING"]).await.unwrap(),
+        try_run::<String>(&mut c, &["PING"]).await.unwrap(),
         "PONG",
         "connection survives errors"
     );
@@ -834,5 +911,5 @@ async fn auth_with_requirepass() {
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    assert_eq!(q::<String>(&mut c, &["GET", "k"]).await.unwrap(), "v");
+    assert_eq!(try_run::<String>(&mut c, &["GET", "k"]).await.unwrap(), "v");
 }
