@@ -25,7 +25,14 @@ impl<'a> Exec<'a> for Ping<'a> {
             msg: args.next_opt(),
         })
     }
-    fn exec(self, _: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        // A RESP2 client in subscribed mode gets PING's reply as a pub/sub-style array.
+        if ctx.client.proto == Proto::Resp2 && ctx.client.in_pubsub() {
+            return Ok(Reply::Array(vec![
+                Reply::bulk("pong"),
+                Reply::bulk(self.msg.unwrap_or_default()),
+            ]));
+        }
         Ok(self.msg.map_or(Reply::status("PONG"), Reply::bulk))
     }
 }
@@ -72,6 +79,7 @@ impl<'a> Exec<'a> for Reset {
         let c = &mut *ctx.client;
         c.tx = None;
         crate::server::transaction::unwatch(ctx.server, c);
+        super::pubsub::unsubscribe_all(ctx.server, c);
         c.proto = Proto::Resp2;
         c.no_touch = false;
         c.authenticated = ctx.server.settings.requirepass.read().is_none();

@@ -15,6 +15,7 @@ pub mod ctx;
 pub mod expire;
 pub mod introspect;
 pub mod keys;
+pub mod pubsub;
 pub mod server;
 pub mod spec;
 pub mod strings;
@@ -244,6 +245,13 @@ command_table! {
     Discard(tx::Discard) = CommandSpec::new("discard", 1, "transactions", "2.0.0", "Discards a transaction.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE).with(Flags::FAST));
     Watch(tx::WatchCmd<'a>) = CommandSpec::new("watch", -2, "transactions", "2.2.0", "Monitors changes to keys to determine the execution of a transaction.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE).with(Flags::FAST)).keys(1, -1, 1);
     Unwatch(tx::Unwatch) = CommandSpec::new("unwatch", 1, "transactions", "2.2.0", "Forgets about watched keys of a transaction.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE).with(Flags::FAST));
+    // pub/sub
+    Subscribe(pubsub::Subscribe<'a>) = CommandSpec::new("subscribe", -2, "pubsub", "2.0.0", "Listens for messages published to channels.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE));
+    Unsubscribe(pubsub::Unsubscribe<'a>) = CommandSpec::new("unsubscribe", -1, "pubsub", "2.0.0", "Stops listening to messages posted to channels.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE));
+    PSubscribe(pubsub::PSubscribe<'a>) = CommandSpec::new("psubscribe", -2, "pubsub", "2.0.0", "Listens for messages published to channels that match one or more patterns.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE));
+    PUnsubscribe(pubsub::PUnsubscribe<'a>) = CommandSpec::new("punsubscribe", -1, "pubsub", "2.0.0", "Stops listening to messages published to channels that match one or more patterns.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE));
+    Publish(pubsub::Publish<'a>) = CommandSpec::new("publish", 3, "pubsub", "2.0.0", "Posts a message to a channel.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE).with(Flags::FAST));
+    PubSub(pubsub::PubSubCmd<'a>) = CommandSpec::new("pubsub", -2, "pubsub", "2.8.0", "A container for Pub/Sub commands.").subs(pubsub::SUBS);
     // caches
     CacheList(cache::CacheList) = CommandSpec::new("cache.list", 1, "terrace", "0.1.0", "Lists the named caches.").flags(Flags::READONLY.with(Flags::FAST));
     CacheInfo(cache::CacheInfo<'a>) = CommandSpec::new("cache.info", 2, "terrace", "0.1.0", "Returns a cache's policy and figures: entries, memory, hits, misses, evictions, expirations.").flags(Flags::READONLY);

@@ -61,6 +61,10 @@ pub enum Reply {
     Verbatim(Bytes),
     /// Nothing is written (SHUTDOWN closes the connection without a reply).
     NoReply,
+    /// Out-of-band data (pub/sub messages, invalidations): a RESP3 push, an array in RESP2.
+    Push(Vec<Reply>),
+    /// Several replies to one command, written back to back (SUBSCRIBE a b).
+    Many(Vec<Reply>),
 }
 
 impl Reply {
@@ -96,6 +100,14 @@ impl Reply {
         // the bytes themselves. Everything else goes through redis-protocol.
         match (&self, proto) {
             (Reply::NoReply, _) => return,
+            (Reply::Many(_), _) => {
+                if let Reply::Many(v) = self {
+                    for r in v {
+                        r.encode(proto, out);
+                    }
+                }
+                return;
+            }
             (Reply::Ok, _) => return out.extend_from_slice(b"+OK\r\n"),
             (Reply::Int(i), _) => return put_line(out, b':', *i),
             (Reply::Bulk(b), _) => {
@@ -135,7 +147,7 @@ impl Reply {
             Reply::Bulk(b) | Reply::Verbatim(b) => F2::BulkString(b),
             Reply::Nil | Reply::NoReply => F2::Null,
             Reply::NilArray => F2::Null,
-            Reply::Array(v) | Reply::Set(v) => {
+            Reply::Array(v) | Reply::Set(v) | Reply::Push(v) | Reply::Many(v) => {
                 F2::Array(v.into_iter().map(Reply::into_resp2).collect())
             }
             Reply::Map(kv) => F2::Array(
@@ -176,7 +188,11 @@ impl Reply {
                 attributes: None,
             },
             Reply::Nil | Reply::NilArray | Reply::NoReply => F3::Null,
-            Reply::Array(v) => F3::Array {
+            Reply::Array(v) | Reply::Many(v) => F3::Array {
+                data: v.into_iter().map(Reply::into_resp3).collect(),
+                attributes: None,
+            },
+            Reply::Push(v) => F3::Push {
                 data: v.into_iter().map(Reply::into_resp3).collect(),
                 attributes: None,
             },
@@ -301,6 +317,13 @@ mod tests {
             "=5\r\ntxt:x\r\n"
         );
         assert_eq!(wire(Reply::NoReply, Proto::Resp3), "");
+        let push = || Reply::Push(vec![Reply::bulk("message"), Reply::Int(1)]);
+        assert_eq!(wire(push(), Proto::Resp3), ">2\r\n$7\r\nmessage\r\n:1\r\n");
+        assert_eq!(wire(push(), Proto::Resp2), "*2\r\n$7\r\nmessage\r\n:1\r\n");
+        assert_eq!(
+            wire(Reply::Many(vec![Reply::Ok, Reply::Int(2)]), Proto::Resp2),
+            "+OK\r\n:2\r\n"
+        );
         assert_eq!(wire(Reply::Int(-12), Proto::Resp3), ":-12\r\n");
         assert_eq!(wire(Reply::bulk("ab"), Proto::Resp3), "$2\r\nab\r\n");
         assert_eq!(wire(Reply::bulk(""), Proto::Resp2), "$0\r\n\r\n");

@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use super::transaction::{Transaction, Watched};
-use crate::protocol::Proto;
+use crate::protocol::{Proto, Reply};
 use crate::store::DbStats;
 
 /// What other connections may read or change about a client.
@@ -43,7 +43,20 @@ pub struct ClientHandle {
     pub multi: AtomicI64,
     /// Keys watched (CLIENT LIST `watch`).
     pub watching: AtomicUsize,
+    /// Channels and patterns subscribed to (CLIENT LIST `sub`, `psub`).
+    pub subscriptions: [AtomicUsize; 2],
+    /// Out-of-band replies for this client (pub/sub messages): other connections send,
+    /// this client's connection task writes them.
+    push_tx: tokio::sync::mpsc::UnboundedSender<Reply>,
+    /// The receiving end, taken by the connection task when it starts.
+    pub push_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Reply>>>,
+    /// Out-of-band replies queued and not yet written.
+    pub push_pending: AtomicUsize,
 }
+
+/// Out-of-band replies a client may have queued before it is disconnected (it is not
+/// reading: Redis's `client-output-buffer-limit pubsub` does the same by bytes).
+pub const PUSH_LIMIT: usize = 100_000;
 
 /// Descriptive client fields.
 #[derive(Debug, Default, Clone)]
@@ -68,6 +81,16 @@ impl ClientHandle {
         self.killed.store(true, Ordering::Release);
         // notify_one stores a permit, so a kill sent while the task is busy is not lost.
         self.kill.notify_one();
+    }
+
+    /// Queues an out-of-band reply; a client that lets [`PUSH_LIMIT`] pile up is killed.
+    pub fn push(&self, r: Reply) {
+        if self.push_pending.fetch_add(1, Ordering::Relaxed) >= PUSH_LIMIT {
+            tracing::warn!(client = self.id, addr = %self.addr, "closing client that does not read its pub/sub messages");
+            self.kill();
+            return;
+        }
+        let _ = self.push_tx.send(r);
     }
 
     /// Publishes the MULTI queue length (`None` outside MULTI) and the watched-key count.
@@ -103,9 +126,14 @@ impl ClientHandle {
                 None => s.name,
             }
         });
-        let flags = if m.no_evict || m.no_touch {
+        let subscribed = self
+            .subscriptions
+            .iter()
+            .any(|n| n.load(Ordering::Relaxed) > 0);
+        let flags = if m.no_evict || m.no_touch || subscribed {
             format!(
-                "{}{}",
+                "{}{}{}",
+                if subscribed { "P" } else { "" },
                 if m.no_evict { "e" } else { "" },
                 if m.no_touch { "T" } else { "" }
             )
@@ -113,7 +141,7 @@ impl ClientHandle {
             "N".to_string()
         };
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} watch={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub=0 multi={} watch={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -121,6 +149,8 @@ impl ClientHandle {
             self.age_secs(),
             self.idle_secs(),
             flags,
+            self.subscriptions[0].load(Ordering::Relaxed),
+            self.subscriptions[1].load(Ordering::Relaxed),
             self.multi.load(Ordering::Relaxed),
             self.watching.load(Ordering::Relaxed),
             self.qbuf.load(Ordering::Relaxed),
@@ -155,6 +185,8 @@ pub struct Client {
     pub tx: Option<Transaction>,
     /// Keys this client WATCHes.
     pub watched: Option<Watched>,
+    /// Channels (0) and patterns (1) this client is subscribed to.
+    pub subscribed: [std::collections::BTreeSet<Bytes>; 2],
 }
 
 impl Client {
@@ -171,7 +203,14 @@ impl Client {
             pending_errors: 0,
             tx: None,
             watched: None,
+            subscribed: Default::default(),
         }
+    }
+
+    /// True while subscribed to any channel or pattern (RESP2 clients may then only
+    /// (un)subscribe, PING, QUIT and RESET).
+    pub fn in_pubsub(&self) -> bool {
+        self.subscribed.iter().any(|s| !s.is_empty())
     }
 
     /// This client's id.
@@ -193,6 +232,7 @@ impl Clients {
     /// Registers a new connection and returns its handle.
     pub fn register(&self, addr: SocketAddr, laddr: SocketAddr) -> Arc<ClientHandle> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let (push_tx, push_rx) = tokio::sync::mpsc::unbounded_channel();
         let h = Arc::new(ClientHandle {
             id,
             addr,
@@ -209,6 +249,10 @@ impl Clients {
             kill: Notify::new(),
             multi: AtomicI64::new(-1),
             watching: AtomicUsize::new(0),
+            subscriptions: [AtomicUsize::new(0), AtomicUsize::new(0)],
+            push_tx,
+            push_rx: Mutex::new(Some(push_rx)),
+            push_pending: AtomicUsize::new(0),
         });
         self.map.lock().insert(id, h.clone());
         h

@@ -38,6 +38,9 @@ pub async fn serve(
     let mut rbuf = BytesMut::with_capacity(BUF);
     let mut wbuf = BytesMut::with_capacity(BUF);
     let mut decoder = Decoder::default();
+    let Some(mut pushes) = handle.push_rx.lock().take() else {
+        return;
+    };
 
     loop {
         if rbuf.capacity() - rbuf.len() < BUF / 4 {
@@ -46,6 +49,22 @@ pub async fn serve(
         let idle = shared.settings.timeout_secs.load(Ordering::Relaxed);
         let read = tokio::select! {
             r = stream.read_buf(&mut rbuf) => r,
+            Some(first) = pushes.recv() => {
+                // Out-of-band replies (pub/sub messages): write all that are queued.
+                let mut n = 1;
+                first.encode(client.proto, &mut wbuf);
+                while let Ok(more) = pushes.try_recv() {
+                    more.encode(client.proto, &mut wbuf);
+                    n += 1;
+                }
+                handle.push_pending.fetch_sub(n, Ordering::Relaxed);
+                if stream.write_all(&wbuf).await.is_err() {
+                    break;
+                }
+                shared.stats.add_net(0, wbuf.len() as u64);
+                wbuf.clear();
+                continue;
+            }
             _ = handle.kill.notified() => break,
             _ = shutdown.changed() => break,
             _ = idle_timer(idle) => {
@@ -124,6 +143,7 @@ pub async fn serve(
     }
     flush_stats(&shared, &mut client);
     super::transaction::unwatch(&shared, &mut client);
+    crate::command::pubsub::unsubscribe_all(&shared, &mut client);
     let _ = stream.shutdown().await;
     shared.clients.remove(handle.id);
 }

@@ -164,6 +164,24 @@ fn check(
     if !client.authenticated && !spec.flags.has(Flags::NO_AUTH) {
         return Err(CmdError::NoAuth);
     }
+    if client.proto == crate::protocol::Proto::Resp2
+        && client.in_pubsub()
+        && !matches!(
+            id,
+            CommandId::Subscribe
+                | CommandId::Unsubscribe
+                | CommandId::PSubscribe
+                | CommandId::PUnsubscribe
+                | CommandId::Ping
+                | CommandId::Quit
+                | CommandId::Reset
+        )
+    {
+        return Err(CmdError::err(format!(
+            "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            spec.name
+        )));
+    }
     if client.tx.is_some() && spec.flags.has(Flags::NO_MULTI) {
         return Err(CmdError::err("Command not allowed inside a transaction"));
     }

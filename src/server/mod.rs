@@ -17,6 +17,7 @@
 pub mod client;
 pub mod connection;
 pub mod dispatch;
+pub mod pubsub;
 pub mod settings;
 pub mod slowlog;
 pub mod stats;
@@ -83,6 +84,8 @@ pub struct Shared {
     pub config: Config,
     /// Set to true to stop the server (SIGTERM, SIGINT, SHUTDOWN).
     pub shutdown: watch::Sender<bool>,
+    /// Pub/sub channels and patterns.
+    pub pubsub: pubsub::PubSub,
 }
 
 impl Shared {
@@ -124,6 +127,7 @@ impl Shared {
             },
             config,
             shutdown,
+            pubsub: pubsub::PubSub::default(),
         }
     }
 

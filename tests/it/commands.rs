@@ -1,7 +1,7 @@
 //! Every command family through the `redis` crate, checking values and error strings.
 
-use redis::aio::MultiplexedConnection;
 use redis::Value;
+use redis::aio::MultiplexedConnection;
 
 use crate::util::{TestServer, try_run};
 

@@ -8,5 +8,6 @@ mod commands;
 mod expiry;
 mod lifecycle;
 mod protocol;
+mod pubsub;
 mod transactions;
 mod util;

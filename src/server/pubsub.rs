@@ -1,0 +1,124 @@
+//! Pub/sub: who is subscribed to which channel or pattern, and delivery.
+//!
+//! Every connection has an unbounded queue of out-of-band replies (its handle's `push`
+//! sender); PUBLISH puts a `Reply::Push` on the queue of each subscriber and the
+//! subscriber's connection task writes it in that client's protocol (RESP3 push, RESP2
+//! array). This is also the path CLIENT TRACKING invalidations will take.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+
+use super::ClientHandle;
+use crate::protocol::Reply;
+use crate::store::pattern;
+
+type Subscribers = BTreeMap<u64, Arc<ClientHandle>>;
+
+/// The server's channels and patterns.
+#[derive(Debug, Default)]
+pub struct PubSub {
+    channels: RwLock<HashMap<Bytes, Subscribers, ahash::RandomState>>,
+    patterns: RwLock<HashMap<Bytes, Subscribers, ahash::RandomState>>,
+}
+
+fn add(
+    map: &RwLock<HashMap<Bytes, Subscribers, ahash::RandomState>>,
+    key: &[u8],
+    h: &Arc<ClientHandle>,
+) {
+    map.write()
+        .entry(Bytes::copy_from_slice(key))
+        .or_default()
+        .insert(h.id, h.clone());
+}
+
+fn remove(map: &RwLock<HashMap<Bytes, Subscribers, ahash::RandomState>>, key: &[u8], id: u64) {
+    let mut m = map.write();
+    if let Some(subs) = m.get_mut(key) {
+        subs.remove(&id);
+        if subs.is_empty() {
+            m.remove(key);
+        }
+    }
+}
+
+impl PubSub {
+    /// Subscribes `h` to `channel`.
+    pub fn subscribe(&self, channel: &[u8], h: &Arc<ClientHandle>) {
+        add(&self.channels, channel, h);
+    }
+
+    /// Unsubscribes client `id` from `channel`.
+    pub fn unsubscribe(&self, channel: &[u8], id: u64) {
+        remove(&self.channels, channel, id);
+    }
+
+    /// Subscribes `h` to `pattern`.
+    pub fn psubscribe(&self, pattern: &[u8], h: &Arc<ClientHandle>) {
+        add(&self.patterns, pattern, h);
+    }
+
+    /// Unsubscribes client `id` from `pattern`.
+    pub fn punsubscribe(&self, pattern: &[u8], id: u64) {
+        remove(&self.patterns, pattern, id);
+    }
+
+    /// Delivers `message` to the subscribers of `channel` and of every matching pattern;
+    /// returns how many deliveries were made (Redis's PUBLISH reply).
+    pub fn publish(&self, channel: &[u8], message: &[u8]) -> usize {
+        let mut n = 0;
+        let ch = Bytes::copy_from_slice(channel);
+        let msg = Bytes::copy_from_slice(message);
+        if let Some(subs) = self.channels.read().get(channel) {
+            for h in subs.values() {
+                h.push(Reply::Push(vec![
+                    Reply::bulk("message"),
+                    Reply::Bulk(ch.clone()),
+                    Reply::Bulk(msg.clone()),
+                ]));
+                n += 1;
+            }
+        }
+        for (pat, subs) in self.patterns.read().iter() {
+            if !pattern::matches(pat, channel, false) {
+                continue;
+            }
+            for h in subs.values() {
+                h.push(Reply::Push(vec![
+                    Reply::bulk("pmessage"),
+                    Reply::Bulk(pat.clone()),
+                    Reply::Bulk(ch.clone()),
+                    Reply::Bulk(msg.clone()),
+                ]));
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Channels with at least one subscriber, matching `pat` if given (PUBSUB CHANNELS).
+    pub fn channels(&self, pat: Option<&[u8]>) -> Vec<Bytes> {
+        let mut v: Vec<Bytes> = self
+            .channels
+            .read()
+            .keys()
+            .filter(|c| pat.is_none_or(|p| pattern::matches(p, c, false)))
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Subscribers of `channel` (PUBSUB NUMSUB).
+    pub fn numsub(&self, channel: &[u8]) -> usize {
+        self.channels.read().get(channel).map_or(0, BTreeMap::len)
+    }
+
+    /// Patterns with at least one subscriber (PUBSUB NUMPAT).
+    pub fn numpat(&self) -> usize {
+        self.patterns.read().len()
+    }
+}
