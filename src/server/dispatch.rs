@@ -63,8 +63,8 @@ pub fn execute(
 }
 
 fn run(shared: &Shared, client: &mut Client, args: &[&[u8]], clock: &mut BatchClock) -> Reply {
-    let id = match check(shared, client, args, clock) {
-        Ok(id) => id,
+    let (id, spec) = match check(shared, client, args, clock) {
+        Ok(checked) => checked,
         Err(e) => {
             // Inside MULTI, a command that cannot even be queued dooms the transaction.
             if let Some(tx) = client.tx.as_mut() {
@@ -73,7 +73,6 @@ fn run(shared: &Shared, client: &mut Client, args: &[&[u8]], clock: &mut BatchCl
             return e.into_reply();
         }
     };
-    let spec = full_spec(id, args);
     // CLIENT LIST `cmd`: the command's index, and its subcommand's position plus one.
     let sub = id
         .spec()
@@ -140,13 +139,13 @@ fn slowlog(shared: &Shared, client: &Client, args: &[&[u8]], micros: u64) {
 
 /// Everything that rejects a request before it runs or is queued: unknown command, arity,
 /// authentication, commands refused inside MULTI, and `maxmemory` for commands that may
-/// grow memory.
+/// grow memory. Returns the command and its spec (its subcommand's, for a container).
 fn check(
     shared: &Shared,
     client: &Client,
     args: &[&[u8]],
     clock: &BatchClock,
-) -> Result<CommandId, CmdError> {
+) -> Result<(CommandId, &'static CommandSpec), CmdError> {
     let Some(id) = args.first().and_then(|n| CommandId::lookup(n)) else {
         return Err(CmdError::unknown_command(args));
     };
@@ -191,13 +190,7 @@ fn check(
     if spec.flags.has(Flags::DENYOOM) || queued {
         memory_ok(shared, clock.now_ms())?;
     }
-    Ok(id)
-}
-
-/// The spec of a command or, for a container, of its subcommand.
-fn full_spec(id: CommandId, args: &[&[u8]]) -> &'static CommandSpec {
-    let spec = id.spec();
-    spec.sub(args).unwrap_or(spec)
+    Ok((id, spec))
 }
 
 /// Commands that act at once even inside MULTI (Redis's list).

@@ -380,16 +380,7 @@ async fn every_maxmemory_policy_evicts_what_it_should() {
     let s = TestServer::start();
     let mut c = s.conn().await;
     let value = "x".repeat(500);
-    for policy in [
-        "allkeys-lru",
-        "allkeys-lfu",
-        "allkeys-random",
-        "volatile-lru",
-        "volatile-lfu",
-        "volatile-random",
-        "volatile-ttl",
-        "noeviction",
-    ] {
+    for policy in terrace::server::settings::MAXMEMORY_POLICIES {
         let () = run(&mut c, ("FLUSHALL",)).await;
         let () = run(&mut c, ("CONFIG", "SET", "maxmemory", "0")).await;
         // 50 persistent keys, then 50 with a TTL (the later, the longer).
