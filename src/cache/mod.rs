@@ -35,6 +35,8 @@ pub struct Cache {
     pub policy: Policy,
     /// Entries, memory, hits, misses, evictions, expirations.
     pub stats: CacheStats,
+    /// Whether L1s may hold its keys (CLIENT TRACKING).
+    pub l1: bool,
 }
 
 impl Cache {
@@ -44,7 +46,14 @@ impl Cache {
             consistency: c.consistency,
             policy: Policy::from_config(c),
             stats: CacheStats::default(),
+            l1: c.l1,
         }
+    }
+
+    /// True for a strong cache.
+    #[inline]
+    pub fn is_strong(&self) -> bool {
+        self.consistency == Consistency::Strong
     }
 }
 
@@ -182,7 +191,13 @@ pub fn report(c: &Cache) -> Vec<(&'static str, Field)> {
         Consistency::Strong => "strong",
         Consistency::Eventual => "eventual",
     };
-    let mut v = vec![("consistency", Field::Text(consistency.to_string()))];
+    let mut v = vec![
+        ("consistency", Field::Text(consistency.to_string())),
+        (
+            "l1",
+            Field::Text(if c.l1 { "yes" } else { "no" }.to_string()),
+        ),
+    ];
     v.extend(policy_report(c.policy.snapshot()));
     let s = &c.stats;
     v.extend([

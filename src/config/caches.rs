@@ -31,6 +31,19 @@ pub struct CacheConfig {
     /// Default: `lru`.
     #[serde(default)]
     pub eviction: Eviction,
+    /// Whether clients may keep this cache's keys in an L1 (CLIENT TRACKING). `false`
+    /// keeps them out of the tracking table: a tracking client that reads one is sent its
+    /// invalidation right behind the reply, so no L1 holds it. Default: `true`.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub l1: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// Replication consistency of a cache.
@@ -70,6 +83,7 @@ impl CacheConfig {
             max_entries: None,
             max_memory: None,
             eviction: Eviction::Lru,
+            l1: true,
         }
     }
 }

@@ -14,6 +14,7 @@ use super::entry::{Entry, Key, Value};
 use super::keyspace::{Keyspace, Locks, SHARDS, Shard, Watch};
 use super::pattern;
 use super::table::{Score, Victim};
+use super::tracking::Invalidation;
 use crate::cache::stats::Removal;
 use crate::cache::{Cache, CacheId};
 
@@ -91,6 +92,9 @@ struct Out {
     record: bool,
     effects: Vec<Effect>,
     stats: DbStats,
+    /// Invalidations not produced under one shard's lock (a flush, an eviction from a
+    /// shard locked only briefly, reads of `l1: false` keys).
+    invalid: Vec<Invalidation>,
 }
 
 impl Out {
@@ -162,6 +166,7 @@ impl<'a> Db<'a> {
                 record,
                 effects: Vec::new(),
                 stats: DbStats::default(),
+                invalid: Vec::new(),
             },
         }
     }
@@ -179,6 +184,32 @@ impl<'a> Db<'a> {
     /// The effects recorded so far (empty unless the keyspace records effects).
     pub fn take_effects(&mut self) -> Vec<Effect> {
         std::mem::take(&mut self.out.effects)
+    }
+
+    /// The invalidations this command's changes produced so far, for the server to
+    /// deliver before the command's reply is sent.
+    pub fn take_invalidations(&mut self) -> Vec<Invalidation> {
+        let mut v = std::mem::take(&mut self.out.invalid);
+        for s in self.locks.all() {
+            v.append(&mut s.invalid);
+        }
+        v
+    }
+
+    /// Remembers that tracking client `client` read `key` (CLIENT TRACKING): in the
+    /// tracking table when `table` (not BCAST mode). A key of an `l1: false` cache is not
+    /// tracked; instead its invalidation follows the reply at once, so no L1 keeps it.
+    pub fn track(&mut self, key: &[u8], client: u64, table: bool) -> Result<(), NotLocked> {
+        let s = self.locks.get(self.ks.shard_of(key)).ok_or(NotLocked)?;
+        let c = self.ks.caches().resolve(key);
+        if !s.tables[c].cache.l1 {
+            self.out
+                .invalid
+                .push(Invalidation::of_key(key, vec![client], false, false));
+        } else if table {
+            s.track(key, client);
+        }
+        Ok(())
     }
 
     /// The cache `key` belongs to.
@@ -277,7 +308,7 @@ impl<'a> Db<'a> {
                 at
             }
         };
-        s.modified(key);
+        s.modified(c, key);
         if let Some(value) = recorded {
             self.out.effects.push(Effect::Set {
                 key: Bytes::copy_from_slice(key),
@@ -445,7 +476,11 @@ impl<'a> Db<'a> {
         }
         let (_, idx, i) = best?;
         let removed = match held.as_mut() {
-            Some(g) => g.remove(c, i, Removal::Evicted),
+            Some(g) => {
+                let r = g.remove(c, i, Removal::Evicted);
+                self.out.invalid.append(&mut g.invalid);
+                r
+            }
             None => self
                 .locks
                 .get(idx)
@@ -486,7 +521,7 @@ impl<'a> Db<'a> {
         }
         let new = at.unwrap_or(0);
         s.tables[c].set_expire(i, new);
-        s.modified(key);
+        s.modified(c, key);
         self.out.emit(|| Effect::Expire {
             key: Bytes::copy_from_slice(key),
             at: new,
@@ -543,6 +578,8 @@ impl<'a> Db<'a> {
             n += s.tables.iter_mut().map(|t| t.clear()).sum::<usize>();
         }
         debug_assert!(self.locks.is_all(), "flush is a whole-keyspace operation");
+        let strong = self.ks.caches().iter().any(|c| c.is_strong());
+        self.out.invalid.push(Invalidation::flush_all(strong));
         self.out.emit(|| Effect::FlushAll);
         n
     }
@@ -556,7 +593,16 @@ impl<'a> Db<'a> {
                 n += t.clear();
             }
         }
-        let name = self.ks.caches().get(c).name.clone();
+        let cache = self.ks.caches().get(c);
+        // BCAST clients are not in the table: a flush of their L1s is cheaper and as
+        // correct as one invalidation per cleared key.
+        if n > 0 && self.ks.tracking().any_bcast() {
+            self.out.invalid.push(Invalidation {
+                everyone: false,
+                ..Invalidation::flush_all(cache.is_strong())
+            });
+        }
+        let name = cache.name.clone();
         self.out.emit(|| Effect::ClearCache { cache: name });
         n
     }
@@ -663,6 +709,17 @@ impl<'a> Db<'a> {
             }
         }
         None
+    }
+}
+
+impl Drop for Db<'_> {
+    /// Invalidations nobody took (a command that returned early) go to the keyspace's
+    /// mailbox, which the server delivers: an L1 is never left holding a changed key.
+    fn drop(&mut self) {
+        let left = self.take_invalidations();
+        if !left.is_empty() {
+            self.ks.post_all(left);
+        }
     }
 }
 

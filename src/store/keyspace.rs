@@ -14,6 +14,7 @@ use parking_lot::{Mutex, MutexGuard};
 use super::db::Db;
 use super::entry::{Entry, Key};
 use super::table::{Score, Table, Victim};
+use super::tracking::{Invalidation, TrackTable, TrackingState};
 use crate::cache::stats::Removal;
 use crate::cache::{CacheId, Caches};
 
@@ -44,32 +45,53 @@ pub struct Shard {
     pub(crate) tables: Box<[Table]>,
     /// Watched keys of this shard and who watches them.
     pub(crate) watchers: HashMap<Key, Vec<Watch>, ahash::RandomState>,
+    /// Keys of this shard that tracking clients may hold in their L1.
+    pub(crate) tracked: TrackTable,
+    /// Invalidations produced under this shard's lock and not yet handed to the server;
+    /// whoever holds the lock drains them before releasing it (see [`Db`]).
+    pub(crate) invalid: Vec<Invalidation>,
+    /// Tracking figures and limits shared by all shards.
+    tracking: Arc<TrackingState>,
 }
 
 impl Shard {
-    fn new(caches: &Caches) -> Shard {
+    fn new(caches: &Caches, tracking: Arc<TrackingState>) -> Shard {
         Shard {
             tables: caches.iter().map(|c| Table::new(c.clone())).collect(),
             watchers: HashMap::default(),
+            tracked: TrackTable::default(),
+            invalid: Vec::new(),
+            tracking,
         }
     }
 
-    /// Tells the watchers of `key` that it changed.
+    /// Tells the watchers and the L1s of `key` (of cache `c`) that it changed.
     #[inline]
-    pub(crate) fn modified(&self, key: &[u8]) {
-        if self.watchers.is_empty() {
-            return;
-        }
-        if let Some(ws) = self.watchers.get(key) {
+    pub(crate) fn modified(&mut self, c: CacheId, key: &[u8]) {
+        if !self.watchers.is_empty()
+            && let Some(ws) = self.watchers.get(key)
+        {
             for w in ws {
                 w.dirty.store(true, Ordering::Release);
             }
         }
+        if self.tracked.is_empty() && !self.tracking.any_bcast() {
+            return;
+        }
+        let clients = self.tracked.take(key, &self.tracking).unwrap_or_default();
+        let bcast = self.tracking.any_bcast();
+        if !clients.is_empty() || bcast {
+            let strong = self.tables[c].cache.is_strong();
+            self.invalid
+                .push(Invalidation::of_key(key, clients, bcast, strong));
+        }
     }
 
     /// Tells the watchers of every key present in `tables` (all when `None`) that it is
-    /// gone: FLUSHALL and CACHE.CLEAR, which dirty only watched keys that existed.
-    pub(crate) fn cleared(&self, table: Option<CacheId>) {
+    /// gone: FLUSHALL and CACHE.CLEAR, which dirty only watched keys that existed. Tracked
+    /// keys are forgotten (FLUSHALL: the caller flushes every L1) or, for one cache,
+    /// invalidated one by one.
+    pub(crate) fn cleared(&mut self, table: Option<CacheId>) {
         for (k, ws) in &self.watchers {
             let present = match table {
                 Some(c) => self.tables[c].map.contains_key(k.as_slice()),
@@ -81,12 +103,35 @@ impl Shard {
                 }
             }
         }
+        match table {
+            None => self.tracked.clear(&self.tracking),
+            Some(c) => {
+                let t = &self.tables[c];
+                let strong = t.cache.is_strong();
+                for (k, ids) in self
+                    .tracked
+                    .take_where(&self.tracking, |k| t.map.contains_key(k))
+                {
+                    self.invalid
+                        .push(Invalidation::of_key(&k, ids, false, strong));
+                }
+            }
+        }
     }
 
-    /// Removes the entry at `i` of table `c`, telling its watchers.
+    /// Remembers that `client` read `key` (CLIENT TRACKING); if the table is over
+    /// `tracking-table-max-keys`, another key is dropped from it and invalidated.
+    pub(crate) fn track(&mut self, key: &[u8], client: u64) {
+        if let Some((k, ids)) = self.tracked.track(key, client, &self.tracking) {
+            self.invalid
+                .push(Invalidation::of_key(&k, ids, false, false));
+        }
+    }
+
+    /// Removes the entry at `i` of table `c`, telling its watchers and L1s.
     pub(crate) fn remove(&mut self, c: CacheId, i: usize, why: Removal) -> Option<(Key, Entry)> {
         let removed = self.tables[c].remove(i, why)?;
-        self.modified(&removed.0);
+        self.modified(c, &removed.0);
         Some(removed)
     }
 
@@ -169,19 +214,94 @@ pub struct Keyspace {
     caches: Arc<Caches>,
     /// Where the `maxmemory` eviction continues (round-robin over shards).
     evict_cursor: AtomicUsize,
+    /// Tracking figures and limits, shared with every shard.
+    tracking: Arc<TrackingState>,
+    /// Invalidations from work no command waits for (active expiry, `maxmemory` and
+    /// cache-shrink eviction, trimming the tracking table): the server delivers them.
+    /// A mutex, not a per-command buffer, because that work locks shards on its own.
+    mailbox: Mutex<Vec<Invalidation>>,
 }
 
 impl Keyspace {
-    /// An empty keyspace with these caches.
+    /// An empty keyspace with these caches and no limit on the tracking table.
     pub fn new(record_effects: bool, caches: Arc<Caches>) -> Keyspace {
+        Keyspace::with_tracking(record_effects, caches, Arc::default())
+    }
+
+    /// An empty keyspace with these caches and this tracking state (whose
+    /// `tracking-table-max-keys` cell the server's settings share).
+    pub fn with_tracking(
+        record_effects: bool,
+        caches: Arc<Caches>,
+        tracking: Arc<TrackingState>,
+    ) -> Keyspace {
         Keyspace {
             shards: (0..SHARDS)
-                .map(|_| Mutex::new(Shard::new(&caches)))
+                .map(|_| Mutex::new(Shard::new(&caches, tracking.clone())))
                 .collect(),
             router: ahash::RandomState::new(),
             record_effects,
             caches,
             evict_cursor: AtomicUsize::new(0),
+            tracking,
+            mailbox: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Tracking figures and limits.
+    pub fn tracking(&self) -> &Arc<TrackingState> {
+        &self.tracking
+    }
+
+    /// Takes the invalidations of work no command waited for (see `mailbox`).
+    pub fn take_mailbox(&self) -> Vec<Invalidation> {
+        std::mem::take(&mut *self.mailbox.lock())
+    }
+
+    /// Adds invalidations to the mailbox.
+    pub(crate) fn post_all(&self, mut v: Vec<Invalidation>) {
+        self.mailbox.lock().append(&mut v);
+    }
+
+    /// Moves `s`'s pending invalidations to the mailbox (for work outside a [`Db`]).
+    pub(crate) fn post(&self, s: &mut Shard) {
+        if !s.invalid.is_empty() {
+            self.mailbox.lock().append(&mut s.invalid);
+        }
+    }
+
+    /// Drops random keys from the tracking table, invalidating them, until it is within
+    /// `tracking-table-max-keys` (after CONFIG SET lowered it). Returns the keys dropped.
+    pub fn trim_tracking(&self) -> usize {
+        let mut dropped = 0;
+        let mut empty = 0;
+        let mut i = fastrand::usize(..SHARDS);
+        while self.tracking.over_limit() && empty < SHARDS {
+            let mut s = self.shards[i].lock();
+            let st = s.tracking.clone();
+            match s.tracked.evict_one(&st) {
+                Some((k, ids)) => {
+                    s.invalid.push(Invalidation::of_key(&k, ids, false, false));
+                    self.post(&mut s);
+                    dropped += 1;
+                    empty = 0;
+                }
+                None => empty += 1,
+            }
+            i = (i + 1) % SHARDS;
+        }
+        dropped
+    }
+
+    /// Forgets every tracked key: the hook for losing a key range (role change, slot
+    /// move). The caller then sends every tracking client a flush
+    /// ([`Invalidation::flush_all`]), so no L1 keeps a key it can no longer be told about.
+    pub fn untrack_all(&self) {
+        for shard in self.shards.iter() {
+            let mut s = shard.lock();
+            let st = s.tracking.clone();
+            s.tracked.clear(&st);
+            self.post(&mut s);
         }
     }
 
@@ -243,6 +363,7 @@ impl Keyspace {
                     removed += 1;
                 }
             }
+            self.post(&mut s);
         }
         (removed, more)
     }
@@ -310,7 +431,10 @@ impl Keyspace {
                 }
             }
             let done = best.is_some_and(|(_, i, c)| {
-                self.shards[i].lock().evict_one(c, how, now, b"").is_some()
+                let mut s = self.shards[i].lock();
+                let done = s.evict_one(c, how, now, b"").is_some();
+                self.post(&mut s);
+                done
             });
             if done {
                 evicted += 1;

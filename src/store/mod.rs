@@ -4,9 +4,10 @@
 //! (the shards they locked); nothing here knows about connections or the wire.
 //!
 //! ```text
-//!  command ──lock shards (ascending)──▶ Db ──▶ Shard × 64 { watchers, tables: one per cache }
+//!  command ──lock shards (ascending)──▶ Db ──▶ Shard × 64 { watchers, tracked, tables: one per cache }
 //!                                        │         Table { map, volatile, used, sweep }
-//!                                        └──▶ effects (Set / Del / Expire / FlushAll / ClearCache)
+//!                                        ├──▶ effects (Set / Del / Expire / FlushAll / ClearCache)
+//!                                        └──▶ invalidations (tracked keys that changed) ──▶ server
 //!  cron ──every 100 ms──▶ Keyspace::expire_due (sweeps for TTL and TTI, one shard at a time)
 //!  DENYOOM command over maxmemory ──▶ Keyspace::evict_to (one shard at a time)
 //! ```
@@ -17,12 +18,14 @@ pub mod entry;
 pub mod keyspace;
 pub mod pattern;
 pub mod table;
+pub mod tracking;
 
 pub use db::{Db, DbStats, NotLocked, ScanPage, Ttl, WriteError};
 pub use effect::Effect;
 pub use entry::{Entry, Str, Value};
 pub use keyspace::{Keyspace, SHARDS, ShardSet, Watch};
 pub use table::Victim;
+pub use tracking::{Invalidation, TrackingState};
 
 /// Wall-clock time in unix milliseconds (TTLs are absolute wall-clock deadlines, as in
 /// Redis's EXPIREAT).
