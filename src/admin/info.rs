@@ -106,7 +106,7 @@ fn clients(srv: &Shared) -> Lines {
             Stats::get(&srv.settings.maxclients).to_string(),
         ),
         ("blocked_clients", "0".to_string()),
-        ("tracking_clients", "0".to_string()),
+        ("tracking_clients", srv.tracking.clients().to_string()),
     ]
 }
 
@@ -168,6 +168,15 @@ fn stats(srv: &Shared) -> Lines {
         ("keyspace_hits", s.hits().to_string()),
         ("keyspace_misses", s.misses().to_string()),
         ("total_error_replies", s.errors().to_string()),
+        ("tracking_total_keys", srv.tracking.state.keys().to_string()),
+        (
+            "tracking_total_items",
+            srv.tracking.state.items().to_string(),
+        ),
+        (
+            "tracking_total_prefixes",
+            srv.tracking.prefixes().to_string(),
+        ),
     ]
 }
 

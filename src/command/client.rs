@@ -1,5 +1,5 @@
 //! The CLIENT container: ID, SETNAME, GETNAME, LIST, INFO, KILL, SETINFO, NO-EVICT,
-//! NO-TOUCH, HELP.
+//! NO-TOUCH, HELP, and the tracking subcommands (parsed in `tracking.rs`).
 
 use bytes::Bytes;
 
@@ -99,6 +99,38 @@ pub const SUBS: &[CommandSpec] = &[
     )
     .flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE)),
     CommandSpec::new(
+        "client|tracking",
+        -3,
+        "connection",
+        "6.0.0",
+        "Controls server-assisted client-side caching for the connection.",
+    )
+    .flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE)),
+    CommandSpec::new(
+        "client|caching",
+        3,
+        "connection",
+        "6.0.0",
+        "Instructs the server whether to track the keys in the next request.",
+    )
+    .flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE)),
+    CommandSpec::new(
+        "client|getredir",
+        2,
+        "connection",
+        "6.0.0",
+        "Returns the client ID to which the connection's tracking notifications are redirected.",
+    )
+    .flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE)),
+    CommandSpec::new(
+        "client|trackinginfo",
+        2,
+        "connection",
+        "6.2.0",
+        "Returns information about server-assisted client-side caching for the connection.",
+    )
+    .flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE)),
+    CommandSpec::new(
         "client|help",
         2,
         "connection",
@@ -148,6 +180,14 @@ pub enum ClientCmd<'a> {
     NoEvict(bool),
     /// CLIENT NO-TOUCH on|off
     NoTouch(bool),
+    /// CLIENT TRACKING ON|OFF [options] (`None`: OFF)
+    Tracking(Option<crate::server::tracking::Mode>),
+    /// CLIENT CACHING YES|NO
+    Caching(bool),
+    /// CLIENT GETREDIR
+    GetRedir,
+    /// CLIENT TRACKINGINFO
+    TrackingInfo,
     /// CLIENT HELP
     Help,
 }
@@ -183,6 +223,10 @@ impl<'a> Exec<'a> for ClientCmd<'a> {
             "GETNAME" => ClientCmd::GetName,
             "INFO" => ClientCmd::Info,
             "HELP" => ClientCmd::Help,
+            "TRACKING" => ClientCmd::Tracking(super::tracking::parse_tracking(args)?),
+            "CACHING" => ClientCmd::Caching(super::tracking::parse_caching(args)?),
+            "GETREDIR" => ClientCmd::GetRedir,
+            "TRACKINGINFO" => ClientCmd::TrackingInfo,
             "SETNAME" => ClientCmd::SetName(args.bytes()?),
             "NO-EVICT" => ClientCmd::NoEvict(on_off(args)?),
             "NO-TOUCH" => ClientCmd::NoTouch(on_off(args)?),
@@ -368,6 +412,10 @@ impl<'a> Exec<'a> for ClientCmd<'a> {
                 ctx.client.no_touch = on;
                 Reply::Ok
             }
+            ClientCmd::Tracking(mode) => super::tracking::tracking(ctx, mode)?,
+            ClientCmd::Caching(yes) => super::tracking::caching(ctx, yes)?,
+            ClientCmd::GetRedir => super::tracking::getredir(ctx),
+            ClientCmd::TrackingInfo => super::tracking::trackinginfo(ctx),
             ClientCmd::Help => help(
                 "CLIENT",
                 &[
@@ -391,6 +439,15 @@ impl<'a> Exec<'a> for ClientCmd<'a> {
                     "    Protect current client connection from eviction.",
                     "NO-TOUCH (ON|OFF)",
                     "    Will not touch LRU/LFU stats when this mode is on.",
+                    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+                    "         [OPTIN] [OPTOUT] [NOLOOP]",
+                    "    Control server assisted client side caching.",
+                    "CACHING (YES|NO)",
+                    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+                    "GETREDIR",
+                    "    Return the client ID we are redirecting to when tracking is enabled.",
+                    "TRACKINGINFO",
+                    "    Report tracking status for the current connection.",
                 ],
             ),
         })

@@ -19,6 +19,7 @@ pub mod pubsub;
 pub mod server;
 pub mod spec;
 pub mod strings;
+pub mod tracking;
 pub mod tx;
 
 use std::borrow::Cow;

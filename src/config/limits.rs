@@ -24,6 +24,10 @@ pub struct LimitsConfig {
     /// What to evict over `maxmemory` (`maxmemory-policy`): Redis's eight policies,
     /// `noeviction` refusing writes with -OOM. Default: `noeviction`.
     pub maxmemory_policy: String,
+    /// Most keys the CLIENT TRACKING table remembers (`tracking-table-max-keys`); beyond
+    /// it, random keys are dropped from the table and invalidated in the clients that
+    /// held them. 0 = unlimited. Default: 1000000.
+    pub tracking_table_max_keys: u64,
 }
 
 impl Default for LimitsConfig {
@@ -36,6 +40,7 @@ impl Default for LimitsConfig {
             max_multibulk_len: 1 << 20,
             maxmemory: Size(0),
             maxmemory_policy: "noeviction".to_string(),
+            tracking_table_max_keys: 1_000_000,
         }
     }
 }

@@ -45,13 +45,26 @@ pub struct ClientHandle {
     pub watching: AtomicUsize,
     /// Channels and patterns subscribed to (CLIENT LIST `sub`, `psub`).
     pub subscriptions: [AtomicUsize; 2],
-    /// Out-of-band replies for this client (pub/sub messages): other connections send,
-    /// this client's connection task writes them.
-    push_tx: tokio::sync::mpsc::UnboundedSender<Reply>,
+    /// Out-of-band replies for this client (pub/sub messages, invalidations): other
+    /// connections send, this client's connection task writes them. A mutex, so the
+    /// sequence number and the queue order agree (see `flushed`).
+    outbox: Mutex<Outbox>,
     /// The receiving end, taken by the connection task when it starts.
     pub push_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Reply>>>,
-    /// Out-of-band replies queued and not yet written.
-    pub push_pending: AtomicUsize,
+    /// How many out-of-band replies the connection has written to its socket (`u64::MAX`
+    /// once it closed): a strong cache's writer waits on it for its invalidations.
+    pub flushed: tokio::sync::watch::Sender<u64>,
+    /// CLIENT TRACKING settings, `None` when off (CLIENT TRACKINGINFO; delivery reads the
+    /// registry's copy).
+    pub tracking: Mutex<Option<Arc<super::tracking::Tracker>>>,
+}
+
+/// The sending side of a client's out-of-band queue.
+#[derive(Debug)]
+struct Outbox {
+    tx: tokio::sync::mpsc::UnboundedSender<Reply>,
+    /// Replies ever queued: the last one's sequence number.
+    queued: u64,
 }
 
 /// Out-of-band replies a client may have queued before it is disconnected (it is not
@@ -83,14 +96,36 @@ impl ClientHandle {
         self.kill.notify_one();
     }
 
-    /// Queues an out-of-band reply; a client that lets [`PUSH_LIMIT`] pile up is killed.
-    pub fn push(&self, r: Reply) {
-        if self.push_pending.fetch_add(1, Ordering::Relaxed) >= PUSH_LIMIT {
-            tracing::warn!(client = self.id, addr = %self.addr, "closing client that does not read its pub/sub messages");
+    /// Queues an out-of-band reply and returns its sequence number: it is on the socket
+    /// once `flushed` reaches it. A client that lets [`PUSH_LIMIT`] pile up is killed.
+    pub fn push(&self, r: Reply) -> u64 {
+        let mut o = self.outbox.lock();
+        if o.queued.saturating_sub(*self.flushed.borrow()) >= PUSH_LIMIT as u64 {
+            drop(o);
+            tracing::warn!(client = self.id, addr = %self.addr, "closing client that does not read its out-of-band messages");
             self.kill();
-            return;
+            return 0;
         }
-        let _ = self.push_tx.send(r);
+        o.queued += 1;
+        let _ = o.tx.send(r);
+        o.queued
+    }
+
+    /// Records that the connection wrote `n` more out-of-band replies.
+    pub fn wrote_pushes(&self, n: u64) {
+        self.flushed.send_modify(|w| *w = w.saturating_add(n));
+    }
+
+    /// True when the client speaks RESP3.
+    pub fn is_resp3(&self) -> bool {
+        self.meta.lock().resp >= 3
+    }
+
+    /// True while subscribed to any channel or pattern.
+    pub fn in_pubsub(&self) -> bool {
+        self.subscriptions
+            .iter()
+            .any(|n| n.load(Ordering::Relaxed) > 0)
     }
 
     /// Publishes the MULTI queue length (`None` outside MULTI) and the watched-key count.
@@ -126,22 +161,26 @@ impl ClientHandle {
                 None => s.name,
             }
         });
-        let subscribed = self
-            .subscriptions
-            .iter()
-            .any(|n| n.load(Ordering::Relaxed) > 0);
-        let flags = if m.no_evict || m.no_touch || subscribed {
+        let subscribed = self.in_pubsub();
+        let tracking = self.tracking.lock().clone();
+        let flags = if m.no_evict || m.no_touch || subscribed || tracking.is_some() {
             format!(
-                "{}{}{}",
+                "{}{}{}{}",
                 if subscribed { "P" } else { "" },
                 if m.no_evict { "e" } else { "" },
-                if m.no_touch { "T" } else { "" }
+                if m.no_touch { "T" } else { "" },
+                match &tracking {
+                    Some(t) if t.is_broken() => "tR",
+                    Some(_) => "t",
+                    None => "",
+                }
             )
         } else {
             "N".to_string()
         };
+        let redir = tracking.map_or(-1, |t| t.mode.redirect as i64);
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub=0 multi={} watch={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub=0 multi={} watch={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -155,6 +194,7 @@ impl ClientHandle {
             self.watching.load(Ordering::Relaxed),
             self.qbuf.load(Ordering::Relaxed),
             cmd,
+            redir,
             m.resp,
             s(&m.lib_name),
             s(&m.lib_ver),
@@ -187,6 +227,13 @@ pub struct Client {
     pub watched: Option<Watched>,
     /// Channels (0) and patterns (1) this client is subscribed to.
     pub subscribed: [std::collections::BTreeSet<Bytes>; 2],
+    /// CLIENT TRACKING mode, `None` when off.
+    pub tracking: Option<super::tracking::Mode>,
+    /// CLIENT CACHING yes|no for the next command (OPTIN / OPTOUT).
+    pub caching: Option<bool>,
+    /// Out-of-band replies to strong-cache invalidations this batch queued: the batch's
+    /// replies are written once these are on their connections' sockets.
+    pub acks: Vec<(Arc<ClientHandle>, u64)>,
 }
 
 impl Client {
@@ -204,6 +251,9 @@ impl Client {
             tx: None,
             watched: None,
             subscribed: Default::default(),
+            tracking: None,
+            caching: None,
+            acks: Vec::new(),
         }
     }
 
@@ -250,9 +300,13 @@ impl Clients {
             multi: AtomicI64::new(-1),
             watching: AtomicUsize::new(0),
             subscriptions: [AtomicUsize::new(0), AtomicUsize::new(0)],
-            push_tx,
+            outbox: Mutex::new(Outbox {
+                tx: push_tx,
+                queued: 0,
+            }),
             push_rx: Mutex::new(Some(push_rx)),
-            push_pending: AtomicUsize::new(0),
+            flushed: tokio::sync::watch::Sender::new(0),
+            tracking: Mutex::new(None),
         });
         self.map.lock().insert(id, h.clone());
         h
@@ -271,6 +325,11 @@ impl Clients {
     /// True when no client is connected.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The client with this id, if connected.
+    pub fn get(&self, id: u64) -> Option<Arc<ClientHandle>> {
+        self.map.lock().get(&id).cloned()
     }
 
     /// A snapshot of every handle, ordered by id.

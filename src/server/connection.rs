@@ -25,6 +25,9 @@ use crate::protocol::{Decoder, Reply};
 const BUF: usize = 16 * 1024;
 /// A write buffer that grew beyond this is released after use.
 const KEEP_WBUF: usize = 1 << 20;
+/// How long a strong cache's writer waits for a tracking connection to write the
+/// invalidation it was sent before closing that connection.
+const STRONG_FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Serves one connection until it closes, is killed, idles out or the server stops.
 pub async fn serve(
@@ -50,17 +53,18 @@ pub async fn serve(
         let read = tokio::select! {
             r = stream.read_buf(&mut rbuf) => r,
             Some(first) = pushes.recv() => {
-                // Out-of-band replies (pub/sub messages): write all that are queued.
+                // Out-of-band replies (pub/sub messages, invalidations): write all that
+                // are queued.
                 let mut n = 1;
                 first.encode(client.proto, &mut wbuf);
                 while let Ok(more) = pushes.try_recv() {
                     more.encode(client.proto, &mut wbuf);
                     n += 1;
                 }
-                handle.push_pending.fetch_sub(n, Ordering::Relaxed);
                 if stream.write_all(&wbuf).await.is_err() {
                     break;
                 }
+                handle.wrote_pushes(n);
                 shared.stats.add_net(0, wbuf.len() as u64);
                 wbuf.clear();
                 continue;
@@ -128,6 +132,17 @@ pub async fn serve(
             // `beforeSleep` for the same reason), so a client woken by the first reply
             // finds the rest already there instead of being woken once per reply.
             tokio::task::yield_now().await;
+            if !client.acks.is_empty() {
+                let acks = std::mem::take(&mut client.acks);
+                let own = Own {
+                    handle: &handle,
+                    proto: client.proto,
+                    pushes: &mut pushes,
+                };
+                if !await_flushes(acks, own, &mut stream, &mut wbuf).await {
+                    break;
+                }
+            }
             if stream.write_all(&wbuf).await.is_err() {
                 break;
             }
@@ -142,10 +157,66 @@ pub async fn serve(
         }
     }
     flush_stats(&shared, &mut client);
+    // Writers of strong caches waiting for this connection's invalidations stop waiting:
+    // a closed connection's L1 is gone with it.
+    handle.flushed.send_replace(u64::MAX);
+    shared.tracking.disable(&handle);
     super::transaction::unwatch(&shared, &mut client);
     crate::command::pubsub::unsubscribe_all(&shared, &mut client);
     let _ = stream.shutdown().await;
     shared.clients.remove(handle.id);
+}
+
+/// This connection's side of [`await_flushes`].
+struct Own<'a> {
+    handle: &'a ClientHandle,
+    proto: crate::protocol::Proto,
+    pushes: &'a mut tokio::sync::mpsc::UnboundedReceiver<Reply>,
+}
+
+/// Waits until every strong-cache invalidation this batch queued (`acks`) is on its
+/// connection's socket, so the batch's replies (in `wbuf`) go out after it. A connection
+/// that has not written one within [`STRONG_FLUSH_TIMEOUT`] is closed: its client then
+/// drops its L1 (as clients do on disconnect) instead of serving a stale value.
+///
+/// Meanwhile this connection writes its own out-of-band replies at once, so two writers
+/// waiting on each other cannot deadlock. Each is also appended to `wbuf`, after the
+/// replies: an invalidation must never reach a client only *before* a reply carrying the
+/// value it invalidates. False if this connection's socket failed.
+async fn await_flushes(
+    acks: Vec<(Arc<ClientHandle>, u64)>,
+    own: Own<'_>,
+    stream: &mut TcpStream,
+    wbuf: &mut BytesMut,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + STRONG_FLUSH_TIMEOUT;
+    let mut early = BytesMut::new();
+    for (h, seq) in acks {
+        if h.id == own.handle.id {
+            continue;
+        }
+        let mut flushed = h.flushed.subscribe();
+        while *flushed.borrow_and_update() < seq {
+            tokio::select! {
+                r = flushed.changed() => if r.is_err() { break },
+                Some(p) = own.pushes.recv() => {
+                    p.encode(own.proto, &mut early);
+                    wbuf.extend_from_slice(&early);
+                    if stream.write_all(&early).await.is_err() {
+                        return false;
+                    }
+                    early.clear();
+                    own.handle.wrote_pushes(1);
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    tracing::warn!(client = h.id, addr = %h.addr, "closing tracking client that did not take a strong cache's invalidation in time");
+                    h.kill();
+                    break;
+                }
+            }
+        }
+    }
+    true
 }
 
 fn flush_stats(shared: &Shared, client: &mut Client) {

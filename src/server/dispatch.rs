@@ -89,6 +89,7 @@ fn run(shared: &Shared, client: &mut Client, args: &[&[u8]], clock: &mut BatchCl
     }
     if id == CommandId::Exec {
         let reply = transaction::exec(shared, client, clock);
+        client.caching = None;
         let micros = clock.lap();
         slowlog(shared, client, args, micros);
         return reply;
@@ -105,12 +106,26 @@ fn run(shared: &Shared, client: &mut Client, args: &[&[u8]], clock: &mut BatchCl
         client,
     };
     let result = cmd.exec(&mut ctx);
+    if ctx.client.tracking.is_some() {
+        super::tracking::remember(&mut ctx.db, ctx.client, spec, args);
+    }
     let micros = clock.lap();
     let stats = ctx.db.stats();
+    let invalidations = ctx.db.take_invalidations();
     // The effects would go to the fast-restart log and the mirrors here; nothing consumes
     // them yet, and the keyspace does not record them unless something does.
     drop(ctx);
     add_stats(client, stats);
+    if !invalidations.is_empty() {
+        // Queued to every tracking connection before this command's reply is written.
+        let id = client.id();
+        shared.tracking.deliver(invalidations, id, &mut client.acks);
+    }
+    // CLIENT CACHING yes|no applies to the next command only (the whole transaction
+    // inside MULTI), as in Redis.
+    if client.caching.is_some() && client.tx.is_none() && id != CommandId::Client {
+        client.caching = None;
+    }
 
     slowlog(shared, client, args, micros);
     result.unwrap_or_else(CmdError::into_reply)
@@ -245,8 +260,10 @@ pub fn memory_ok(shared: &Shared, now: u64) -> Result<(), CmdError> {
     let n = shared
         .keyspace
         .evict_to(max, how, now)
-        .ok_or(CmdError::OutOfMemory)?;
-    shared.stats.add_evicted(n);
+        .ok_or(CmdError::OutOfMemory);
+    // The L1s hear of what was evicted (even when not enough could be).
+    shared.deliver_mailbox();
+    shared.stats.add_evicted(n?);
     Ok(())
 }
 

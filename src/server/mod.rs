@@ -9,7 +9,8 @@
 //!  SHUTDOWN ─▶│                                │
 //!             │ listener ──accept──▶ workers (one thread + runtime per core)
 //!             │                            └─▶ connection task per client ──▶ dispatch
-//!             │ cron (100 ms): active expiry, ops/sec sample
+//!             │ cron (100 ms): active expiry, cache shrink, tracking-table trim,
+//!             │                invalidations of those, ops/sec sample
 //!             │ on shutdown: stop accepting, connections finish their batch, join workers
 //!             └────────────────────────────────┘
 //! ```
@@ -21,6 +22,7 @@ pub mod pubsub;
 pub mod settings;
 pub mod slowlog;
 pub mod stats;
+pub mod tracking;
 pub mod transaction;
 pub mod workers;
 
@@ -86,6 +88,8 @@ pub struct Shared {
     pub shutdown: watch::Sender<bool>,
     /// Pub/sub channels and patterns.
     pub pubsub: pubsub::PubSub,
+    /// CLIENT TRACKING clients and the delivery of invalidations.
+    pub tracking: tracking::Tracking,
 }
 
 impl Shared {
@@ -108,11 +112,19 @@ impl Shared {
             .get(placement.stripe)
             .map(|s| s.name.clone())
             .unwrap_or_default();
+        let settings = Settings::from_config(&config);
+        let track_state = Arc::new(crate::store::TrackingState::new(
+            settings.tracking_table_max_keys.clone(),
+        ));
         Shared {
-            keyspace: Keyspace::new(false, Arc::new(Caches::new(&config.caches))),
+            keyspace: Keyspace::with_tracking(
+                false,
+                Arc::new(Caches::new(&config.caches)),
+                track_state.clone(),
+            ),
             clients: Clients::default(),
             stats: Stats::default(),
-            settings: Settings::from_config(&config),
+            settings,
             slowlog: SlowLog::default(),
             identity: Identity {
                 name,
@@ -128,7 +140,30 @@ impl Shared {
             config,
             shutdown,
             pubsub: pubsub::PubSub::default(),
+            tracking: tracking::Tracking::new(track_state),
         }
+    }
+
+    /// Delivers the invalidations of work no command waited for (expiry, eviction,
+    /// tracking-table trimming).
+    pub fn deliver_mailbox(&self) {
+        let v = self.keyspace.take_mailbox();
+        if !v.is_empty() {
+            self.tracking.deliver(v, 0, &mut Vec::new());
+        }
+    }
+
+    /// The flush hook for losing a key range (role change, slot move): forgets every
+    /// tracked key and tells every tracking client to drop its whole L1, so no L1 keeps
+    /// data this server can no longer invalidate.
+    pub fn key_range_lost(&self) {
+        self.keyspace.untrack_all();
+        self.deliver_mailbox();
+        self.tracking.deliver(
+            vec![crate::store::Invalidation::flush_all(false)],
+            0,
+            &mut Vec::new(),
+        );
     }
 
     /// Asks the server to stop.
@@ -304,6 +339,10 @@ async fn cron(shared: Arc<Shared>) {
             let n = shared.keyspace.shrink_cache(id, now);
             shared.stats.add_evicted(n);
         }
+        // Keep the tracking table within tracking-table-max-keys (after CONFIG SET lowered
+        // it), then tell the L1s about everything removed above.
+        shared.keyspace.trim_tracking();
+        shared.deliver_mailbox();
     }
 }
 

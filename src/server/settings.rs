@@ -1,6 +1,7 @@
 //! Settings that CONFIG GET/SET read and change at runtime, seeded from the config file.
 //! Each is an atomic (or a lock for strings) so connections read them without contention.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use parking_lot::RwLock;
@@ -43,6 +44,9 @@ pub struct Settings {
     pub maxmemory: AtomicU64,
     /// `maxmemory-policy`, an index into [`MAXMEMORY_POLICIES`].
     pub maxmemory_policy: AtomicU64,
+    /// `tracking-table-max-keys` (config `limits.tracking_table_max_keys`); shared with
+    /// the store, which enforces it as it tracks keys.
+    pub tracking_table_max_keys: Arc<AtomicU64>,
 }
 
 /// Why a CONFIG SET was refused.
@@ -77,6 +81,7 @@ impl Settings {
                     .position(|p| *p == c.limits.maxmemory_policy)
                     .unwrap_or(0) as u64,
             ),
+            tracking_table_max_keys: Arc::new(AtomicU64::new(c.limits.tracking_table_max_keys)),
         }
     }
 
@@ -123,6 +128,7 @@ impl Settings {
             ("slowlog-max-len", g(&self.slowlog_max_len)),
             ("maxmemory", g(&self.maxmemory)),
             ("maxmemory-policy", self.policy().to_string()),
+            ("tracking-table-max-keys", g(&self.tracking_table_max_keys)),
             ("port", port.to_string()),
             ("bind", bind.to_string()),
             ("databases", "1".to_string()),
@@ -197,6 +203,9 @@ impl Settings {
                     .ok_or_else(|| SetError::Invalid("argument(s) must be one of the following: noeviction, allkeys-lru, allkeys-lfu, allkeys-random, volatile-lru, volatile-lfu, volatile-random, volatile-ttl".into()))?;
                 self.maxmemory_policy.store(idx as u64, Ordering::Relaxed);
             }
+            "tracking-table-max-keys" => self
+                .tracking_table_max_keys
+                .store(non_neg(int()?)?, Ordering::Relaxed),
             "port" | "bind" | "databases" | "save" | "appendonly" | "cluster-enabled" => {
                 return Err(SetError::Immutable);
             }

@@ -163,6 +163,11 @@ fn run(
         let reply = Command::parse(q.id, &mut Args::new(&argv[1..]))
             .and_then(|cmd| cmd.exec(&mut ctx))
             .unwrap_or_else(CmdError::into_reply);
+        if ctx.client.tracking.is_some() {
+            let spec = q.id.spec();
+            let spec = spec.sub(&argv).unwrap_or(spec);
+            super::tracking::remember(&mut ctx.db, ctx.client, spec, &argv);
+        }
         // (The command was counted when it was queued.)
         if reply.is_error() {
             ctx.client.pending_errors += 1;
@@ -170,7 +175,12 @@ fn run(
         replies.push(reply);
     }
     let stats = ctx.db.stats();
+    let invalidations = ctx.db.take_invalidations();
     drop(ctx);
     super::dispatch::add_stats(client, stats);
+    if !invalidations.is_empty() {
+        let id = client.id();
+        shared.tracking.deliver(invalidations, id, &mut client.acks);
+    }
     Reply::Array(replies)
 }

@@ -245,7 +245,7 @@ async fn cache_commands_list_info_size_clear_and_config() {
     assert!(field(&info, "memory").parse::<u64>().unwrap() > 11 * 8);
     let all: String = run(&mut c, ("INFO",)).await;
     assert!(
-        all.contains("# Caches\r\ncache_events:consistency=strong,ttl=6h,tti=30m"),
+        all.contains("# Caches\r\ncache_events:consistency=strong,l1=yes,ttl=6h,tti=30m"),
         "{all}"
     );
     assert!(all.contains("cache_default:consistency=eventual"), "{all}");

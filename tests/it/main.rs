@@ -9,5 +9,6 @@ mod expiry;
 mod lifecycle;
 mod protocol;
 mod pubsub;
+mod tracking;
 mod transactions;
 mod util;

@@ -210,3 +210,154 @@ pub async fn try_run<T: redis::FromRedisValue>(
 pub fn redis_cli() -> Command {
     Command::new("redis-cli")
 }
+
+/// A RESP3 frame as readable text: strings as text, aggregates in brackets.
+pub fn show(f: &redis_protocol::resp3::types::OwnedFrame) -> String {
+    use redis_protocol::resp3::types::OwnedFrame as F;
+    let list = |v: &mut dyn Iterator<Item = String>| v.collect::<Vec<_>>().join(" ");
+    match f {
+        F::BlobString { data, .. } | F::BlobError { data, .. } => {
+            String::from_utf8_lossy(data).into_owned()
+        }
+        F::SimpleString { data, .. } | F::VerbatimString { data, .. } => {
+            String::from_utf8_lossy(data).into_owned()
+        }
+        F::SimpleError { data, .. } => data.clone(),
+        F::Number { data, .. } => data.to_string(),
+        F::Null => "nil".to_string(),
+        F::Array { data, .. } | F::Push { data, .. } => {
+            format!("[{}]", list(&mut data.iter().map(show)))
+        }
+        F::Set { data, .. } => {
+            let mut v: Vec<String> = data.iter().map(show).collect();
+            v.sort();
+            format!("{{{}}}", v.join(" "))
+        }
+        F::Map { data, .. } => {
+            let mut v: Vec<String> = data
+                .iter()
+                .map(|(k, v)| format!("{}={}", show(k), show(v)))
+                .collect();
+            v.sort();
+            format!("{{{}}}", v.join(" "))
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// A raw RESP3 connection that separates push messages from replies, for tests that
+/// check exactly what a tracking client receives.
+pub struct Resp3 {
+    sock: TcpStream,
+    buf: Vec<u8>,
+    /// Push messages received and not yet taken, in arrival order.
+    pub pushes: std::collections::VecDeque<redis_protocol::resp3::types::OwnedFrame>,
+}
+
+impl Resp3 {
+    /// Connects and switches to RESP3 (HELLO 3).
+    pub fn connect(port: u16) -> Resp3 {
+        let sock = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let mut c = Resp3 {
+            sock,
+            buf: Vec::new(),
+            pushes: Default::default(),
+        };
+        c.call(&["HELLO", "3"]);
+        c
+    }
+
+    /// The socket, for reading raw bytes.
+    pub fn into_socket(self) -> TcpStream {
+        self.sock
+    }
+
+    /// Sends one command without waiting for its reply.
+    pub fn send(&mut self, args: &[&str]) {
+        let mut req = format!("*{}\r\n", args.len());
+        for a in args {
+            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        self.sock.write_all(req.as_bytes()).expect("send");
+    }
+
+    /// The next frame within `timeout`, push or reply.
+    pub fn frame(&mut self, timeout: Duration) -> Option<redis_protocol::resp3::types::OwnedFrame> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some((f, n))) = redis_protocol::resp3::decode::complete::decode(&self.buf) {
+                self.buf.drain(..n);
+                return Some(f);
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            self.sock
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .ok()?;
+            let mut b = [0u8; 65536];
+            match self.sock.read(&mut b) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&b[..n]),
+                Err(_) => {
+                    if Instant::now() >= deadline {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next reply (pushes that arrive first are kept in `pushes`).
+    pub fn reply(&mut self) -> redis_protocol::resp3::types::OwnedFrame {
+        loop {
+            let f = self
+                .frame(Duration::from_secs(5))
+                .expect("a reply within 5s");
+            if matches!(f, redis_protocol::resp3::types::OwnedFrame::Push { .. }) {
+                self.pushes.push_back(f);
+            } else {
+                return f;
+            }
+        }
+    }
+
+    /// Sends a command and returns its reply.
+    pub fn call(&mut self, args: &[&str]) -> redis_protocol::resp3::types::OwnedFrame {
+        self.send(args);
+        self.reply()
+    }
+
+    /// Sends a command and returns its reply as text: a string's value, an error's
+    /// message, an integer, or `nil`.
+    pub fn text(&mut self, args: &[&str]) -> String {
+        show(&self.call(args))
+    }
+
+    /// The next `invalidate` push within `timeout`: `Some(keys)`, or `Some(None)` for a
+    /// flush of everything; `None` if none came.
+    pub fn invalidation(&mut self, timeout: Duration) -> Option<Option<Vec<String>>> {
+        use redis_protocol::resp3::types::OwnedFrame as F;
+        let f = match self.pushes.pop_front() {
+            Some(f) => f,
+            None => self.frame(timeout)?,
+        };
+        let F::Push { data, .. } = f else {
+            panic!("expected a push, got {f:?}");
+        };
+        assert!(
+            matches!(&data[0], F::BlobString { data, .. } if data == b"invalidate"),
+            "not an invalidate push: {data:?}"
+        );
+        Some(match &data[1] {
+            F::Null => None,
+            F::Array { data, .. } => Some(
+                data.iter()
+                    .map(|k| match k {
+                        F::BlobString { data, .. } => String::from_utf8_lossy(data).into_owned(),
+                        other => panic!("key {other:?}"),
+                    })
+                    .collect(),
+            ),
+            other => panic!("invalidate payload {other:?}"),
+        })
+    }
+}
