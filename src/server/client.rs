@@ -170,9 +170,12 @@ impl ClientHandle {
                 if m.no_evict { "e" } else { "" },
                 if m.no_touch { "T" } else { "" },
                 match &tracking {
-                    Some(t) if t.is_broken() => "tR",
-                    Some(_) => "t",
-                    None => "",
+                    Some(t) => format!(
+                        "t{}{}",
+                        if t.is_broken() { "R" } else { "" },
+                        if t.mode.bcast { "B" } else { "" }
+                    ),
+                    None => String::new(),
                 }
             )
         } else {

@@ -326,3 +326,112 @@ pub fn remember(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Placement};
+    use crate::server::Shared;
+
+    /// A RESP3 client of `shared` and the receiving end of its push queue.
+    fn client(
+        shared: &Shared,
+    ) -> (
+        Arc<ClientHandle>,
+        tokio::sync::mpsc::UnboundedReceiver<Reply>,
+    ) {
+        let addr = "127.0.0.1:1".parse().expect("addr");
+        let h = shared.clients.register(addr, addr);
+        h.meta.lock().resp = 3;
+        let rx = h.push_rx.lock().take().expect("queue");
+        (h, rx)
+    }
+
+    fn shared() -> Shared {
+        Shared::new(
+            Config::dev(),
+            &Placement {
+                stripe: 0,
+                server: 0,
+            },
+            None,
+            "127.0.0.1".into(),
+            0,
+        )
+    }
+
+    fn invalidate(key: Option<&str>) -> Reply {
+        Reply::Push(vec![
+            Reply::bulk("invalidate"),
+            key.map_or(Reply::Nil, |k| Reply::Array(vec![Reply::bulk(k)])),
+        ])
+    }
+
+    fn drained(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Reply>) -> Vec<Reply> {
+        std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    }
+
+    #[test]
+    fn delivery_follows_each_clients_mode() {
+        let s = shared();
+        let t = &s.tracking;
+        let (plain, mut plain_rx) = client(&s);
+        let (noloop, mut noloop_rx) = client(&s);
+        let (bcast, mut bcast_rx) = client(&s);
+        let none = |_| None;
+        t.enable(&plain, Mode::default(), none).expect("on");
+        let nl = Mode {
+            noloop: true,
+            ..Mode::default()
+        };
+        t.enable(&noloop, nl, none).expect("on");
+        let bc = Mode {
+            bcast: true,
+            prefixes: vec![Bytes::from_static(b"a")],
+            ..Mode::default()
+        };
+        t.enable(&bcast, bc, none).expect("on");
+        assert_eq!(t.clients(), 3);
+        assert_eq!(t.prefixes(), 1);
+
+        let mut acks = Vec::new();
+        let inv = Invalidation::of_key(b"ab", vec![plain.id, noloop.id], true, true);
+        t.deliver(vec![inv], noloop.id, &mut acks);
+        assert_eq!(drained(&mut plain_rx), vec![invalidate(Some("ab"))]);
+        assert!(drained(&mut noloop_rx).is_empty(), "NOLOOP: its own write");
+        assert_eq!(drained(&mut bcast_rx), vec![invalidate(Some("ab"))]);
+        let mut acked: Vec<u64> = acks.iter().map(|(h, _)| h.id).collect();
+        acked.sort();
+        assert_eq!(
+            acked,
+            vec![plain.id, bcast.id],
+            "strong: the writer waits on both"
+        );
+
+        let other = Invalidation::of_key(b"zz", vec![], true, false);
+        t.deliver(vec![other], 0, &mut acks);
+        assert!(drained(&mut bcast_rx).is_empty(), "outside the prefix");
+
+        t.disable(&bcast);
+        assert_eq!((t.clients(), t.prefixes()), (2, 0));
+        assert!(!t.state.any_bcast());
+    }
+
+    #[test]
+    fn losing_a_key_range_flushes_every_l1_and_forgets_the_table() {
+        let s = shared();
+        let (h, mut rx) = client(&s);
+        s.tracking
+            .enable(&h, Mode::default(), |_| None)
+            .expect("on");
+        let mut db = s.keyspace.db(crate::store::ShardSet::All, 0, true);
+        db.track(b"k", h.id, true).expect("locked");
+        assert!(db.take_invalidations().is_empty());
+        drop(db);
+        assert_eq!(s.tracking.state.keys(), 1);
+
+        s.key_range_lost();
+        assert_eq!(s.tracking.state.keys(), 0);
+        assert_eq!(drained(&mut rx), vec![invalidate(None)]);
+    }
+}
