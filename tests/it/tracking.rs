@@ -470,3 +470,35 @@ fn redis_py_client_side_cache_stays_coherent() {
     );
     assert!(out.status.success() && text.contains("ok"), "{text}");
 }
+
+#[test]
+fn lowering_the_table_limit_drops_and_invalidates_keys() {
+    let s = TestServer::start();
+    let mut r = tracker(&s, &[]);
+    for i in 0..100 {
+        r.send(&["GET", &format!("k{i}")]);
+    }
+    for _ in 0..100 {
+        assert_eq!(r.reply(), F::Null);
+    }
+    let mut w = Resp3::connect(s.port);
+    assert_eq!(
+        w.text(&["CONFIG", "GET", "tracking-table-max-keys"]),
+        "{tracking-table-max-keys=1000000}"
+    );
+    assert_eq!(
+        w.text(&["CONFIG", "SET", "tracking-table-max-keys", "10"]),
+        "OK"
+    );
+    // The cron trims the table; each dropped key is invalidated in the L1 holding it.
+    let mut dropped = 0;
+    while dropped < 90 {
+        match r.invalidation(SOON) {
+            Some(Some(ks)) => dropped += ks.len(),
+            other => panic!("after {dropped} invalidations: {other:?}"),
+        }
+    }
+    assert_eq!(r.invalidation(QUIET), None, "ten keys stay tracked");
+    let info = w.text(&["INFO", "stats"]);
+    assert!(info.contains("tracking_total_keys:10\r\n"), "{info}");
+}
