@@ -203,7 +203,7 @@ pub fn validate_name(name: &[u8]) -> Result<(), CmdError> {
     }
 }
 
-fn on_off(args: &mut Args<'_>) -> Result<bool, CmdError> {
+pub(super) fn on_off(args: &mut Args<'_>) -> Result<bool, CmdError> {
     match args.keyword()?.as_str() {
         "ON" => Ok(true),
         "OFF" => Ok(false),

@@ -80,9 +80,7 @@ impl<'a> Exec<'a> for Reset {
         c.tx = None;
         crate::server::transaction::unwatch(ctx.server, c);
         super::pubsub::unsubscribe_all(ctx.server, c);
-        ctx.server.tracking.disable(&c.handle);
-        c.tracking = None;
-        c.caching = None;
+        crate::server::tracking::stop(ctx.server, c);
         c.proto = Proto::Resp2;
         c.no_touch = false;
         c.authenticated = ctx.server.settings.requirepass.read().is_none();

@@ -7,16 +7,12 @@ use bytes::Bytes;
 use super::CmdError;
 use super::ctx::ExecCtx;
 use crate::protocol::{Args, Reply};
-use crate::server::tracking::Mode;
+use crate::server::tracking::{Mode, overlaps};
 
 /// `CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]`:
 /// `None` for OFF.
 pub fn parse_tracking(args: &mut Args<'_>) -> Result<Option<Mode>, CmdError> {
-    let on = match args.keyword()?.as_str() {
-        "ON" => true,
-        "OFF" => false,
-        _ => return Err(CmdError::Syntax),
-    };
+    let on = super::client::on_off(args)?;
     let mut m = Mode::default();
     while !args.is_empty() {
         match args.keyword()?.as_str() {
@@ -28,11 +24,7 @@ pub fn parse_tracking(args: &mut Args<'_>) -> Result<Option<Mode>, CmdError> {
             }
             "PREFIX" => {
                 let p = args.bytes()?;
-                if let Some(o) = m
-                    .prefixes
-                    .iter()
-                    .find(|o| o.starts_with(p) || p.starts_with(o))
-                {
+                if let Some(o) = m.prefixes.iter().find(|o| overlaps(o, p)) {
                     return Err(CmdError::err(format!(
                         "Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not overlap.",
                         String::from_utf8_lossy(p),
@@ -80,20 +72,11 @@ pub fn parse_caching(args: &mut Args<'_>) -> Result<bool, CmdError> {
 
 /// CLIENT TRACKING: turns tracking on (or changes its options) or off.
 pub fn tracking(ctx: &mut ExecCtx<'_>, mode: Option<Mode>) -> Result<Reply, CmdError> {
-    let me = ctx.client.handle.clone();
     let Some(mode) = mode else {
-        ctx.server.tracking.disable(&me);
-        ctx.client.tracking = None;
-        ctx.client.caching = None;
+        crate::server::tracking::stop(ctx.server, ctx.client);
         return Ok(Reply::Ok);
     };
-    if let Some(old) = &ctx.client.tracking
-        && ((old.optin && mode.optout) || (old.optout && mode.optin))
-    {
-        return Err(CmdError::err(
-            "You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.",
-        ));
-    }
+    let me = ctx.client.handle.clone();
     let clients = &ctx.server.clients;
     let mode = ctx
         .server

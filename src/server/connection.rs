@@ -160,7 +160,7 @@ pub async fn serve(
     // Writers of strong caches waiting for this connection's invalidations stop waiting:
     // a closed connection's L1 is gone with it.
     handle.flushed.send_replace(u64::MAX);
-    shared.tracking.disable(&handle);
+    super::tracking::stop(&shared, &mut client);
     super::transaction::unwatch(&shared, &mut client);
     crate::command::pubsub::unsubscribe_all(&shared, &mut client);
     let _ = stream.shutdown().await;

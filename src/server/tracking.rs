@@ -104,12 +104,31 @@ impl Tracker {
     }
 }
 
+/// True when one BCAST prefix starts with the other: a client's prefixes must not
+/// overlap (a key would be reported twice).
+pub fn overlaps(a: &[u8], b: &[u8]) -> bool {
+    a.starts_with(b) || b.starts_with(a)
+}
+
+/// Turns `client`'s tracking off everywhere it is recorded (CLIENT TRACKING OFF, RESET,
+/// disconnect).
+pub fn stop(shared: &super::Shared, client: &mut super::Client) {
+    shared.tracking.disable(&client.handle);
+    client.tracking = None;
+    client.caching = None;
+}
+
 /// Why CLIENT TRACKING ON was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ModeError {
     /// REDIRECT to a client that is not connected.
     #[error("The client ID you want redirect to does not exist")]
     NoRedirectTarget,
+    /// Switching between OPTIN and OPTOUT without turning tracking off first.
+    #[error(
+        "You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode."
+    )]
+    OptSwitch,
     /// Switching BCAST on or off without turning tracking off first.
     #[error(
         "You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode."
@@ -169,12 +188,11 @@ impl Tracking {
             if old.bcast != mode.bcast {
                 return Err(ModeError::BcastSwitch);
             }
+            if (old.optin && mode.optout) || (old.optout && mode.optin) {
+                return Err(ModeError::OptSwitch);
+            }
             for new in &mode.prefixes {
-                if let Some(o) = old
-                    .prefixes
-                    .iter()
-                    .find(|o| o.starts_with(new) || new.starts_with(o))
-                {
+                if let Some(o) = old.prefixes.iter().find(|o| overlaps(o, new)) {
                     return Err(ModeError::Overlap {
                         new: String::from_utf8_lossy(new).into_owned(),
                         old: String::from_utf8_lossy(o).into_owned(),

@@ -75,11 +75,11 @@ impl Shard {
                 w.dirty.store(true, Ordering::Release);
             }
         }
-        if self.tracked.is_empty() && !self.tracking.any_bcast() {
+        let bcast = self.tracking.any_bcast();
+        if self.tracked.is_empty() && !bcast {
             return;
         }
         let clients = self.tracked.take(key, &self.tracking).unwrap_or_default();
-        let bcast = self.tracking.any_bcast();
         if !clients.is_empty() || bcast {
             let strong = self.tables[c].cache.is_strong();
             self.invalid
@@ -278,8 +278,7 @@ impl Keyspace {
         let mut i = fastrand::usize(..SHARDS);
         while self.tracking.over_limit() && empty < SHARDS {
             let mut s = self.shards[i].lock();
-            let st = s.tracking.clone();
-            match s.tracked.evict_one(&st) {
+            match s.tracked.evict_one(&self.tracking) {
                 Some((k, ids)) => {
                     s.invalid.push(Invalidation::of_key(&k, ids, false, false));
                     self.post(&mut s);
@@ -299,8 +298,7 @@ impl Keyspace {
     pub fn untrack_all(&self) {
         for shard in self.shards.iter() {
             let mut s = shard.lock();
-            let st = s.tracking.clone();
-            s.tracked.clear(&st);
+            s.tracked.clear(&self.tracking);
             self.post(&mut s);
         }
     }
