@@ -16,7 +16,8 @@ pub mod stats;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::config::{CacheConfig, Consistency};
+use crate::config::{CacheConfig, Consistency, StorageConfig};
+use crate::store::pool::Pool;
 
 pub use policy::{Policy, PolicySnapshot, Setting, eviction_name};
 pub use stats::CacheStats;
@@ -37,16 +38,44 @@ pub struct Cache {
     pub stats: CacheStats,
     /// Whether L1s may hold its keys (CLIENT TRACKING).
     pub l1: bool,
+    /// The tier budgets it draws on: its own pools, or the server's shared ones.
+    pub pools: Pools,
+}
+
+/// The budgets of a cache's tiers: heap bytes and off-heap segments.
+#[derive(Debug, Clone)]
+pub struct Pools {
+    /// Bytes of heap entries (only enforced when there is an off-heap tier to move to).
+    pub heap: Arc<Pool>,
+    /// Off-heap segments.
+    pub offheap: Arc<Pool>,
+    /// True when the cache has pools of its own (`heap`/`offheap` in its config).
+    pub own_heap: bool,
+    /// True when the cache has its own off-heap pool.
+    pub own_offheap: bool,
+}
+
+impl Pools {
+    /// Unbounded pools: a server without an off-heap tier.
+    pub fn unbounded() -> Pools {
+        Pools {
+            heap: Arc::new(Pool::new(u64::MAX)),
+            offheap: Arc::new(Pool::new(u64::MAX)),
+            own_heap: false,
+            own_offheap: false,
+        }
+    }
 }
 
 impl Cache {
-    fn new(c: &CacheConfig) -> Cache {
+    fn new(c: &CacheConfig, pools: Pools) -> Cache {
         Cache {
             name: c.name.clone(),
             consistency: c.consistency,
             policy: Policy::from_config(c),
             stats: CacheStats::default(),
             l1: c.l1,
+            pools,
         }
     }
 
@@ -67,11 +96,47 @@ pub struct Caches {
 }
 
 impl Caches {
-    /// The caches of a config (which always includes `default`).
+    /// The caches of a config (which always includes `default`), without tier budgets.
     pub fn new(configs: &[CacheConfig]) -> Caches {
-        let mut list: Vec<Arc<Cache>> = configs.iter().map(|c| Arc::new(Cache::new(c))).collect();
+        Caches::build(configs, |_| Pools::unbounded())
+    }
+
+    /// The caches of a config with their tier budgets: with an off-heap tier of
+    /// `storage.offheap` in segments of `segment` bytes, a cache with its own `heap` or
+    /// `offheap` gets a pool of that size and the others share what remains of the server's.
+    pub fn tiered(configs: &[CacheConfig], storage: &StorageConfig, segment: usize) -> Caches {
+        if storage.offheap.0 == 0 {
+            return Caches::new(configs);
+        }
+        let segs = |bytes: u64| bytes / segment.max(1) as u64;
+        let own_heap: u64 = configs.iter().filter_map(|c| c.heap).map(|s| s.0).sum();
+        let own_off: u64 = configs
+            .iter()
+            .filter_map(|c| c.offheap)
+            .map(|s| segs(s.0))
+            .sum();
+        let shared_heap = Arc::new(Pool::new(storage.heap.0.saturating_sub(own_heap)));
+        let shared_off = Arc::new(Pool::new(segs(storage.offheap.0).saturating_sub(own_off)));
+        Caches::build(configs, |c| Pools {
+            heap: c
+                .heap
+                .map_or_else(|| shared_heap.clone(), |s| Arc::new(Pool::new(s.0))),
+            offheap: c
+                .offheap
+                .map_or_else(|| shared_off.clone(), |s| Arc::new(Pool::new(segs(s.0)))),
+            own_heap: c.heap.is_some(),
+            own_offheap: c.offheap.is_some(),
+        })
+    }
+
+    fn build(configs: &[CacheConfig], pools: impl Fn(&CacheConfig) -> Pools) -> Caches {
+        let mut list: Vec<Arc<Cache>> = configs
+            .iter()
+            .map(|c| Arc::new(Cache::new(c, pools(c))))
+            .collect();
         if !list.iter().any(|c| c.name == "default") {
-            list.push(Arc::new(Cache::new(&CacheConfig::default_cache())));
+            let d = CacheConfig::default_cache();
+            list.push(Arc::new(Cache::new(&d, pools(&d))));
         }
         let by_name: HashMap<_, _, _> = list
             .iter()

@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use super::CmdError;
 use crate::server::{Client, Shared};
-use crate::store::{Db, Entry};
+use crate::store::{Db, EntryRef};
 
 /// The execution context of one command.
 pub struct ExecCtx<'a> {
@@ -29,18 +29,10 @@ impl ExecCtx<'_> {
     }
 }
 
-/// Values up to this size are copied out of the store rather than shared: a copy touches
-/// only the value's bytes, while sharing also touches (and for a value never shared
-/// before, allocates) its reference count: another cache miss on the hot GET path.
-const COPY_OUT_MAX: usize = 128;
-
-/// The string in an entry, or WRONGTYPE.
-pub fn str_of(e: Option<&Entry>) -> Result<Option<Bytes>, CmdError> {
+/// The string in an entry, or WRONGTYPE. Copied out of the store: the shard lock is
+/// released before the reply is written, and the entry may be off-heap.
+pub fn str_of(e: Option<EntryRef<'_>>) -> Result<Option<Bytes>, CmdError> {
     let Some(e) = e else { return Ok(None) };
-    let b = e.value.as_str().ok_or(CmdError::WrongType)?;
-    Ok(Some(if b.len() <= COPY_OUT_MAX {
-        Bytes::copy_from_slice(b)
-    } else {
-        b.to_bytes()
-    }))
+    let b = e.value().as_str().ok_or(CmdError::WrongType)?;
+    Ok(Some(Bytes::copy_from_slice(b)))
 }

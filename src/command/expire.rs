@@ -84,7 +84,7 @@ impl<'a> SetExpiry<'a> {
             Unit::AbsMillis => Some(self.when),
         }
         .ok_or_else(bad)?;
-        let Some(cur) = ctx.db.peek(self.key)?.map(|e| e.expire_at) else {
+        let Some(cur) = ctx.db.peek(self.key)?.map(|e| e.expire_at()) else {
             return Ok(Reply::Int(0));
         };
         // A key without TTL counts as an infinite TTL for GT and LT.
@@ -157,7 +157,7 @@ enum Report {
 
 fn report(ctx: &mut ExecCtx<'_>, key: &[u8], what: Report) -> Result<Reply, CmdError> {
     let now = ctx.db.now;
-    let Some(at) = ctx.db.peek(key)?.map(|e| e.expire_at) else {
+    let Some(at) = ctx.db.peek(key)?.map(|e| e.expire_at()) else {
         return Ok(Reply::Int(-2));
     };
     if at == 0 {
@@ -219,7 +219,7 @@ impl<'a> Exec<'a> for Persist<'a> {
         Ok(Persist { key: args.bytes()? })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-        let has_ttl = ctx.db.peek(self.key)?.is_some_and(|e| e.expire_at != 0);
+        let has_ttl = ctx.db.peek(self.key)?.is_some_and(|e| e.expire_at() != 0);
         if has_ttl {
             ctx.db.set_expire(self.key, None)?;
         }

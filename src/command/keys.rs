@@ -22,7 +22,7 @@ impl<'a> Exec<'a> for Del<'a> {
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
         let mut n = 0;
         for k in &self.keys {
-            n += i64::from(ctx.db.del(k)?.is_some());
+            n += i64::from(ctx.db.del(k)?);
         }
         Ok(Reply::Int(n))
     }
@@ -80,7 +80,7 @@ impl<'a> Exec<'a> for Type<'a> {
         let t = ctx
             .db
             .peek(self.key)?
-            .map_or("none", |e| e.value.type_name());
+            .map_or("none", |e| e.value().type_name());
         Ok(Reply::status(t))
     }
 }
@@ -164,7 +164,7 @@ pub struct RenameNx<'a>(Rename<'a>);
 impl<'a> Rename<'a> {
     /// Moves the entry (value and TTL); `Err(no such key)` if the source is missing.
     fn run(&self, ctx: &mut ExecCtx<'_>, nx: bool) -> Result<bool, CmdError> {
-        let Some(entry) = ctx.db.peek(self.from)?.cloned() else {
+        let Some(entry) = ctx.db.peek(self.from)?.map(|e| e.to_entry()) else {
             return Err(CmdError::err("no such key"));
         };
         if self.from == self.to {
@@ -240,7 +240,7 @@ impl<'a> Exec<'a> for Copy<'a> {
         if self.from == self.to {
             return Err(CmdError::err("source and destination objects are the same"));
         }
-        let Some(entry) = ctx.db.peek(self.from)?.cloned() else {
+        let Some(entry) = ctx.db.peek(self.from)?.map(|e| e.to_entry()) else {
             return Ok(Reply::Int(0));
         };
         if !self.replace && ctx.db.exists(self.to)? {
@@ -408,9 +408,9 @@ impl<'a> Exec<'a> for Object<'a> {
             return Ok(Reply::Nil);
         };
         Ok(match self {
-            Object::Encoding(_) => Reply::bulk(e.value.encoding()),
+            Object::Encoding(_) => Reply::bulk(e.value().encoding()),
             Object::Freq(_) => Reply::Int(i64::from(e.freq(now))),
-            Object::IdleTime(_) => Reply::Int((now.saturating_sub(e.atime) / 1000) as i64),
+            Object::IdleTime(_) => Reply::Int((now.saturating_sub(e.atime()) / 1000) as i64),
             Object::RefCount(_) | Object::Help => Reply::Int(1),
         })
     }

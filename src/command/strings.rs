@@ -292,7 +292,7 @@ impl<'a> Exec<'a> for DelIfEq<'a> {
         let Some(e) = ctx.db.peek(self.key)? else {
             return Ok(Reply::Int(0));
         };
-        if e.value.as_str().ok_or(CmdError::WrongType)?.as_slice() != self.value {
+        if e.value().as_str().ok_or(CmdError::WrongType)? != self.value {
             return Ok(Reply::Int(0));
         }
         ctx.db.del(self.key)?;
@@ -337,7 +337,7 @@ impl<'a> Exec<'a> for GetEx<'a> {
         if v.is_some() {
             if let Some(t) = at {
                 ctx.db.set_expire(self.key, Some(t))?;
-            } else if self.persist && ctx.db.peek(self.key)?.is_some_and(|e| e.expire_at != 0) {
+            } else if self.persist && ctx.db.peek(self.key)?.is_some_and(|e| e.expire_at() != 0) {
                 // Only an actual change counts (WATCH, effects), as in Redis.
                 ctx.db.set_expire(self.key, None)?;
             }
@@ -363,7 +363,7 @@ impl<'a> Exec<'a> for MGet<'a> {
             let v = ctx
                 .db
                 .get(k)?
-                .and_then(|e| e.value.as_str().map(|s| s.to_bytes()));
+                .and_then(|e| e.value().as_str().map(Bytes::copy_from_slice));
             out.push(Reply::opt_bulk(v));
         }
         Ok(Reply::Array(out))

@@ -36,6 +36,14 @@ pub struct CacheConfig {
     /// invalidation right behind the reply, so no L1 holds it. Default: `true`.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub l1: bool,
+    /// This cache's own heap-tier budget, carved out of `storage.heap`. Default: it shares
+    /// what other caches leave of `storage.heap`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heap: Option<Size>,
+    /// This cache's own off-heap budget, carved out of `storage.offheap`. Default: it
+    /// shares what other caches leave of `storage.offheap`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offheap: Option<Size>,
 }
 
 fn yes() -> bool {
@@ -84,6 +92,8 @@ impl CacheConfig {
             max_memory: None,
             eviction: Eviction::Lru,
             l1: true,
+            heap: None,
+            offheap: None,
         }
     }
 }

@@ -59,9 +59,15 @@ pub struct ServerConfig {
     /// Port for replication and the control plane (`tsa-group-port`). Default: `port + 10000`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_port: Option<u16>,
-    /// Data directory (fast-restart files). Required when `storage.restartable` is true.
+    /// Data directory (fast-restart files, the off-heap file). Required when
+    /// `storage.restartable` or `storage.offheap_file` is true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<String>,
+    /// This server's off-heap size, overriding `storage.offheap` (Terracotta sizes
+    /// off-heap per server). A mirror with less than its stripe's other servers is refused
+    /// at start. Default: `storage.offheap`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offheap: Option<super::units::Size>,
 }
 
 /// A voter: takes part in control-plane elections, holds no data.
@@ -96,6 +102,11 @@ impl ServerConfig {
     pub fn bind(&self) -> &str {
         self.bind.as_deref().unwrap_or(&self.host)
     }
+
+    /// This server's off-heap size: its own `offheap`, else `storage.offheap`.
+    pub fn offheap(&self, storage: &super::StorageConfig) -> u64 {
+        self.offheap.unwrap_or(storage.offheap).0
+    }
 }
 
 impl Default for ClusterConfig {
@@ -112,6 +123,7 @@ impl Default for ClusterConfig {
                     port: default_port(),
                     group_port: None,
                     data: None,
+                    offheap: None,
                 }],
             }],
             voters: Vec::new(),

@@ -257,6 +257,12 @@ impl Config {
                             "is required because storage.restartable is true".into(),
                         );
                     }
+                    None if self.storage.offheap_file && s.offheap(&self.storage) > 0 => {
+                        err(
+                            format!("{p}.data"),
+                            "is required because storage.offheap_file is true".into(),
+                        );
+                    }
                     None => {}
                 }
             }
@@ -321,6 +327,7 @@ impl Config {
                 err(format!("{p}.max_memory"), "must be greater than 0".into());
             }
         }
+        self.validate_tiers(&mut err);
 
         let l = &self.limits;
         if l.maxclients == 0 {
@@ -414,6 +421,121 @@ impl Config {
     /// The server at `p`.
     pub fn server(&self, p: &Placement) -> Option<&ServerConfig> {
         self.cluster.stripes.get(p.stripe)?.servers.get(p.server)
+    }
+
+    /// The off-heap size of the server at `p` (its own or `storage.offheap`).
+    pub fn offheap(&self, p: &Placement) -> u64 {
+        self.server(p)
+            .map_or(self.storage.offheap.0, |s| s.offheap(&self.storage))
+    }
+
+    /// Why the server at `p` may not start with its off-heap size: Terracotta refuses a
+    /// server with less off-heap than another server of its stripe, which it could not
+    /// mirror (or be mirrored by) without running out of room.
+    pub fn offheap_shortfall(&self, p: &Placement) -> Option<String> {
+        let stripe = self.cluster.stripes.get(p.stripe)?;
+        let me = self.server(p)?;
+        let mine = me.offheap(&self.storage);
+        let bigger = stripe
+            .servers
+            .iter()
+            .filter(|o| o.name != me.name)
+            .max_by_key(|o| o.offheap(&self.storage))
+            .filter(|o| o.offheap(&self.storage) > mine)?;
+        Some(format!(
+            "server '{}' has offheap {} but '{}' in stripe '{}' has {}: a mirror needs at least \
+             the off-heap of its stripe's other servers",
+            me.name,
+            Size(mine),
+            bigger.name,
+            stripe.name,
+            Size(bigger.offheap(&self.storage)),
+        ))
+    }
+
+    /// Number of caches, counting `default` whether listed or not.
+    pub fn cache_count(&self) -> usize {
+        self.caches.len() + usize::from(!self.caches.iter().any(|c| c.name == "default"))
+    }
+
+    /// The off-heap segment size for a tier of `offheap` bytes with these caches.
+    pub fn segment_size(&self, offheap: u64) -> usize {
+        crate::store::offheap::segment_size_for(offheap, crate::store::SHARDS * self.cache_count())
+    }
+
+    /// Tier sizes: per-cache pools fit in the server's, and are large enough to give every
+    /// shard a segment.
+    fn validate_tiers(&self, err: &mut impl FnMut(String, String)) {
+        let st = &self.storage;
+        let offheap = self
+            .cluster
+            .stripes
+            .iter()
+            .flat_map(|s| &s.servers)
+            .map(|s| s.offheap(st))
+            .min()
+            .unwrap_or(st.offheap.0);
+        let min = crate::store::offheap::min_size(self.cache_count());
+        if offheap > 0 && offheap < min {
+            err(
+                "storage.offheap".into(),
+                format!("must be 0 (no off-heap tier) or at least {}", Size(min)),
+            );
+        }
+        let segment = self.segment_size(offheap) as u64;
+        let (mut heap_sum, mut off_sum) = (0u64, 0u64);
+        for (i, c) in self.caches.iter().enumerate() {
+            let p = format!("caches[{i}]");
+            if let Some(h) = c.heap {
+                heap_sum += h.0;
+                if offheap == 0 {
+                    err(
+                        format!("{p}.heap"),
+                        "needs an off-heap tier (storage.offheap) to move entries to".into(),
+                    );
+                }
+            }
+            if let Some(o) = c.offheap {
+                off_sum += o.0;
+                let need = crate::store::SHARDS as u64 * segment;
+                if offheap == 0 {
+                    err(
+                        format!("{p}.offheap"),
+                        "needs storage.offheap to carve it from".into(),
+                    );
+                } else if o.0 < need {
+                    err(
+                        format!("{p}.offheap"),
+                        format!(
+                            "must be at least {} (a {} segment for each of {} shards)",
+                            Size(need),
+                            Size(segment),
+                            crate::store::SHARDS
+                        ),
+                    );
+                }
+            }
+        }
+        if heap_sum > st.heap.0 {
+            err(
+                "caches".into(),
+                format!(
+                    "the caches' heap pools add up to {}, more than storage.heap {}",
+                    Size(heap_sum),
+                    st.heap
+                ),
+            );
+        }
+        if offheap > 0 && off_sum > offheap {
+            err(
+                "caches".into(),
+                format!(
+                    "the caches' offheap pools add up to {}, more than the server's off-heap {}",
+                    Size(off_sum),
+                    Size(offheap)
+                ),
+            );
+        }
     }
 
     /// A few lines describing the cluster, printed by `terrace check`.

@@ -8,10 +8,17 @@ use super::units::Size;
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
-    /// Heap tier budget in bytes (hot entries). Default: `256m`.
+    /// Heap tier budget in bytes: the hot entries. Enforced when there is an off-heap tier
+    /// (entries beyond it move there); without one the heap holds everything, bounded only
+    /// by `maxmemory` and cache limits. Default: `256m`.
     pub heap: Size,
-    /// Off-heap (mmap) tier budget in bytes; 0 disables the tier. Default: `0`.
+    /// Off-heap (mmap) tier size in bytes; 0 disables the tier. Default: `0`.
     pub offheap: Size,
+    /// Back the off-heap tier with a file in the server's `data` directory instead of
+    /// anonymous memory, so the data set can exceed RAM (the OS pages cold segments out).
+    /// The file is scratch space, not persistence: it is recreated at every start.
+    /// Default: `false`.
+    pub offheap_file: bool,
     /// Keep an append-only fast-restart log in each server's `data` directory, so all data
     /// survives a restart. Default: `false`.
     pub restartable: bool,
@@ -37,6 +44,7 @@ impl Default for StorageConfig {
         StorageConfig {
             heap: Size(256 << 20),
             offheap: Size(0),
+            offheap_file: false,
             restartable: false,
             fsync: FsyncPolicy::Everysec,
         }

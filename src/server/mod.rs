@@ -9,7 +9,7 @@
 //!  SHUTDOWN ─▶│                                │
 //!             │ listener ──accept──▶ workers (one thread + runtime per core)
 //!             │                            └─▶ connection task per client ──▶ dispatch
-//!             │ cron (100 ms): active expiry, cache shrink, tracking-table trim,
+//!             │ cron (100 ms): active expiry, cache shrink, tier balance, tracking-table trim,
 //!             │                invalidations of those, ops/sec sample
 //!             │ on shutdown: stop accepting, connections finish their batch, join workers
 //!             └────────────────────────────────┘
@@ -42,6 +42,7 @@ pub use stats::Stats;
 use crate::cache::Caches;
 use crate::config::{Config, Placement};
 use crate::store::Keyspace;
+use crate::store::offheap::Region;
 
 /// How long shutdown waits for connections to finish their current batch. A client that
 /// stops reading its replies would otherwise hold shutdown forever in a blocked write.
@@ -100,6 +101,7 @@ impl Shared {
         config_file: Option<String>,
         bind: String,
         port: u16,
+        region: Option<Arc<Region>>,
     ) -> Shared {
         let (shutdown, _) = watch::channel(false);
         let name = config
@@ -117,10 +119,20 @@ impl Shared {
             settings.tracking_table_max_keys.clone(),
         ));
         Shared {
-            keyspace: Keyspace::with_tracking(
+            keyspace: Keyspace::with_parts(
                 false,
-                Arc::new(Caches::new(&config.caches)),
+                Arc::new(match &region {
+                    Some(r) => {
+                        let storage = crate::config::StorageConfig {
+                            offheap: crate::config::Size(r.size()),
+                            ..config.storage.clone()
+                        };
+                        Caches::tiered(&config.caches, &storage, r.segment_size())
+                    }
+                    None => Caches::new(&config.caches),
+                }),
                 track_state.clone(),
+                region,
             ),
             clients: Clients::default(),
             stats: Stats::default(),
@@ -195,6 +207,10 @@ pub enum ServerError {
     /// The worker threads could not start.
     #[error("could not start worker threads: {0}")]
     Workers(std::io::Error),
+    /// The off-heap tier could not be set up (too large for RAM or disk, a mirror with
+    /// less off-heap than its stripe, a file error).
+    #[error("{0}")]
+    OffHeap(String),
     /// The listening socket could not be opened.
     #[error("could not listen on {addr}: {source}")]
     Bind {
@@ -207,6 +223,7 @@ pub enum ServerError {
 
 /// Runs a server until it is told to stop; returns after connections have drained.
 pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
+    let region = open_offheap(&opts.config, &opts.placement)?;
     let server = opts.config.server(&opts.placement).cloned();
     let bind = opts
         .bind
@@ -231,6 +248,7 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
         opts.config_file.clone(),
         bind.clone(),
         port,
+        region,
     ));
     tracing::info!(
         server = %shared.identity.name,
@@ -283,6 +301,40 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
         shared.identity.name
     );
     Ok(())
+}
+
+/// Maps this server's off-heap tier, if it has one: anonymous memory, or
+/// `DATA/offheap.seg` with `offheap_file`. Refused when it is larger than what can back it
+/// or smaller than another server of its stripe.
+fn open_offheap(config: &Config, at: &Placement) -> Result<Option<Arc<Region>>, ServerError> {
+    let bytes = config.offheap(at);
+    if let Some(why) = config.offheap_shortfall(at) {
+        return Err(ServerError::OffHeap(why));
+    }
+    if bytes == 0 {
+        return Ok(None);
+    }
+    let file = config
+        .storage
+        .offheap_file
+        .then(|| config.server(at).and_then(|s| s.data.clone()))
+        .flatten()
+        .map(|d| std::path::Path::new(&d).join("offheap.seg"));
+    let segment = config.segment_size(bytes);
+    let region = Region::new(bytes, segment, file.as_deref())
+        .map_err(|e| ServerError::OffHeap(e.to_string()))?;
+    tracing::info!(
+        "off-heap tier: {} in {} segments of {} ({})",
+        crate::config::Size(region.size()),
+        region.segments(),
+        crate::config::Size(segment as u64),
+        file.as_ref()
+            .map_or("anonymous memory".to_string(), |f| format!(
+                "file {}",
+                f.display()
+            )),
+    );
+    Ok(Some(Arc::new(region)))
 }
 
 async fn accept(
@@ -339,6 +391,10 @@ async fn cron(shared: Arc<Shared>) {
             let n = shared.keyspace.shrink_cache(id, now);
             shared.stats.add_evicted(n);
         }
+        // Move what writes left over the heap budget off-heap.
+        let (expired, evicted) = shared.keyspace.balance_tiers(now);
+        shared.stats.add_expired(expired);
+        shared.stats.add_evicted(evicted);
         // Keep the tracking table within tracking-table-max-keys (after CONFIG SET lowered
         // it), then tell the L1s about everything removed above.
         shared.keyspace.trim_tracking();

@@ -375,6 +375,7 @@ mod tests {
             None,
             "127.0.0.1".into(),
             0,
+            None,
         )
     }
 

@@ -10,7 +10,7 @@
 use bytes::Bytes;
 
 use super::effect::Effect;
-use super::entry::{Entry, Key, Value};
+use super::entry::{Entry, EntryRef, Key, Value};
 use super::keyspace::{Keyspace, Locks, SHARDS, Shard, Watch};
 use super::pattern;
 use super::table::{Score, Victim};
@@ -87,6 +87,9 @@ const MAX_EVICTIONS_PER_WRITE: usize = 1024;
 /// Shards besides the key's own whose best victim is compared for each eviction.
 const EXTRA_EVICTION_SHARDS: usize = 1;
 
+/// Most heap entries one write moves off-heap (the cron moves the rest).
+const BALANCE_PER_WRITE: usize = 8;
+
 /// What a command's accesses produced besides their results.
 struct Out {
     record: bool,
@@ -138,10 +141,10 @@ fn slot<'s>(
     let s = locks.get(ks.shard_of(key)).ok_or(NotLocked)?;
     let c = ks.caches().resolve(key);
     let t = &s.tables[c];
-    let Some(i) = t.map.get_index_of(key) else {
+    let Some(i) = t.find(key) else {
         return Ok((s, c, None));
     };
-    let Some(why) = t.expiry(&t.map[i], now) else {
+    let Some(why) = t.get(i).and_then(|e| t.expiry(&e, now)) else {
         return Ok((s, c, Some(i)));
     };
     s.remove(c, i, why);
@@ -218,9 +221,11 @@ impl<'a> Db<'a> {
         caches.get(caches.resolve(key))
     }
 
-    /// A read lookup: counts a hit or miss and records the access (unless NO-TOUCH).
-    pub fn get(&mut self, key: &[u8]) -> Result<Option<&Entry>, NotLocked> {
-        let (s, c, i) = slot(self.ks, &mut self.locks, self.now, &mut self.out, key)?;
+    /// A read lookup: counts a hit or miss (per tier) and records the access (unless
+    /// NO-TOUCH), which may bring a hot off-heap entry to the heap.
+    pub fn get(&mut self, key: &[u8]) -> Result<Option<EntryRef<'_>>, NotLocked> {
+        let now = self.now;
+        let (s, c, i) = slot(self.ks, &mut self.locks, now, &mut self.out, key)?;
         let t = &mut s.tables[c];
         t.cache.stats.lookup(i.is_some());
         let Some(i) = i else {
@@ -228,24 +233,29 @@ impl<'a> Db<'a> {
             return Ok(None);
         };
         self.out.stats.hits += 1;
-        let e = &mut t.map[i];
         if self.touch {
-            e.touch(self.now);
+            t.touch(i, now);
         }
-        Ok(Some(e))
+        if t.get(i).is_some_and(|e| e.is_off()) {
+            t.cache.stats.off_hit();
+            if self.touch {
+                t.promote(i, now);
+            }
+        }
+        Ok(t.get(i))
     }
 
     /// A lookup that neither counts nor touches (TYPE, TTL, EXISTS, OBJECT).
-    pub fn peek(&mut self, key: &[u8]) -> Result<Option<&Entry>, NotLocked> {
+    pub fn peek(&mut self, key: &[u8]) -> Result<Option<EntryRef<'_>>, NotLocked> {
         let (s, c, i) = slot(self.ks, &mut self.locks, self.now, &mut self.out, key)?;
-        Ok(i.map(|i| &s.tables[c].map[i]))
+        Ok(i.and_then(|i| s.tables[c].get(i)))
     }
 
     /// Records an access without reading (TOUCH); false if the key does not exist.
     pub fn touch(&mut self, key: &[u8]) -> Result<bool, NotLocked> {
         let (s, c, i) = slot(self.ks, &mut self.locks, self.now, &mut self.out, key)?;
         if let Some(i) = i {
-            s.tables[c].map[i].touch(self.now);
+            s.tables[c].touch(i, self.now);
         }
         Ok(i.is_some())
     }
@@ -257,7 +267,8 @@ impl<'a> Db<'a> {
 
     /// Stores `value` under `key` with the given TTL treatment. Refused with
     /// [`WriteError::CacheFull`] when the key's cache is full and evicts nothing; otherwise
-    /// evicts from that cache (only) to make room first.
+    /// evicts from that cache (only) to make room first. The entry lands on the heap; the
+    /// cache's colder entries then move off-heap if its heap pool is over budget.
     pub fn set(&mut self, key: &[u8], value: Value, ttl: Ttl) -> Result<(), WriteError> {
         let now = self.now;
         let (_, c, mut i) = slot(self.ks, &mut self.locks, now, &mut self.out, key)?;
@@ -266,7 +277,7 @@ impl<'a> Db<'a> {
         if cache.policy.is_bounded() {
             let new_mem = key.len() + value.mem() + super::entry::ENTRY_OVERHEAD;
             let old = i
-                .and_then(|i| self.locks.get(shard)?.tables[c].map.get_index(i))
+                .and_then(|i| self.locks.get(shard)?.tables[c].get_index(i))
                 .map(|(k, e)| e.mem(k.len()));
             let (grow, added) = match old {
                 Some(old) => (new_mem.saturating_sub(old), 0),
@@ -274,6 +285,36 @@ impl<'a> Db<'a> {
             };
             if self.make_room(key, c, grow as u64, added)? {
                 // An eviction from this table may have moved the key: find it again.
+                i = slot(self.ks, &mut self.locks, now, &mut self.out, key)?.2;
+            }
+        }
+        let mut grows = || match i.and_then(|i| self.locks.get(shard)?.tables[c].get(i)) {
+            Some(e) => value.mem() > e.value().mem(),
+            None => true,
+        };
+        if self.ks.region().is_some() && cache.pools.heap.over() && grows() {
+            // Both tiers full? Moving heap entries out may reclaim (and evict) off-heap. A
+            // write that does not grow the data is let through: it frees what it replaces.
+            let s = self.locks.get(shard).ok_or(NotLocked)?;
+            let (r, gone) = s.balance(c, now, BALANCE_PER_WRITE);
+            let evicted = !gone.is_empty();
+            for (k, why) in gone {
+                self.out.removed(&k, why);
+            }
+            if r.is_err() {
+                return Err(WriteError::CacheFull {
+                    cache: cache.name.clone(),
+                    limit: format!(
+                        "heap {} and offheap {}",
+                        crate::config::Size(cache.pools.heap.limit()),
+                        crate::config::Size(cache.pools.offheap.limit().saturating_mul(
+                            self.ks.region().map_or(0, |r| r.segment_size()) as u64
+                        ))
+                    ),
+                    policy: crate::cache::eviction_name(cache.policy.eviction()),
+                });
+            }
+            if evicted {
                 i = slot(self.ks, &mut self.locks, now, &mut self.out, key)?.2;
             }
         }
@@ -286,16 +327,13 @@ impl<'a> Db<'a> {
         let t = &mut s.tables[c];
         let expire_at = match i {
             Some(i) => {
-                let (k, e) = t.map.get_index_mut(i).ok_or(NotLocked)?;
-                let old_mem = e.mem(k.len());
+                let current = t.get(i).map_or(0, |e| e.expire_at());
                 let at = match ttl {
-                    Ttl::Keep => e.expire_at,
+                    Ttl::Keep => current,
                     Ttl::Clear => default_at(),
                     Ttl::At(t) => t,
                 };
-                e.value = value;
-                e.touch(now);
-                t.resized(i, old_mem);
+                t.overwrite(i, value, now);
                 t.set_expire(i, at);
                 at
             }
@@ -304,7 +342,7 @@ impl<'a> Db<'a> {
                     Ttl::At(t) => t,
                     Ttl::Keep | Ttl::Clear => default_at(),
                 };
-                t.insert(Key::from_slice(key), Entry::new(value, at, now));
+                t.insert(key, Entry::new(value, at, now));
                 at
             }
         };
@@ -316,7 +354,24 @@ impl<'a> Db<'a> {
                 expire_at,
             });
         }
+        self.balance(shard, c);
         Ok(())
+    }
+
+    /// Moves table `c` of `shard`'s coldest heap entries off-heap if its cache's heap pool
+    /// is over budget after a write, recording what making room removed.
+    fn balance(&mut self, shard: usize, c: CacheId) {
+        if self.ks.region().is_none() || !self.ks.caches().get(c).pools.heap.over() {
+            return;
+        }
+        let now = self.now;
+        let Some(s) = self.locks.get(shard) else {
+            return;
+        };
+        let (_, gone) = s.balance(c, now, BALANCE_PER_WRITE);
+        for (k, why) in gone {
+            self.out.removed(&k, why);
+        }
     }
 
     /// Checks that writing all of `writes` (key, value length) cannot be refused half-way
@@ -487,21 +542,21 @@ impl<'a> Db<'a> {
                 .and_then(|s| s.remove(c, i, Removal::Evicted)),
         };
         drop(held);
-        let (k, _) = removed?;
+        let k = removed?;
         self.out.removed(&k, Removal::Evicted);
         Some(idx)
     }
 
-    /// Deletes `key`, returning its entry if it existed.
-    pub fn del(&mut self, key: &[u8]) -> Result<Option<Entry>, NotLocked> {
+    /// Deletes `key`; true if it existed.
+    pub fn del(&mut self, key: &[u8]) -> Result<bool, NotLocked> {
         let (s, c, i) = slot(self.ks, &mut self.locks, self.now, &mut self.out, key)?;
-        let removed = i.and_then(|i| s.remove(c, i, Removal::Deleted));
-        if removed.is_some() {
+        let removed = i.and_then(|i| s.remove(c, i, Removal::Deleted)).is_some();
+        if removed {
             self.out.emit(|| Effect::Del {
                 key: Bytes::copy_from_slice(key),
             });
         }
-        Ok(removed.map(|(_, e)| e))
+        Ok(removed)
     }
 
     /// Sets (`Some`, unix ms) or clears (`None`) the key's expiry; false if the key does
@@ -526,6 +581,7 @@ impl<'a> Db<'a> {
             key: Bytes::copy_from_slice(key),
             at: new,
         });
+        self.balance(self.ks.shard_of(key), c);
         Ok(true)
     }
 
@@ -545,7 +601,7 @@ impl<'a> Db<'a> {
     pub fn len(&mut self) -> usize {
         self.locks
             .all()
-            .map(|s| s.tables.iter().map(|t| t.map.len()).sum::<usize>())
+            .map(|s| s.tables.iter().map(|t| t.len()).sum::<usize>())
             .sum()
     }
 
@@ -615,8 +671,8 @@ impl<'a> Db<'a> {
         for s in self.locks.all() {
             for t in s.tables.iter() {
                 out.extend(
-                    t.map
-                        .iter()
+                    (0..t.len())
+                        .filter_map(|i| t.get_index(i))
                         .filter(|(k, e)| {
                             t.expiry(e, now).is_none() && (all || pattern::matches(pat, k, false))
                         })
@@ -654,14 +710,14 @@ impl<'a> Db<'a> {
                 break;
             };
             let t = &s.tables[table % per_shard];
-            let mut i = (pos as usize).min(t.map.len());
+            let mut i = (pos as usize).min(t.len());
             while i > 0 && visited < count.max(1) {
                 i -= 1;
                 visited += 1;
-                if let Some((k, e)) = t.map.get_index(i) {
-                    let keep = t.expiry(e, now).is_none()
+                if let Some((k, e)) = t.get_index(i) {
+                    let keep = t.expiry(&e, now).is_none()
                         && pat.is_none_or(|p| pattern::matches(p, k, false))
-                        && ty.is_none_or(|ty| e.value.type_name().eq_ignore_ascii_case(ty));
+                        && ty.is_none_or(|ty| e.value().type_name().eq_ignore_ascii_case(ty));
                     if keep {
                         page.keys.push(Bytes::copy_from_slice(k));
                     }
@@ -692,10 +748,10 @@ impl<'a> Db<'a> {
                 let table = (start + off) % tables;
                 let s = self.locks.get(table / per_shard)?;
                 let t = &s.tables[table % per_shard];
-                if t.map.is_empty() {
+                if t.is_empty() {
                     return None;
                 }
-                let (k, _) = t.map.get_index(fastrand::usize(..t.map.len()))?;
+                let (k, _) = t.get_index(fastrand::usize(..t.len()))?;
                 Some(Bytes::copy_from_slice(k))
             });
             match picked {
@@ -758,11 +814,11 @@ mod tests {
         let mut db = ks.db(ShardSet::All, 1_000, true);
         db.set(b"k", s("v"), Ttl::Clear).expect("locked");
         assert_eq!(
-            db.get(b"k").expect("locked").map(|e| e.value.clone()),
+            db.get(b"k").expect("locked").map(|e| e.value().to_value()),
             Some(s("v"))
         );
         assert_eq!(db.stats().hits, 1);
-        assert!(db.del(b"k").expect("locked").is_some());
+        assert!(db.del(b"k").expect("locked"));
         assert!(db.get(b"k").expect("locked").is_none());
         assert_eq!(db.stats().misses, 1);
         let fx = db.take_effects();
@@ -818,11 +874,14 @@ mod tests {
         db.set(b"k", s("a"), Ttl::At(5_000)).expect("locked");
         db.set(b"k", s("b"), Ttl::Keep).expect("locked");
         assert_eq!(
-            db.peek(b"k").expect("locked").map(|e| e.expire_at),
+            db.peek(b"k").expect("locked").map(|e| e.expire_at()),
             Some(5_000)
         );
         db.set(b"k", s("c"), Ttl::Clear).expect("locked");
-        assert_eq!(db.peek(b"k").expect("locked").map(|e| e.expire_at), Some(0));
+        assert_eq!(
+            db.peek(b"k").expect("locked").map(|e| e.expire_at()),
+            Some(0)
+        );
         assert_eq!(db.expires_len(), 0);
     }
 
@@ -1028,7 +1087,7 @@ mod tests {
         );
         assert_eq!(db.cache_of(b"s:x").stats.expired_tti(), 1);
         assert_eq!(
-            db.peek(b"s:read").expect("locked").map(|e| e.expire_at),
+            db.peek(b"s:read").expect("locked").map(|e| e.expire_at()),
             Some(0),
             "TTI is not a TTL"
         );
@@ -1058,7 +1117,7 @@ mod tests {
         db.set(b"t:a", s("v"), Ttl::Clear).expect("set");
         db.set(b"t:b", s("v"), Ttl::At(5_000)).expect("set");
         db.set(b"u:c", s("v"), Ttl::Clear).expect("set");
-        let at = |db: &mut Db<'_>, k: &[u8]| db.peek(k).expect("locked").map(|e| e.expire_at);
+        let at = |db: &mut Db<'_>, k: &[u8]| db.peek(k).expect("locked").map(|e| e.expire_at());
         assert_eq!(at(&mut db, b"t:a"), Some(11_000));
         assert_eq!(at(&mut db, b"t:b"), Some(5_000));
         assert_eq!(at(&mut db, b"u:c"), Some(0));
@@ -1160,5 +1219,267 @@ mod tests {
         );
         assert_eq!(ks.caches().get(0).stats.entries(), 50);
         assert_eq!(ks.evict_to(0, Victim::Lru, 0), Some(50));
+    }
+
+    /// A keyspace with an off-heap tier of `offheap` bytes and a heap budget of `heap`.
+    fn tiered(heap: u64, offheap: u64, list: &[(&str, &str)]) -> Keyspace {
+        let configs: Vec<CacheConfig> = list
+            .iter()
+            .map(|(name, rest)| {
+                let yaml = format!(
+                    "{{ name: {name}{}{rest} }}",
+                    if rest.is_empty() { "" } else { ", " }
+                );
+                serde_yaml::from_str(&yaml).expect("cache yaml")
+            })
+            .collect();
+        let storage = crate::config::StorageConfig {
+            heap: crate::config::Size(heap),
+            offheap: crate::config::Size(offheap),
+            ..Default::default()
+        };
+        let tables = SHARDS * (configs.len() + 1);
+        let seg = crate::store::offheap::segment_size_for(offheap, tables);
+        let region = Arc::new(crate::store::offheap::Region::new(offheap, seg, None).expect("map"));
+        Keyspace::with_parts(
+            true,
+            Arc::new(Caches::tiered(&configs, &storage, seg)),
+            Arc::default(),
+            Some(region),
+        )
+    }
+
+    fn value_of(db: &mut Db<'_>, k: &str) -> Option<Vec<u8>> {
+        db.get(k.as_bytes())
+            .expect("locked")
+            .and_then(|e| e.value().as_str().map(<[u8]>::to_vec))
+    }
+
+    #[test]
+    fn everything_off_heap_behaves_like_the_heap() {
+        let ks = tiered(0, 8 << 20, &[]);
+        let mut db = ks.db(ShardSet::All, 1_000, true);
+        for i in 0..2000 {
+            let v = format!("value-{i}-{}", "x".repeat(i % 300));
+            db.set(
+                format!("k{i}").as_bytes(),
+                Value::str(v.as_bytes()),
+                Ttl::Clear,
+            )
+            .expect("set");
+        }
+        let st = &ks.caches().get(0).stats;
+        assert_eq!(st.entries(), 2000);
+        assert_eq!(st.off_entries(), 2000, "heap: 0 keeps nothing on the heap");
+        assert_eq!(ks.caches().get(0).pools.heap.used(), 0);
+        for i in (0..2000).step_by(7) {
+            let want = format!("value-{i}-{}", "x".repeat(i % 300));
+            assert_eq!(value_of(&mut db, &format!("k{i}")), Some(want.into_bytes()));
+        }
+        assert!(st.off_hits() > 0);
+        // TTLs: added (the item is rewritten), changed in place, removed.
+        assert!(db.set_expire(b"k1", Some(5_000)).expect("locked"));
+        assert_eq!(
+            db.peek(b"k1").expect("locked").map(|e| e.expire_at()),
+            Some(5_000)
+        );
+        assert!(db.set_expire(b"k1", Some(6_000)).expect("locked"));
+        assert_eq!(
+            db.peek(b"k1").expect("locked").map(|e| e.expire_at()),
+            Some(6_000)
+        );
+        assert_eq!(db.expires_len(), 1);
+        assert!(db.set_expire(b"k1", None).expect("locked"));
+        assert_eq!(db.expires_len(), 0);
+        // Overwrites, deletes, KEYS, SCAN and the byte count agree with the heap's rules.
+        db.set(b"k2", s("new"), Ttl::Keep).expect("set");
+        assert_eq!(value_of(&mut db, "k2"), Some(b"new".to_vec()));
+        assert!(db.del(b"k3").expect("locked"));
+        assert!(!db.exists(b"k3").expect("locked"));
+        assert_eq!(db.len(), 1999);
+        assert_eq!(db.keys(b"k1?").len(), 10);
+        let (mut cursor, mut seen) = (0, 0);
+        let mut all = std::collections::HashSet::new();
+        loop {
+            let page = db.scan(cursor, 100, None, None);
+            seen += page.keys.len();
+            all.extend(page.keys.clone());
+            cursor = page.cursor;
+            if cursor == 0 {
+                break;
+            }
+        }
+        let missing: Vec<String> = (0..2000)
+            .map(|i| format!("k{i}"))
+            .filter(|k| !all.contains(k.as_bytes()))
+            .collect();
+        assert_eq!(seen, 1999, "missing {missing:?}");
+        assert_eq!(db.used_memory() as u64, st.memory());
+        drop(db);
+        assert_eq!(
+            ks.caches().get(0).stats.off_entries(),
+            ks.caches().get(0).stats.entries()
+        );
+        let mut db = ks.db(ShardSet::All, 1_000, true);
+        assert_eq!(db.flush(), 1999);
+        assert_eq!(st.off_entries(), 0);
+        assert_eq!(st.memory(), 0);
+        assert_eq!(
+            ks.region().map(|r| r.taken()),
+            Some(0),
+            "every segment returned"
+        );
+    }
+
+    #[test]
+    fn heap_budget_keeps_the_hot_set_on_heap() {
+        let ks = tiered(64 << 10, 8 << 20, &[]);
+        let st = &ks.caches().get(0).stats;
+        for i in 0..4000u64 {
+            let mut db = ks.db(ShardSet::All, i, true);
+            db.set(
+                format!("k{i}").as_bytes(),
+                Value::str(&[b'v'; 100]),
+                Ttl::Clear,
+            )
+            .expect("set");
+            // A hot key, read all the time.
+            assert!(value_of(&mut db, "k0").is_some());
+        }
+        ks.balance_tiers(4000);
+        let pool = &ks.caches().get(0).pools.heap;
+        assert!(
+            pool.used() <= pool.limit(),
+            "{} > {}",
+            pool.used(),
+            pool.limit()
+        );
+        assert_eq!(st.entries(), 4000);
+        assert!(st.off_entries() > 3000, "{}", st.off_entries());
+        assert!(st.demotions() > 3000);
+        let mut db = ks.db(ShardSet::All, 5000, true);
+        assert!(
+            !db.peek(b"k0").expect("locked").is_some_and(|e| e.is_off()),
+            "hot key on heap"
+        );
+        // A cold key read repeatedly is promoted.
+        let cold = (1..4000)
+            .map(|i| format!("k{i}"))
+            .find(|k| {
+                db.peek(k.as_bytes())
+                    .expect("locked")
+                    .is_some_and(|e| e.is_off())
+            })
+            .expect("a cold key");
+        for _ in 0..200 {
+            assert_eq!(value_of(&mut db, &cold), Some(vec![b'v'; 100]));
+        }
+        assert!(
+            !db.peek(cold.as_bytes())
+                .expect("locked")
+                .is_some_and(|e| e.is_off())
+        );
+        assert!(st.promotions() >= 1);
+    }
+
+    #[test]
+    fn expired_segments_are_dropped_without_reads() {
+        let ks = tiered(0, 8 << 20, &[]);
+        {
+            let mut db = ks.db(ShardSet::All, 0, true);
+            for i in 0..3000 {
+                db.set(
+                    format!("t{i}").as_bytes(),
+                    Value::str(&[1; 200]),
+                    Ttl::At(2_000),
+                )
+                .expect("set");
+            }
+            db.set(b"keep", s("v"), Ttl::Clear).expect("set");
+        }
+        let st = &ks.caches().get(0).stats;
+        let held = ks.region().map_or(0, |r| r.taken());
+        assert!(held > 10, "{held}");
+        // One sweep pass examining nothing entry by entry: whole segments go.
+        let (removed, _) = ks.expire_due(2_000, 0);
+        assert_eq!(removed, 3000);
+        assert!(st.segments_expired() >= 10, "{}", st.segments_expired());
+        assert_eq!(st.entries(), 1);
+        assert!(ks.region().map_or(0, |r| r.taken()) < held / 5);
+    }
+
+    #[test]
+    fn full_tiers_evict_by_policy_or_refuse() {
+        // The smallest off-heap tier: two 16 KiB segments per table.
+        let min = crate::store::offheap::min_size(2);
+        let ks = tiered(0, min, &[("lru", "eviction: lru")]);
+        let st = &ks
+            .caches()
+            .by_name(b"lru")
+            .map(|c| ks.caches().get(c).clone())
+            .expect("lru");
+        let hot: Vec<String> = (0..50).map(|i| format!("lru:hot{i}")).collect();
+        for i in 0..30_000u64 {
+            let mut db = ks.db(ShardSet::All, i, true);
+            db.set(
+                format!("lru:{i}").as_bytes(),
+                Value::str(&[7; 300]),
+                Ttl::Clear,
+            )
+            .expect("lru evicts");
+            if i < 50 {
+                db.set(hot[i as usize].as_bytes(), s("h"), Ttl::Clear)
+                    .expect("set");
+            }
+            if i % 500 == 0 {
+                for h in &hot {
+                    db.get(h.as_bytes()).expect("locked");
+                }
+            }
+        }
+        assert!(st.stats.evictions() > 10_000, "{}", st.stats.evictions());
+        assert!(st.stats.segments_evicted() > 0);
+        let mut db = ks.db(ShardSet::All, 30_000, true);
+        let kept = hot
+            .iter()
+            .filter(|h| db.exists(h.as_bytes()).expect("locked"))
+            .count();
+        assert!(kept >= 45, "hot keys kept: {kept}/50");
+        drop(db);
+
+        let ks = tiered(0, min, &[("fixed", "eviction: none")]);
+        let mut written = Vec::new();
+        let mut refused = None;
+        for i in 0..30_000u64 {
+            let mut db = ks.db(ShardSet::All, i, true);
+            let k = format!("fixed:{i}");
+            match db.set(k.as_bytes(), Value::str(&[7; 300]), Ttl::Clear) {
+                Ok(()) => written.push(k),
+                Err(e) => {
+                    refused = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        let refused = refused.expect("a full cache without eviction refuses");
+        assert!(
+            refused.starts_with("OOM cache 'fixed' is full (heap"),
+            "{refused}"
+        );
+        let mut db = ks.db(ShardSet::All, 40_000, true);
+        for k in &written {
+            assert!(db.exists(k.as_bytes()).expect("locked"), "{k} lost");
+        }
+        // Overwrites leave dead bytes that compaction reclaims: no refusal.
+        drop(db);
+        for round in 0..3u64 {
+            for k in written.iter().take(2000) {
+                let mut db = ks.db(ShardSet::All, 50_000 + round, true);
+                db.set(k.as_bytes(), Value::str(&[8; 300]), Ttl::Clear)
+                    .expect("an overwrite of the same size fits after compaction");
+            }
+        }
+        let c = ks.caches().by_name(b"fixed").expect("fixed");
+        assert!(ks.caches().get(c).stats.compactions() > 0);
     }
 }

@@ -3,6 +3,8 @@
 use bytes::Bytes;
 use smallvec::SmallVec;
 
+use super::offheap::item::Header;
+
 /// A stored key. Keys up to 24 bytes live inline in the map slot, so a lookup compares
 /// against bytes already in cache instead of chasing a pointer to a separate allocation.
 pub type Key = SmallVec<[u8; 24]>;
@@ -94,11 +96,17 @@ impl Value {
         Value::Str(Str::new(b))
     }
 
+    /// A borrowed view, the form commands read whichever tier holds the value.
+    #[inline]
+    pub fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Str(b) => ValueRef::Str(b.as_slice()),
+        }
+    }
+
     /// The `TYPE` name.
     pub fn type_name(&self) -> &'static str {
-        match self {
-            Value::Str(_) => "string",
-        }
+        self.as_ref().type_name()
     }
 
     /// The string, or `None` for another type (the caller answers WRONGTYPE).
@@ -110,15 +118,56 @@ impl Value {
 
     /// Bytes the value occupies.
     pub fn mem(&self) -> usize {
+        self.as_ref().mem()
+    }
+
+    /// `OBJECT ENCODING`, as Redis would report it.
+    pub fn encoding(&self) -> &'static str {
+        self.as_ref().encoding()
+    }
+}
+
+/// A value where it is stored: on the heap or in an off-heap segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueRef<'a> {
+    /// A string.
+    Str(&'a [u8]),
+}
+
+impl<'a> ValueRef<'a> {
+    /// The `TYPE` name.
+    pub fn type_name(&self) -> &'static str {
         match self {
-            Value::Str(b) => b.len(),
+            ValueRef::Str(_) => "string",
+        }
+    }
+
+    /// The string, or `None` for another type (the caller answers WRONGTYPE).
+    #[inline]
+    pub fn as_str(&self) -> Option<&'a [u8]> {
+        match *self {
+            ValueRef::Str(b) => Some(b),
+        }
+    }
+
+    /// Bytes the value occupies.
+    pub fn mem(&self) -> usize {
+        match self {
+            ValueRef::Str(b) => b.len(),
+        }
+    }
+
+    /// An owned copy.
+    pub fn to_value(&self) -> Value {
+        match *self {
+            ValueRef::Str(b) => Value::str(b),
         }
     }
 
     /// `OBJECT ENCODING`, as Redis would report it.
     pub fn encoding(&self) -> &'static str {
         match self {
-            Value::Str(b) => {
+            ValueRef::Str(b) => {
                 let is_int = b.len() <= 20 && crate::protocol::args::parse_i64(b).is_ok();
                 if is_int {
                     "int"
@@ -129,6 +178,112 @@ impl Value {
                 }
             }
         }
+    }
+}
+
+/// Bytes charged for an off-heap entry on top of its item: its index slot and share of
+/// the hash table.
+pub const OFF_OVERHEAD: usize = 16;
+
+/// An entry where it is stored. Commands read entries only through this, so every
+/// command behaves the same whichever tier holds the key.
+#[derive(Debug, Clone, Copy)]
+pub enum EntryRef<'a> {
+    /// On the heap.
+    Heap(&'a Entry),
+    /// In an off-heap segment: the item's header and bytes.
+    Off(Header, &'a [u8]),
+}
+
+impl<'a> EntryRef<'a> {
+    /// The value.
+    #[inline]
+    pub fn value(&self) -> ValueRef<'a> {
+        match *self {
+            EntryRef::Heap(e) => e.value.as_ref(),
+            EntryRef::Off(h, b) => ValueRef::Str(&b[h.value_at()..h.size()]),
+        }
+    }
+
+    /// Absolute expiry in unix ms; 0 = never.
+    #[inline]
+    pub fn expire_at(&self) -> u64 {
+        match self {
+            EntryRef::Heap(e) => e.expire_at,
+            EntryRef::Off(h, _) => h.expire_at,
+        }
+    }
+
+    /// Last access in unix ms.
+    #[inline]
+    pub fn atime(&self) -> u64 {
+        match self {
+            EntryRef::Heap(e) => e.atime,
+            EntryRef::Off(h, _) => h.atime,
+        }
+    }
+
+    /// The LFU counter as of `now`, after decay.
+    pub fn freq(&self, now: u64) -> u8 {
+        match self {
+            EntryRef::Heap(e) => e.freq(now),
+            EntryRef::Off(h, _) => decayed(h.lfu, h.atime, now),
+        }
+    }
+
+    /// True when the entry's TTL has passed at `now`.
+    #[inline]
+    pub fn is_expired(&self, now: u64) -> bool {
+        let at = self.expire_at();
+        at != 0 && at <= now
+    }
+
+    /// Bytes charged for the entry, its key being `klen` bytes long.
+    pub fn mem(&self, klen: usize) -> usize {
+        match self {
+            EntryRef::Heap(e) => e.mem(klen),
+            EntryRef::Off(h, _) => h.size() + OFF_OVERHEAD,
+        }
+    }
+
+    /// True for an off-heap entry.
+    pub fn is_off(&self) -> bool {
+        matches!(self, EntryRef::Off(..))
+    }
+
+    /// An owned copy (RENAME, COPY, GETDEL).
+    pub fn to_entry(&self) -> Entry {
+        match *self {
+            EntryRef::Heap(e) => e.clone(),
+            EntryRef::Off(h, _) => Entry {
+                value: self.value().to_value(),
+                expire_at: h.expire_at,
+                atime: h.atime,
+                lfu: h.lfu,
+            },
+        }
+    }
+}
+
+/// The LFU counter `lfu` last updated at `atime`, decayed by one per idle minute (Redis's
+/// `lfu-decay-time 1`).
+pub fn decayed(lfu: u8, atime: u64, now: u64) -> u8 {
+    let idle_minutes = now.saturating_sub(atime) / 60_000;
+    lfu.saturating_sub(u8::try_from(idle_minutes).unwrap_or(u8::MAX))
+}
+
+/// The LFU counter after an access at `now`: decayed, then grown logarithmically
+/// (`lfu-log-factor 10`).
+pub fn accessed(lfu: u8, atime: u64, now: u64) -> u8 {
+    let lfu = decayed(lfu, atime, now);
+    if lfu == u8::MAX {
+        return lfu;
+    }
+    let base = f64::from(lfu.saturating_sub(LFU_INIT));
+    if fastrand::f64() < 1.0 / (base * 10.0 + 1.0) {
+        lfu + 1
+    } else {
+        lfu
     }
 }
 
@@ -161,24 +316,15 @@ impl Entry {
         self.expire_at != 0 && self.expire_at <= now
     }
 
-    /// Records an access: the LFU counter decays by one per idle minute (Redis's
-    /// `lfu-decay-time 1`) then grows logarithmically (`lfu-log-factor 10`).
+    /// Records an access (see [`accessed`]).
     pub fn touch(&mut self, now: u64) {
-        self.lfu = self.freq(now);
-        if self.lfu < u8::MAX {
-            let base = f64::from(self.lfu.saturating_sub(LFU_INIT));
-            if fastrand::f64() < 1.0 / (base * 10.0 + 1.0) {
-                self.lfu += 1;
-            }
-        }
+        self.lfu = accessed(self.lfu, self.atime, now);
         self.atime = now;
     }
 
     /// The LFU counter as of `now`, after decay.
     pub fn freq(&self, now: u64) -> u8 {
-        let idle_minutes = now.saturating_sub(self.atime) / 60_000;
-        self.lfu
-            .saturating_sub(u8::try_from(idle_minutes).unwrap_or(u8::MAX))
+        decayed(self.lfu, self.atime, now)
     }
 
     /// Bytes charged for this entry with key length `klen`.

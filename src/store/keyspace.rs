@@ -12,8 +12,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use parking_lot::{Mutex, MutexGuard};
 
 use super::db::Db;
-use super::entry::{Entry, Key};
-use super::table::{Score, Table, Victim};
+use super::entry::Key;
+use super::offheap::{NoRoom, Region};
+use super::table::{Gone, Score, Table, Victim};
 use super::tracking::{Invalidation, TrackTable, TrackingState};
 use crate::cache::stats::Removal;
 use crate::cache::{CacheId, Caches};
@@ -55,9 +56,12 @@ pub struct Shard {
 }
 
 impl Shard {
-    fn new(caches: &Caches, tracking: Arc<TrackingState>) -> Shard {
+    fn new(caches: &Caches, tracking: Arc<TrackingState>, region: Option<&Arc<Region>>) -> Shard {
         Shard {
-            tables: caches.iter().map(|c| Table::new(c.clone())).collect(),
+            tables: caches
+                .iter()
+                .map(|c| Table::new(c.clone(), region))
+                .collect(),
             watchers: HashMap::default(),
             tracked: TrackTable::default(),
             invalid: Vec::new(),
@@ -94,8 +98,8 @@ impl Shard {
     pub(crate) fn cleared(&mut self, table: Option<CacheId>) {
         for (k, ws) in &self.watchers {
             let present = match table {
-                Some(c) => self.tables[c].map.contains_key(k.as_slice()),
-                None => self.tables.iter().any(|t| t.map.contains_key(k.as_slice())),
+                Some(c) => self.tables[c].contains(k),
+                None => self.tables.iter().any(|t| t.contains(k)),
             };
             if present {
                 for w in ws {
@@ -108,10 +112,7 @@ impl Shard {
             Some(c) => {
                 let t = &self.tables[c];
                 let strong = t.cache.is_strong();
-                for (k, ids) in self
-                    .tracked
-                    .take_where(&self.tracking, |k| t.map.contains_key(k))
-                {
+                for (k, ids) in self.tracked.take_where(&self.tracking, |k| t.contains(k)) {
                     self.invalid
                         .push(Invalidation::of_key(&k, ids, false, strong));
                 }
@@ -129,10 +130,26 @@ impl Shard {
     }
 
     /// Removes the entry at `i` of table `c`, telling its watchers and L1s.
-    pub(crate) fn remove(&mut self, c: CacheId, i: usize, why: Removal) -> Option<(Key, Entry)> {
-        let removed = self.tables[c].remove(i, why)?;
-        self.modified(c, &removed.0);
-        Some(removed)
+    pub(crate) fn remove(&mut self, c: CacheId, i: usize, why: Removal) -> Option<Key> {
+        let key = self.tables[c].remove(i, why)?;
+        self.modified(c, &key);
+        Some(key)
+    }
+
+    /// Balances table `c`'s tiers (see [`Table::balance`]), telling watchers and L1s of
+    /// the entries that making room removed; returns those entries.
+    pub(crate) fn balance(
+        &mut self,
+        c: CacheId,
+        now: u64,
+        max: usize,
+    ) -> (Result<usize, NoRoom>, Gone) {
+        let mut gone = Vec::new();
+        let r = self.tables[c].balance(now, true, max, &mut gone);
+        for (k, _) in &gone {
+            self.modified(c, k);
+        }
+        (r, gone)
     }
 
     /// Evicts one entry of table `c` chosen by `how`, sparing `spare`.
@@ -142,7 +159,7 @@ impl Shard {
         how: Victim,
         now: u64,
         spare: &[u8],
-    ) -> Option<(Key, Entry)> {
+    ) -> Option<Key> {
         let (_, i) = self.tables[c].victim(how, now, spare)?;
         self.remove(c, i, Removal::Evicted)
     }
@@ -220,24 +237,29 @@ pub struct Keyspace {
     /// cache-shrink eviction, trimming the tracking table): the server delivers them.
     /// A mutex, not a per-command buffer, because that work locks shards on its own.
     mailbox: Mutex<Vec<Invalidation>>,
+    /// The off-heap tier's memory map, if there is one.
+    region: Option<Arc<Region>>,
 }
 
 impl Keyspace {
-    /// An empty keyspace with these caches and no limit on the tracking table.
+    /// An empty keyspace with these caches, no limit on the tracking table and no
+    /// off-heap tier.
     pub fn new(record_effects: bool, caches: Arc<Caches>) -> Keyspace {
-        Keyspace::with_tracking(record_effects, caches, Arc::default())
+        Keyspace::with_parts(record_effects, caches, Arc::default(), None)
     }
 
-    /// An empty keyspace with these caches and this tracking state (whose
-    /// `tracking-table-max-keys` cell the server's settings share).
-    pub fn with_tracking(
+    /// An empty keyspace with these caches, this tracking state (whose
+    /// `tracking-table-max-keys` cell the server's settings share) and, if given, an
+    /// off-heap tier in `region` (the caches' pools then bound the heap).
+    pub fn with_parts(
         record_effects: bool,
         caches: Arc<Caches>,
         tracking: Arc<TrackingState>,
+        region: Option<Arc<Region>>,
     ) -> Keyspace {
         Keyspace {
             shards: (0..SHARDS)
-                .map(|_| Mutex::new(Shard::new(&caches, tracking.clone())))
+                .map(|_| Mutex::new(Shard::new(&caches, tracking.clone(), region.as_ref())))
                 .collect(),
             router: ahash::RandomState::new(),
             record_effects,
@@ -245,7 +267,13 @@ impl Keyspace {
             evict_cursor: AtomicUsize::new(0),
             tracking,
             mailbox: Mutex::new(Vec::new()),
+            region,
         }
+    }
+
+    /// The off-heap region, if there is an off-heap tier.
+    pub fn region(&self) -> Option<&Arc<Region>> {
+        self.region.as_ref()
     }
 
     /// Tracking figures and limits.
@@ -351,9 +379,15 @@ impl Keyspace {
     /// examined expired, Redis's heuristic).
     pub fn expire_due(&self, now: u64, budget: usize) -> (usize, bool) {
         let (mut removed, mut more) = (0, false);
+        let mut gone = Vec::new();
         for shard in self.shards.iter() {
             let mut s = shard.lock();
             for c in 0..s.tables.len() {
+                s.tables[c].drop_expired_segments(now, &mut gone);
+                for (k, _) in gone.drain(..) {
+                    s.modified(c, &k);
+                    removed += 1;
+                }
                 let (due, examined) = s.tables[c].due_entries(now, budget);
                 more |= examined > 0 && due.len() * 4 >= examined;
                 for (i, why) in due {
@@ -364,6 +398,33 @@ impl Keyspace {
             self.post(&mut s);
         }
         (removed, more)
+    }
+
+    /// Moves heap entries off-heap in every table whose cache's heap pool is over budget
+    /// (the cron finishes what writes left: a write moves only a few). Returns the entries
+    /// that making room off-heap expired and evicted.
+    pub fn balance_tiers(&self, now: u64) -> (u64, u64) {
+        let (mut expired, mut evicted) = (0, 0);
+        if self.region.is_none() {
+            return (expired, evicted);
+        }
+        for shard in self.shards.iter() {
+            let mut s = shard.lock();
+            for c in 0..s.tables.len() {
+                if !s.tables[c].cache.pools.heap.over() {
+                    continue;
+                }
+                let (_, gone) = s.balance(c, now, MAX_EVICTIONS_PER_CALL as usize / SHARDS);
+                for (_, why) in gone {
+                    match why {
+                        Removal::Evicted => evicted += 1,
+                        _ => expired += 1,
+                    }
+                }
+            }
+            self.post(&mut s);
+        }
+        (expired, evicted)
     }
 
     /// Evicts entries by `how` across all caches until the caches' memory is at most

@@ -15,14 +15,17 @@
 pub mod db;
 pub mod effect;
 pub mod entry;
+pub mod index;
 pub mod keyspace;
+pub mod offheap;
 pub mod pattern;
+pub mod pool;
 pub mod table;
 pub mod tracking;
 
 pub use db::{Db, DbStats, NotLocked, ScanPage, Ttl, WriteError};
 pub use effect::Effect;
-pub use entry::{Entry, Str, Value};
+pub use entry::{Entry, EntryRef, Str, Value, ValueRef};
 pub use keyspace::{Keyspace, SHARDS, ShardSet, Watch};
 pub use table::Victim;
 pub use tracking::{Invalidation, TrackingState};

@@ -1,0 +1,202 @@
+//! [`Index`]: one table's keys, whichever tier holds them.
+//!
+//! A dense vector of slots (each says where an entry lives: a heap item or an off-heap
+//! segment offset) plus a `hashbrown` table of slot positions. The keys themselves stay
+//! with the entries, so an off-heap entry costs the index 8 bytes of slot and about 6 of
+//! hash table; a heap entry the same. The dense vector gives O(1) random sampling
+//! (eviction, RANDOMKEY) and SCAN's stable order (removal moves only the last slot), and
+//! an entry moving between tiers keeps its position, so a scan never misses it.
+
+use hashbrown::HashTable;
+
+use super::offheap::OffLoc;
+
+/// Where an entry lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loc {
+    /// Index in the table's heap items.
+    Heap(u32),
+    /// An off-heap item.
+    Off(OffLoc),
+}
+
+const HEAP_BIT: u64 = 1 << 63;
+
+impl Loc {
+    #[inline]
+    fn pack(self) -> u64 {
+        match self {
+            Loc::Heap(i) => HEAP_BIT | u64::from(i),
+            Loc::Off(at) => (u64::from(at.seg) << 32) | u64::from(at.off),
+        }
+    }
+
+    #[inline]
+    fn unpack(v: u64) -> Loc {
+        if v & HEAP_BIT != 0 {
+            Loc::Heap(v as u32)
+        } else {
+            Loc::Off(OffLoc {
+                seg: (v >> 32) as u32,
+                off: v as u32,
+            })
+        }
+    }
+}
+
+/// Reads the key of an entry wherever it lives.
+pub trait KeyOf {
+    /// The key stored at `loc`.
+    fn key_of(&self, loc: Loc) -> &[u8];
+}
+
+/// The key index of one table.
+#[derive(Debug, Default)]
+pub struct Index {
+    table: HashTable<u32>,
+    slots: Vec<u64>,
+    hasher: ahash::RandomState,
+}
+
+impl Index {
+    /// Entries.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True when empty.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Where the entry at `pos` lives.
+    #[inline]
+    pub fn loc(&self, pos: usize) -> Option<Loc> {
+        self.slots.get(pos).map(|&v| Loc::unpack(v))
+    }
+
+    /// Moves the entry at `pos` to `loc` (a tier change or a compaction).
+    #[inline]
+    pub fn set_loc(&mut self, pos: usize, loc: Loc) {
+        if let Some(v) = self.slots.get_mut(pos) {
+            *v = loc.pack();
+        }
+    }
+
+    /// The position of `key`.
+    #[inline]
+    pub fn find(&self, key: &[u8], keys: &impl KeyOf) -> Option<usize> {
+        let h = self.hasher.hash_one(key);
+        self.table
+            .find(h, |&p| {
+                self.slots
+                    .get(p as usize)
+                    .is_some_and(|&v| keys.key_of(Loc::unpack(v)) == key)
+            })
+            .map(|&p| p as usize)
+    }
+
+    /// Adds `key` (which must be absent), stored at `loc`; returns its position.
+    pub fn push(&mut self, key: &[u8], loc: Loc, keys: &impl KeyOf) -> usize {
+        let pos = self.slots.len();
+        self.slots.push(loc.pack());
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.table
+            .insert_unique(hasher.hash_one(key), pos as u32, |&p| {
+                let v = slots.get(p as usize).copied().unwrap_or(0);
+                hasher.hash_one(keys.key_of(Loc::unpack(v)))
+            });
+        pos
+    }
+
+    /// Removes the entry at `pos`; the last entry moves into its place. Returns where the
+    /// removed entry lived and, if one moved, where the moved entry lives (its owner must
+    /// learn its new position). Both keys must still be readable through `keys`.
+    pub fn swap_remove(&mut self, pos: usize, keys: &impl KeyOf) -> Option<(Loc, Option<Loc>)> {
+        let loc = self.loc(pos)?;
+        let h = self.hasher.hash_one(keys.key_of(loc));
+        if let Ok(e) = self.table.find_entry(h, |&p| p as usize == pos) {
+            e.remove();
+        }
+        let last = self.slots.len() - 1;
+        let mut moved = None;
+        if pos != last {
+            let m = Loc::unpack(self.slots[last]);
+            let mh = self.hasher.hash_one(keys.key_of(m));
+            if let Some(p) = self.table.find_mut(mh, |&p| p as usize == last) {
+                *p = pos as u32;
+            }
+            self.slots[pos] = self.slots[last];
+            moved = Some(m);
+        }
+        self.slots.pop();
+        Some((loc, moved))
+    }
+
+    /// Removes everything and frees the memory.
+    pub fn clear(&mut self) {
+        self.table = HashTable::new();
+        self.slots = Vec::new();
+    }
+
+    /// Bytes the index itself occupies.
+    pub fn mem(&self) -> usize {
+        self.table.allocation_size() + self.slots.capacity() * 8
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keys held in a plain vector, addressed as heap items.
+    struct Keys(Vec<Vec<u8>>);
+
+    impl KeyOf for Keys {
+        fn key_of(&self, loc: Loc) -> &[u8] {
+            match loc {
+                Loc::Heap(i) => self.0.get(i as usize).map_or(&[], |k| k.as_slice()),
+                Loc::Off(_) => &[],
+            }
+        }
+    }
+
+    #[test]
+    fn pack_round_trips() {
+        for loc in [
+            Loc::Heap(0),
+            Loc::Heap(u32::MAX),
+            Loc::Off(OffLoc { seg: 7, off: 99 }),
+            Loc::Off(OffLoc {
+                seg: (1 << 31) - 1,
+                off: u32::MAX,
+            }),
+        ] {
+            assert_eq!(Loc::unpack(loc.pack()), loc);
+        }
+    }
+
+    #[test]
+    fn find_push_and_swap_remove() {
+        let keys = Keys((0..1000).map(|i| format!("k{i}").into_bytes()).collect());
+        let mut ix = Index::default();
+        for i in 0..1000u32 {
+            assert_eq!(
+                ix.push(&keys.0[i as usize], Loc::Heap(i), &keys),
+                i as usize
+            );
+        }
+        assert_eq!(ix.find(b"k500", &keys), Some(500));
+        assert_eq!(ix.find(b"nope", &keys), None);
+        let (gone, moved) = ix.swap_remove(500, &keys).expect("present");
+        assert_eq!(gone, Loc::Heap(500));
+        assert_eq!(moved, Some(Loc::Heap(999)));
+        assert_eq!(ix.find(b"k999", &keys), Some(500));
+        assert_eq!(ix.len(), 999);
+        let (_, moved) = ix.swap_remove(998, &keys).expect("last");
+        assert_eq!(moved, None);
+        assert!(ix.mem() >= 998 * 8);
+    }
+}
