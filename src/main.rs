@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use terrace::config::Config;
+use terrace::config::{Config, Size};
 use terrace::server::{self, ServerOptions};
 
 /// Terrace: a Redis-protocol cache cluster (the Terracotta Server Array rebuilt in Rust).
@@ -34,6 +34,12 @@ enum Cmd {
         /// Connection worker threads (default: one per core but one, at least one).
         #[arg(long, default_value_t = 0)]
         threads: usize,
+        /// Heap tier budget instead of the configured `storage.heap` (e.g. 256m, 0).
+        #[arg(long, value_parser = Size::parse)]
+        heap: Option<Size>,
+        /// Off-heap tier size instead of the configured `storage.offheap` (e.g. 4g; 0 = none).
+        #[arg(long, value_parser = Size::parse)]
+        offheap: Option<Size>,
         /// Log filter (error, warn, info, debug, trace, or tracing directives).
         #[arg(long = "log-level", env = "TERRACE_LOG")]
         log_level: Option<String>,
@@ -75,6 +81,8 @@ fn main() -> ExitCode {
             port,
             bind,
             threads,
+            heap,
+            offheap,
             log_level,
         } => {
             let file = config.as_ref().map(|p| p.display().to_string());
@@ -82,7 +90,19 @@ fn main() -> ExitCode {
                 Some(p) => Config::load(p),
                 None => Ok(Config::dev()),
             };
-            let cfg = match loaded {
+            let cfg = match loaded.and_then(|mut c| {
+                if heap.is_none() && offheap.is_none() {
+                    return Ok(c);
+                }
+                c.storage.heap = heap.unwrap_or(c.storage.heap);
+                if let Some(o) = offheap {
+                    c.storage.offheap = o;
+                    for s in c.cluster.stripes.iter_mut().flat_map(|s| &mut s.servers) {
+                        s.offheap = None;
+                    }
+                }
+                c.validate(file.as_deref().unwrap_or("<embedded dev config>"))
+            }) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("{e}");

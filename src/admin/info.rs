@@ -132,7 +132,7 @@ fn memory(srv: &Shared, db: &mut Db<'_>) -> Lines {
     let used = db.used_memory() as u64;
     let rss = rss_bytes();
     let max = Stats::get(&srv.settings.maxmemory);
-    vec![
+    let mut lines = vec![
         ("used_memory", used.to_string()),
         ("used_memory_human", human(used)),
         ("used_memory_rss", rss.to_string()),
@@ -141,6 +141,71 @@ fn memory(srv: &Shared, db: &mut Db<'_>) -> Lines {
         ("maxmemory_human", human(max)),
         ("maxmemory_policy", srv.settings.policy().to_string()),
         ("mem_allocator", "libc".to_string()),
+    ];
+    lines.extend(tiers(srv));
+    lines
+}
+
+/// Heap and off-heap tier figures (INFO memory): bytes used and free, entries and hits
+/// per tier, and the off-heap tier's segment traffic.
+fn tiers(srv: &Shared) -> Lines {
+    let caches = srv.keyspace.caches();
+    let sum = |f: fn(&crate::cache::CacheStats) -> u64| -> u64 {
+        caches.iter().map(|c| f(&c.stats)).sum()
+    };
+    let region = srv.keyspace.region();
+    let heap_used = sum(|s| s.heap_memory());
+    let heap_budget = if region.is_some() {
+        srv.config.storage.heap.0
+    } else {
+        0
+    };
+    let (size, seg, segs, taken) = region.map_or((0, 0, 0, 0), |r| {
+        (
+            r.size(),
+            r.segment_size() as u64,
+            r.segments() as u64,
+            r.taken() as u64,
+        )
+    });
+    let backing = match region {
+        None => "none",
+        Some(r) if r.file().is_some() => "file",
+        Some(_) => "anonymous",
+    };
+    vec![
+        ("heap_used", heap_used.to_string()),
+        ("heap_used_human", human(heap_used)),
+        ("heap_budget", heap_budget.to_string()),
+        (
+            "heap_free",
+            heap_budget.saturating_sub(heap_used).to_string(),
+        ),
+        ("heap_entries", sum(|s| s.heap_entries()).to_string()),
+        ("heap_hits", sum(|s| s.heap_hits()).to_string()),
+        ("offheap_backing", backing.to_string()),
+        ("offheap_size", size.to_string()),
+        ("offheap_size_human", human(size)),
+        ("offheap_used", (taken * seg).to_string()),
+        ("offheap_used_human", human(taken * seg)),
+        ("offheap_free", size.saturating_sub(taken * seg).to_string()),
+        ("offheap_memory", sum(|s| s.off_memory()).to_string()),
+        ("offheap_entries", sum(|s| s.off_entries()).to_string()),
+        ("offheap_hits", sum(|s| s.off_hits()).to_string()),
+        ("offheap_segment_size", seg.to_string()),
+        ("offheap_segments", segs.to_string()),
+        ("offheap_segments_used", taken.to_string()),
+        ("offheap_promotions", sum(|s| s.promotions()).to_string()),
+        ("offheap_demotions", sum(|s| s.demotions()).to_string()),
+        (
+            "offheap_segments_expired",
+            sum(|s| s.segments_expired()).to_string(),
+        ),
+        (
+            "offheap_segments_evicted",
+            sum(|s| s.segments_evicted()).to_string(),
+        ),
+        ("offheap_compactions", sum(|s| s.compactions()).to_string()),
     ]
 }
 

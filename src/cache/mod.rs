@@ -53,6 +53,8 @@ pub struct Pools {
     pub own_heap: bool,
     /// True when the cache has its own off-heap pool.
     pub own_offheap: bool,
+    /// Bytes per off-heap segment (0 without an off-heap tier).
+    pub segment: u64,
 }
 
 impl Pools {
@@ -63,6 +65,7 @@ impl Pools {
             offheap: Arc::new(Pool::new(u64::MAX)),
             own_heap: false,
             own_offheap: false,
+            segment: 0,
         }
     }
 }
@@ -126,6 +129,7 @@ impl Caches {
                 .map_or_else(|| shared_off.clone(), |s| Arc::new(Pool::new(segs(s.0)))),
             own_heap: c.heap.is_some(),
             own_offheap: c.offheap.is_some(),
+            segment: segment as u64,
         })
     }
 
@@ -274,7 +278,39 @@ pub fn report(c: &Cache) -> Vec<(&'static str, Field)> {
         ("expired_ttl", Field::Int(s.expired_ttl())),
         ("expired_tti", Field::Int(s.expired_tti())),
     ]);
+    v.extend(tier_report(c));
     v
+}
+
+/// A cache's tiers: entries, bytes and hits per tier, and its pools (`own` or `shared`,
+/// with what the pool holds in all: a shared pool serves several caches).
+fn tier_report(c: &Cache) -> Vec<(&'static str, Field)> {
+    let (s, p) = (&c.stats, &c.pools);
+    let bounded = |n: u64| Field::Int(if n == u64::MAX { 0 } else { n });
+    let pool = |own: bool| Field::Text(if own { "own" } else { "shared" }.to_string());
+    let seg = p.segment;
+    vec![
+        ("heap_entries", Field::Int(s.heap_entries())),
+        ("heap_memory", Field::Int(s.heap_memory())),
+        ("heap_hits", Field::Int(s.heap_hits())),
+        ("heap_pool", pool(p.own_heap)),
+        ("heap_pool_size", bounded(p.heap.limit())),
+        ("heap_pool_used", Field::Int(p.heap.used())),
+        ("offheap_entries", Field::Int(s.off_entries())),
+        ("offheap_memory", Field::Int(s.off_memory())),
+        ("offheap_hits", Field::Int(s.off_hits())),
+        ("offheap_pool", pool(p.own_offheap)),
+        (
+            "offheap_pool_size",
+            bounded(p.offheap.limit().saturating_mul(seg)),
+        ),
+        ("offheap_pool_used", Field::Int(p.offheap.used() * seg)),
+        ("promotions", Field::Int(s.promotions())),
+        ("demotions", Field::Int(s.demotions())),
+        ("segments_expired", Field::Int(s.segments_expired())),
+        ("segments_evicted", Field::Int(s.segments_evicted())),
+        ("compactions", Field::Int(s.compactions())),
+    ]
 }
 
 #[cfg(test)]

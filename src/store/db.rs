@@ -1482,4 +1482,102 @@ mod tests {
         let c = ks.caches().by_name(b"fixed").expect("fixed");
         assert!(ks.caches().get(c).stats.compactions() > 0);
     }
+
+    /// Random writes, overwrites of other sizes, TTL changes, deletes, reads and expiry
+    /// sweeps on small tiers, checked against a plain map after every step.
+    #[test]
+    fn tiers_agree_with_a_model_under_random_operations() {
+        for (heap, policy) in [
+            (0, "lru"),
+            (16 << 10, "lru"),
+            (8 << 10, "none"),
+            (0, "random"),
+        ] {
+            let min = crate::store::offheap::min_size(2);
+            let ks = tiered(heap, min, &[("c", &format!("eviction: {policy}"))]);
+            let mut model: std::collections::HashMap<String, (Vec<u8>, u64)> =
+                std::collections::HashMap::new();
+            let mut rng = fastrand::Rng::with_seed(7);
+            for step in 0..20_000u64 {
+                let now = 1_000_000 + step;
+                let mut db = ks.db(ShardSet::All, now, true);
+                let k = format!("c:{}", rng.usize(..3000));
+                match rng.u8(..10) {
+                    0..=4 => {
+                        let v = vec![rng.u8(..); rng.usize(..400)];
+                        let ttl = if rng.bool() {
+                            Ttl::At(now + rng.u64(1..5000))
+                        } else {
+                            Ttl::Clear
+                        };
+                        let at = match ttl {
+                            Ttl::At(t) => t,
+                            _ => 0,
+                        };
+                        if db.set(k.as_bytes(), Value::str(&v), ttl).is_ok() {
+                            model.insert(k.clone(), (v, at));
+                        }
+                    }
+                    5 => {
+                        db.del(k.as_bytes()).expect("locked");
+                        model.remove(&k);
+                    }
+                    6 => {
+                        let at = if rng.bool() {
+                            Some(now + rng.u64(1..5000))
+                        } else {
+                            None
+                        };
+                        let had = db.set_expire(k.as_bytes(), at).expect("locked");
+                        if let Some(m) = model.get_mut(&k).filter(|m| m.1 == 0 || m.1 > now) {
+                            assert!(had || policy != "none", "{k} at step {step}");
+                            m.1 = at.unwrap_or(0);
+                            if !had {
+                                model.remove(&k);
+                            }
+                        }
+                    }
+                    7 => {
+                        drop(db);
+                        ks.expire_due(now, 50);
+                        db = ks.db(ShardSet::All, now, true);
+                    }
+                    _ => {
+                        let got = value_of(&mut db, &k);
+                        if let Some((v, at)) = model.get(&k)
+                            && (*at == 0 || *at > now)
+                        {
+                            if got.is_some() || policy == "none" {
+                                assert_eq!(got.as_ref(), Some(v), "{k} at step {step}");
+                            } else {
+                                model.remove(&k);
+                            }
+                        } else {
+                            assert_eq!(got, None, "{k} at step {step}: deleted or expired");
+                        }
+                    }
+                }
+                // Evicted and expired keys may be gone; whatever is present must be right.
+                model.retain(|_, (_, at)| *at == 0 || *at > now);
+                if step % 5000 == 0 {
+                    let mut gone = 0;
+                    for (k, (v, at)) in &model {
+                        match db.peek(k.as_bytes()).expect("locked") {
+                            Some(e) => {
+                                assert_eq!(e.value().as_str(), Some(&v[..]), "{k}");
+                                assert_eq!(e.expire_at(), *at, "{k}");
+                            }
+                            None => gone += 1,
+                        }
+                    }
+                    if policy == "none" {
+                        assert_eq!(gone, 0, "eviction none lost keys");
+                    }
+                    let st = &db.cache_of(b"c:").stats;
+                    assert_eq!(db.len() as u64, st.entries());
+                    assert_eq!(db.used_memory() as u64, st.memory());
+                }
+            }
+        }
+    }
 }

@@ -1,14 +1,17 @@
-//! The store: the sharded keyspace, entries, expiry and the effect record.
+//! The store: the sharded keyspace, entries, the heap and off-heap tiers, expiry and the
+//! effect record.
 //!
 //! Owns every key and value of this server. Commands reach it only through a [`Db`]
 //! (the shards they locked); nothing here knows about connections or the wire.
 //!
 //! ```text
 //!  command ──lock shards (ascending)──▶ Db ──▶ Shard × 64 { watchers, tracked, tables: one per cache }
-//!                                        │         Table { map, volatile, used, sweep }
+//!                                        │         Table { index ─▶ heap items | off-heap segments }
 //!                                        ├──▶ effects (Set / Del / Expire / FlushAll / ClearCache)
 //!                                        └──▶ invalidations (tracked keys that changed) ──▶ server
-//!  cron ──every 100 ms──▶ Keyspace::expire_due (sweeps for TTL and TTI, one shard at a time)
+//!  write ──▶ heap ──(cache's heap pool over budget: coldest first)──▶ off-heap segment
+//!  cron ──every 100 ms──▶ Keyspace::expire_due (expired segments whole, then a TTL/TTI sweep)
+//!                    └──▶ Keyspace::balance_tiers (what writes left over the heap budget)
 //!  DENYOOM command over maxmemory ──▶ Keyspace::evict_to (one shard at a time)
 //! ```
 

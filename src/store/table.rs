@@ -266,7 +266,9 @@ impl Table {
     /// Replaces the value of the entry at `pos` and records the write as an access. The
     /// entry is on the heap afterwards (a write makes it hot).
     pub fn overwrite(&mut self, pos: usize, value: Value, now: u64) {
-        let Some(i) = self.move_to_heap(pos) else { return };
+        let Some(i) = self.move_to_heap(pos) else {
+            return;
+        };
         let Some(h) = self.tiers.heap.get_mut(i as usize) else {
             return;
         };
@@ -299,7 +301,9 @@ impl Table {
                 }
                 // The item's layout changes (a deadline added or removed): it is rewritten
                 // on the heap, and moves off-heap again at the next balance.
-                let Some(i) = self.move_to_heap(pos) else { return };
+                let Some(i) = self.move_to_heap(pos) else {
+                    return;
+                };
                 let Some(h) = self.tiers.heap.get_mut(i as usize) else {
                     return;
                 };

@@ -22,7 +22,7 @@ pub async fn cache_server(caches: &str) -> (TestServer, MultiplexedConnection) {
 }
 
 /// A numeric INFO field.
-async fn info_u64(c: &mut MultiplexedConnection, section: &str, name: &str) -> u64 {
+pub async fn info_u64(c: &mut MultiplexedConnection, section: &str, name: &str) -> u64 {
     let info: String = run(c, ("INFO", section)).await;
     let prefix = format!("{name}:");
     info.lines()
@@ -47,7 +47,7 @@ async fn int(c: &mut MultiplexedConnection, args: &[&str]) -> i64 {
 }
 
 /// CACHE.INFO as field -> value text.
-async fn cache_info(c: &mut MultiplexedConnection, name: &str) -> Vec<(String, String)> {
+pub async fn cache_info(c: &mut MultiplexedConnection, name: &str) -> Vec<(String, String)> {
     let v: Value = run(c, ("CACHE.INFO", name)).await;
     let items = match v {
         Value::Array(items) => items,
@@ -67,7 +67,7 @@ async fn cache_info(c: &mut MultiplexedConnection, name: &str) -> Vec<(String, S
         .collect()
 }
 
-fn field<'a>(info: &'a [(String, String)], name: &str) -> &'a str {
+pub fn field<'a>(info: &'a [(String, String)], name: &str) -> &'a str {
     info.iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
@@ -397,17 +397,21 @@ async fn every_maxmemory_policy_evicts_what_it_should() {
         let () = run(&mut c, ("CONFIG", "SET", "maxmemory", used.to_string())).await;
         // Each new key needs one eviction.
         let mut refused = 0;
+        let mut errors = Vec::new();
         for i in 0..20 {
             let r: redis::RedisResult<()> =
                 try_run(&mut c, ("SET", format!("new{i}"), &value)).await;
             if let Err(e) = r {
                 assert_eq!(e.code(), Some("OOM"), "{policy}: {e}");
                 refused += 1;
+                errors.push(e.to_string());
             }
         }
+        let policy_errors = format!("{policy} {errors:?}");
+        let policy = policy_errors.as_str();
         let persistent_left = existing(&mut c, 0..50).await;
         let volatile_left = existing(&mut c, 50..100).await;
-        match policy {
+        match policy.split(' ').next().unwrap_or("") {
             "noeviction" => {
                 // At exactly maxmemory one more write is allowed (Redis refuses only when
                 // used memory is above the limit); after it, every write is refused.
@@ -424,7 +428,7 @@ async fn every_maxmemory_policy_evicts_what_it_should() {
                     volatile_left <= 31,
                     "{policy}: {volatile_left} volatile keys left"
                 );
-                if p == "volatile-ttl" {
+                if p.starts_with("volatile-ttl") {
                     // The nearest deadlines go first (sampled: mostly the early ones).
                     let early = existing(&mut c, 50..60).await;
                     assert!(early < 5, "{early} of the 10 nearest deadlines survived");
@@ -432,8 +436,10 @@ async fn every_maxmemory_policy_evicts_what_it_should() {
             }
             _ => {
                 assert_eq!(refused, 0, "{policy}");
-                assert!(int(&mut c, &["DBSIZE"]).await <= 100, "{policy}");
-                if policy != "allkeys-random" {
+                // Off-heap, a key with a TTL is charged 8 bytes more than one without:
+                // evicting those for new persistent keys can leave room for one more.
+                assert!(int(&mut c, &["DBSIZE"]).await <= 101, "{policy}");
+                if !policy.starts_with("allkeys-random") {
                     // The 20 new keys are the most recent (and as frequent): old ones went.
                     assert!(persistent_left + volatile_left <= 81, "{policy}");
                 }

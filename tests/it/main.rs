@@ -9,6 +9,7 @@ mod expiry;
 mod lifecycle;
 mod protocol;
 mod pubsub;
+mod tiers;
 mod tracking;
 mod transactions;
 mod util;

@@ -30,7 +30,17 @@ impl TestServer {
     }
 
     /// With a config file body (written to a temp dir) and extra arguments.
+    ///
+    /// With `TERRACE_TEST_OFFHEAP=1` every server runs with `--heap 0 --offheap 64m`:
+    /// every entry lives off-heap, and the same tests must pass (tools/test runs them so).
     pub fn start_with(yaml: Option<&str>, extra: &[&str]) -> TestServer {
+        let all_off = std::env::var("TERRACE_TEST_OFFHEAP").is_ok_and(|v| v == "1")
+            && !extra.iter().any(|a| *a == "--heap" || *a == "--offheap");
+        let tiers: &[&str] = if all_off {
+            &["--heap", "0", "--offheap", "64m"]
+        } else {
+            &[]
+        };
         for _ in 0..5 {
             let dir = tempfile::tempdir().expect("tempdir");
             let port = free_port();
@@ -39,6 +49,7 @@ impl TestServer {
             cmd.arg("server")
                 .arg("--port")
                 .arg(port.to_string())
+                .args(tiers)
                 .args(extra);
             if let Some(y) = yaml {
                 let f = dir.path().join("conf.yaml");

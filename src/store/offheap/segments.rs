@@ -462,7 +462,10 @@ mod tests {
             })
             .collect();
         let size = item::size(2, 5, 0);
-        for at in locs.iter().filter(|l| (l.off / size as u32).is_multiple_of(2)) {
+        for at in locs
+            .iter()
+            .filter(|l| (l.off / size as u32).is_multiple_of(2))
+        {
             s.release(*at, size);
         }
         assert_eq!(s.sparsest(size, false), Some(locs[0].seg));
