@@ -236,7 +236,7 @@ impl<'a> Db<'a> {
         if self.touch {
             t.touch(i, now);
         }
-        if t.get(i).is_some_and(|e| e.is_off()) {
+        if t.is_off(i) {
             t.cache.stats.off_hit();
             if self.touch {
                 t.promote(i, now);
@@ -789,10 +789,9 @@ mod tests {
     use crate::config::CacheConfig;
     use crate::store::keyspace::ShardSet;
 
-    fn caches(list: &[(&str, &str)]) -> Arc<Caches> {
-        // Each entry: a cache name and a YAML flow mapping of its other fields.
-        let configs: Vec<CacheConfig> = list
-            .iter()
+    /// Cache configs: each entry a cache name and a YAML flow mapping of its other fields.
+    fn configs(list: &[(&str, &str)]) -> Vec<CacheConfig> {
+        list.iter()
             .map(|(name, rest)| {
                 let yaml = format!(
                     "{{ name: {name}{}{rest} }}",
@@ -800,8 +799,11 @@ mod tests {
                 );
                 serde_yaml::from_str(&yaml).expect("cache yaml")
             })
-            .collect();
-        Arc::new(Caches::new(&configs))
+            .collect()
+    }
+
+    fn caches(list: &[(&str, &str)]) -> Arc<Caches> {
+        Arc::new(Caches::new(&configs(list)))
     }
 
     fn s(v: &str) -> Value {
@@ -1223,16 +1225,7 @@ mod tests {
 
     /// A keyspace with an off-heap tier of `offheap` bytes and a heap budget of `heap`.
     fn tiered(heap: u64, offheap: u64, list: &[(&str, &str)]) -> Keyspace {
-        let configs: Vec<CacheConfig> = list
-            .iter()
-            .map(|(name, rest)| {
-                let yaml = format!(
-                    "{{ name: {name}{}{rest} }}",
-                    if rest.is_empty() { "" } else { ", " }
-                );
-                serde_yaml::from_str(&yaml).expect("cache yaml")
-            })
-            .collect();
+        let configs = configs(list);
         let storage = crate::config::StorageConfig {
             heap: crate::config::Size(heap),
             offheap: crate::config::Size(offheap),

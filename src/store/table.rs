@@ -200,6 +200,12 @@ impl Table {
         self.tiers.entry(self.index.loc(pos)?)
     }
 
+    /// True when the entry at `pos` is off-heap.
+    #[inline]
+    pub fn is_off(&self, pos: usize) -> bool {
+        matches!(self.index.loc(pos), Some(Loc::Off(_)))
+    }
+
     /// The key and entry at `pos`.
     #[inline]
     pub fn get_index(&self, pos: usize) -> Option<(&[u8], EntryRef<'_>)> {
@@ -529,7 +535,17 @@ impl Table {
                         (group_of(e.expire_at, now), need)
                     });
                     if !self.reclaim(now, group, need, gone) {
-                        return Err(NoRoom);
+                        // Nothing off-heap to reclaim in this table (its share of the pool
+                        // went to other tables): an evicting cache evicts from the heap.
+                        if self.cache.policy.eviction() == Eviction::None {
+                            return Err(NoRoom);
+                        }
+                        let Some(pos) = self.tiers.heap.get(hidx).map(|h| h.pos as usize) else {
+                            continue;
+                        };
+                        if let Some(k) = self.remove(pos, Removal::Evicted) {
+                            gone.push((k, Removal::Evicted));
+                        }
                     }
                 }
                 Err(NoRoom) => return Ok(moved),
