@@ -295,13 +295,8 @@ impl<'a> Db<'a> {
         if self.ks.region().is_some() && cache.pools.heap.over() && grows() {
             // Both tiers full? Moving heap entries out may reclaim (and evict) off-heap. A
             // write that does not grow the data is let through: it frees what it replaces.
-            let s = self.locks.get(shard).ok_or(NotLocked)?;
-            let (r, gone) = s.balance(c, now, BALANCE_PER_WRITE);
-            let evicted = !gone.is_empty();
-            for (k, why) in gone {
-                self.out.removed(&k, why);
-            }
-            if r.is_err() {
+            let (full, evicted) = self.balance(shard, c);
+            if full {
                 return Err(WriteError::CacheFull {
                     cache: cache.name.clone(),
                     limit: format!(
@@ -359,19 +354,23 @@ impl<'a> Db<'a> {
     }
 
     /// Moves table `c` of `shard`'s coldest heap entries off-heap if its cache's heap pool
-    /// is over budget after a write, recording what making room removed.
-    fn balance(&mut self, shard: usize, c: CacheId) {
+    /// is over budget, recording what making room removed. Returns whether both tiers are
+    /// full (nothing could move and the cache evicts nothing) and whether entries were
+    /// removed (positions in the table may have changed).
+    fn balance(&mut self, shard: usize, c: CacheId) -> (bool, bool) {
         if self.ks.region().is_none() || !self.ks.caches().get(c).pools.heap.over() {
-            return;
+            return (false, false);
         }
         let now = self.now;
         let Some(s) = self.locks.get(shard) else {
-            return;
+            return (false, false);
         };
-        let (_, gone) = s.balance(c, now, BALANCE_PER_WRITE);
+        let (r, gone) = s.balance(c, now, BALANCE_PER_WRITE);
+        let removed = !gone.is_empty();
         for (k, why) in gone {
             self.out.removed(&k, why);
         }
+        (r.is_err(), removed)
     }
 
     /// Checks that writing all of `writes` (key, value length) cannot be refused half-way

@@ -332,9 +332,14 @@ impl Table {
         let e = self.tiers.entry(loc)?;
         let key_len = self.tiers.key_of(loc).len();
         let (mem, had_ttl) = (e.mem(key_len), e.expire_at() != 0);
-        let off_item = match e {
-            EntryRef::Off(h, b) => Some((h.size(), Key::from_slice(&b[h.hlen..h.value_at()]))),
-            EntryRef::Heap(_) => None,
+        // Everything needed from the entry is read before the index changes, so no path
+        // below leaves the index and the tiers disagreeing.
+        let off_item = match (loc, e) {
+            (Loc::Off(at), EntryRef::Off(h, b)) => {
+                Some((at, h.size(), Key::from_slice(&b[h.hlen..h.value_at()])))
+            }
+            (Loc::Heap(_), EntryRef::Heap(_)) => None,
+            _ => return None,
         };
         // The index reads both the removed and the moved key, so it goes first.
         let (_, moved) = self.index.swap_remove(pos, &self.tiers)?;
@@ -344,19 +349,18 @@ impl Table {
             h.pos = pos as u32;
         }
         let key = match (loc, off_item) {
-            (Loc::Off(at), Some((size, key))) => {
+            (_, Some((at, size, key))) => {
                 if let Some(off) = self.tiers.off.as_mut() {
                     off.release(at, size);
                 }
                 self.cache.stats.off_changed(-1, -(mem as i64));
                 key
             }
-            (_, _) => {
-                let Loc::Heap(i) = loc else { return None };
-                let item = self.remove_heap_item(i);
+            (Loc::Heap(i), None) => {
                 self.heap_charge(-(mem as i64));
-                item?.key
+                self.remove_heap_item(i)?.key
             }
+            (Loc::Off(_), None) => return None,
         };
         self.volatile -= usize::from(had_ttl);
         self.used = self.used.saturating_sub(mem);
@@ -589,7 +593,7 @@ impl Table {
         };
         let expired = off.iter().find(|(_, s)| s.expired(now)).map(|(i, _)| i);
         if let Some(i) = expired {
-            self.drop_segment(i, now, gone);
+            self.drop_segment(i, gone);
             return true;
         }
         let how = Victim::of_cache(self.cache.policy.eviction());
@@ -638,7 +642,7 @@ impl Table {
     }
 
     /// Drops segment `i`, whose items have all expired.
-    fn drop_segment(&mut self, i: u32, _now: u64, gone: &mut Gone) {
+    fn drop_segment(&mut self, i: u32, gone: &mut Gone) {
         let keys: Vec<Key> = self
             .live_items(i)
             .into_iter()
@@ -710,7 +714,7 @@ impl Table {
             .map(|(i, _)| i)
             .collect();
         for &i in &due {
-            self.drop_segment(i, now, gone);
+            self.drop_segment(i, gone);
         }
         due.len()
     }
