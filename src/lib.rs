@@ -10,6 +10,8 @@
 //! - [`cache`]: named caches: which cache a key belongs to, live policies, counters.
 //! - [`store`]: the sharded keyspace (one table per cache per shard), expiry, eviction,
 //!   WATCH notifications, the effect record.
+//! - [`persist`]: fast restart: the record format, the append-only log and its fsync
+//!   policy, compaction into base snapshots, recovery.
 //! - [`stripe`]: per-thread striped counters.
 //! - [`server`]: listener, connections, dispatch, client registry, settings, stats.
 //! - [`admin`]: INFO text.
@@ -20,7 +22,8 @@
 //!  bytes ─▶ protocol::Decoder ─▶ args ─▶ server::dispatch ─▶ CommandId::lookup (arity, auth)
 //!        ─▶ Command::parse (or queue it, inside MULTI) ─▶ lock the key's shards
 //!        ─▶ Command::exec(ExecCtx) ─▶ store::Db (cache of the key: policy, limits, eviction;
-//!           lazy expiry, access tracking, watches, effects) ─▶ Reply ─▶ encode ─▶ one write
+//!           lazy expiry, access tracking, watches, effects) ─▶ Db::commit ─▶ persist log
+//!        ─▶ Reply (under `always`, after the fsync) ─▶ encode ─▶ one write
 //! ```
 
 #![deny(missing_docs)]
@@ -34,6 +37,7 @@ pub mod cache;
 pub mod command;
 pub mod config;
 pub mod error;
+pub mod persist;
 pub mod protocol;
 pub mod server;
 pub mod store;

@@ -40,6 +40,10 @@ enum Cmd {
         /// Off-heap tier size instead of the configured `storage.offheap` (e.g. 4g; 0 = none).
         #[arg(long, value_parser = Size::parse)]
         offheap: Option<Size>,
+        /// Start even if a fast-restart file is damaged: back the files up, keep every
+        /// record before the damage, drop the rest.
+        #[arg(long)]
+        repair: bool,
         /// Log filter (error, warn, info, debug, trace, or tracing directives).
         #[arg(long = "log-level", env = "TERRACE_LOG")]
         log_level: Option<String>,
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
             threads,
             heap,
             offheap,
+            repair,
             log_level,
         } => {
             let file = config.as_ref().map(|p| p.display().to_string());
@@ -127,6 +132,7 @@ fn main() -> ExitCode {
                 bind,
                 port,
                 threads,
+                repair,
             };
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

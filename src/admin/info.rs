@@ -47,7 +47,7 @@ pub fn render(srv: &Shared, db: &mut Db<'_>, asked: &[String]) -> String {
             "server" => server(srv),
             "clients" => clients(srv),
             "memory" => memory(srv, db),
-            "persistence" => persistence(),
+            "persistence" => persistence(srv),
             "stats" => stats(srv),
             "replication" => replication(srv),
             "cpu" => cpu(),
@@ -209,13 +209,23 @@ fn tiers(srv: &Shared) -> Lines {
     ]
 }
 
-fn persistence() -> Lines {
-    vec![
-        ("loading", "0".to_string()),
-        ("aof_enabled", "0".to_string()),
-        ("aof_rewrite_in_progress", "0".to_string()),
+fn persistence(srv: &Shared) -> Lines {
+    let mut v = vec![
         ("rdb_changes_since_last_save", "0".to_string()),
-    ]
+        ("rdb_bgsave_in_progress", "0".to_string()),
+        ("rdb_last_bgsave_status", "ok".to_string()),
+    ];
+    match &srv.persist {
+        Some(p) => v.extend(p.info()),
+        None => v.extend([
+            ("loading", "0".to_string()),
+            ("async_loading", "0".to_string()),
+            ("aof_enabled", "0".to_string()),
+            ("aof_rewrite_in_progress", "0".to_string()),
+            ("aof_last_write_status", "ok".to_string()),
+        ]),
+    }
+    v
 }
 
 fn stats(srv: &Shared) -> Lines {

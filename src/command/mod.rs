@@ -275,6 +275,7 @@ command_table! {
     Time(server::Time) = CommandSpec::new("time", 1, "server", "2.6.0", "Returns the server time.").flags(Flags::FAST.with(Flags::LOADING).with(Flags::STALE));
     Memory(server::MemoryCmd<'a>) = CommandSpec::new("memory", -2, "server", "4.0.0", "A container for memory diagnostics commands.").subs(server::MEMORY_SUBS);
     Slowlog(server::SlowlogCmd) = CommandSpec::new("slowlog", -2, "server", "2.2.12", "A container for slow log commands.").subs(server::SLOWLOG_SUBS);
+    BgRewriteAof(server::BgRewriteAof) = CommandSpec::new("bgrewriteaof", 1, "server", "1.0.0", "Asynchronously rewrites the append-only file to disk.").flags(Flags::ADMIN.with(Flags::NOSCRIPT));
     Shutdown(server::Shutdown) = CommandSpec::new("shutdown", -1, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.").flags(Flags::ADMIN.with(Flags::NOSCRIPT).with(Flags::LOADING).with(Flags::STALE).with(Flags::NO_MULTI));
 }
 

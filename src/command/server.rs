@@ -1,4 +1,4 @@
-//! Server commands: INFO, CONFIG, TIME, MEMORY, SLOWLOG, SHUTDOWN.
+//! Server commands: INFO, CONFIG, TIME, MEMORY, SLOWLOG, BGREWRITEAOF, SHUTDOWN.
 
 use bytes::Bytes;
 
@@ -367,6 +367,30 @@ impl<'a> Exec<'a> for SlowlogCmd {
                 ],
             ),
         })
+    }
+}
+
+/// `BGREWRITEAOF`: compacts the fast-restart log into a new base snapshot in the
+/// background (the cron starts it within 100 ms).
+#[derive(Debug)]
+pub struct BgRewriteAof;
+
+impl<'a> Exec<'a> for BgRewriteAof {
+    fn parse(_: &mut Args<'a>) -> Result<Self, CmdError> {
+        Ok(BgRewriteAof)
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        let Some(p) = &ctx.server.persist else {
+            return Err(CmdError::err(
+                "this server keeps no fast-restart log (storage.restartable is false)",
+            ));
+        };
+        p.request_rewrite().map_err(|()| {
+            CmdError::err("Background append only file rewriting already in progress")
+        })?;
+        Ok(Reply::status(
+            "Background append only file rewriting started",
+        ))
     }
 }
 

@@ -25,6 +25,13 @@ pub struct StorageConfig {
     /// When the log is fsynced: `always`, `everysec` or `no` (Redis's `appendfsync`).
     /// Default: `everysec`.
     pub fsync: FsyncPolicy,
+    /// Compact the log (a new base snapshot) when the files have grown by this percentage
+    /// since the last compaction or start; 0 disables automatic compaction (Redis's
+    /// `auto-aof-rewrite-percentage`). Default: `100`.
+    pub rewrite_percentage: u64,
+    /// ... but only once they are at least this big (Redis's `auto-aof-rewrite-min-size`).
+    /// Default: `64m`.
+    pub rewrite_min_size: Size,
 }
 
 /// Redis's `appendfsync` levels.
@@ -47,6 +54,8 @@ impl Default for StorageConfig {
             offheap_file: false,
             restartable: false,
             fsync: FsyncPolicy::Everysec,
+            rewrite_percentage: 100,
+            rewrite_min_size: Size(64 << 20),
         }
     }
 }

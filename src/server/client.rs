@@ -237,6 +237,9 @@ pub struct Client {
     /// Out-of-band replies to strong-cache invalidations this batch queued: the batch's
     /// replies are written once these are on their connections' sockets.
     pub acks: Vec<(Arc<ClientHandle>, u64)>,
+    /// The last log record this batch's writes produced: under `appendfsync always` the
+    /// batch's replies wait until it is fsynced (0: nothing to wait for).
+    pub wait_lsn: u64,
 }
 
 impl Client {
@@ -257,6 +260,7 @@ impl Client {
             tracking: None,
             caching: None,
             acks: Vec::new(),
+            wait_lsn: 0,
         }
     }
 

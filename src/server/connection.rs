@@ -5,6 +5,7 @@
 //!  socket ──read──▶ rbuf ──Decoder──▶ &[u8] args ──dispatch::execute──▶ Reply ──encode──▶ wbuf
 //!     ▲                    (borrowed; rbuf advances once per batch)                      │
 //!     └──────────── one write per batch, after the thread's other ready clients ◀────────┘
+//!                   (under `appendfsync always`, after the batch's log records are fsynced)
 //! ```
 //! The task also wakes on CLIENT KILL, on server shutdown and on the idle `timeout`;
 //! each of those ends the loop between batches, never in the middle of one.
@@ -86,6 +87,7 @@ pub async fn serve(
         // Requests run on arguments borrowed from `rbuf`; it is advanced once, after the
         // batch.
         let mut pos = 0;
+        let mut replies = 0;
         loop {
             match decoder.decode(&rbuf[pos..], &limits) {
                 Ok(Some(frame)) => {
@@ -97,6 +99,7 @@ pub async fn serve(
                     }
                     let reply = dispatch::execute(&shared, &mut client, &argv, &mut clock);
                     reply.encode(client.proto, &mut wbuf);
+                    replies += 1;
                     if client.close {
                         break;
                     }
@@ -125,6 +128,20 @@ pub async fn serve(
         {
             tracing::warn!(client = handle.id, addr = %handle.addr, "closing client that reached max query buffer length");
             client.close = true;
+        }
+        if client.wait_lsn != 0 {
+            // appendfsync always: no reply of this batch leaves before its writes are on
+            // disk; if they were lost, each command is answered with the error instead.
+            let lsn = std::mem::take(&mut client.wait_lsn);
+            if let Some(p) = &shared.persist
+                && let Err(why) = p.durable(lsn).await
+            {
+                wbuf.clear();
+                let e = format!("MISCONF Errors writing to the AOF file: {why}");
+                for _ in 0..replies {
+                    Reply::Error(e.clone().into()).encode(client.proto, &mut wbuf);
+                }
+            }
         }
         if !wbuf.is_empty() {
             // Let the other ready connections of this thread run their batches first, then

@@ -112,8 +112,10 @@ fn run(shared: &Shared, client: &mut Client, args: &[&[u8]], clock: &mut BatchCl
     let micros = clock.lap();
     let stats = ctx.db.stats();
     let invalidations = ctx.db.take_invalidations();
-    // The effects would go to the fast-restart log and the mirrors here; nothing consumes
-    // them yet, and the keyspace does not record them unless something does.
+    // The effects go to the fast-restart log while the shards are still locked.
+    if let Some(lsn) = ctx.db.commit() {
+        ctx.client.wait_lsn = lsn;
+    }
     drop(ctx);
     add_stats(client, stats);
     if !invalidations.is_empty() {
@@ -195,6 +197,20 @@ fn check(
             "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             spec.name
         )));
+    }
+    if let Some(p) = &shared.persist {
+        if p.is_loading() && !spec.flags.has(Flags::LOADING) {
+            return Err(CmdError::Prefixed(
+                "LOADING Redis is loading the dataset in memory".into(),
+            ));
+        }
+        if spec.flags.has(Flags::WRITE)
+            && let Some(why) = p.refusal()
+        {
+            return Err(CmdError::Prefixed(
+                format!("MISCONF Errors writing to the AOF file: {why}").into(),
+            ));
+        }
     }
     if client.tx.is_some() && spec.flags.has(Flags::NO_MULTI) {
         return Err(CmdError::err("Command not allowed inside a transaction"));

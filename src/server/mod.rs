@@ -10,7 +10,8 @@
 //!             │ listener ──accept──▶ workers (one thread + runtime per core)
 //!             │                            └─▶ connection task per client ──▶ dispatch
 //!             │ cron (100 ms): active expiry, cache shrink, tier balance, tracking-table trim,
-//!             │                invalidations of those, ops/sec sample
+//!             │                invalidations of those, ops/sec sample, log rewrite start
+//!             │ loader (restartable): replays the data dir, then the log writer starts
 //!             │ on shutdown: stop accepting, connections finish their batch, join workers
 //!             └────────────────────────────────┘
 //! ```
@@ -41,6 +42,7 @@ pub use stats::Stats;
 
 use crate::cache::Caches;
 use crate::config::{Config, Placement};
+use crate::persist::Persist;
 use crate::store::Keyspace;
 use crate::store::offheap::Region;
 
@@ -91,6 +93,8 @@ pub struct Shared {
     pub pubsub: pubsub::PubSub,
     /// CLIENT TRACKING clients and the delivery of invalidations.
     pub tracking: tracking::Tracking,
+    /// The fast-restart store, when `storage.restartable`.
+    pub persist: Option<Arc<Persist>>,
 }
 
 impl Shared {
@@ -102,6 +106,7 @@ impl Shared {
         bind: String,
         port: u16,
         region: Option<Arc<Region>>,
+        persist: Option<Arc<Persist>>,
     ) -> Shared {
         let (shutdown, _) = watch::channel(false);
         let name = config
@@ -114,7 +119,11 @@ impl Shared {
             .get(placement.stripe)
             .map(|s| s.name.clone())
             .unwrap_or_default();
-        let settings = Settings::from_config(&config);
+        let mut settings = Settings::from_config(&config);
+        if let Some(p) = &persist {
+            // CONFIG SET appendfsync changes what the log writer does.
+            settings.appendfsync = p.policy_cell().clone();
+        }
         let track_state = Arc::new(crate::store::TrackingState::new(
             settings.tracking_table_max_keys.clone(),
         ));
@@ -153,6 +162,7 @@ impl Shared {
             shutdown,
             pubsub: pubsub::PubSub::default(),
             tracking: tracking::Tracking::new(track_state),
+            persist,
         }
     }
 
@@ -199,6 +209,8 @@ pub struct ServerOptions {
     pub port: Option<u16>,
     /// Connection worker threads; 0 = one per core but one (at least one).
     pub threads: usize,
+    /// `--repair`: cut damaged fast-restart records off instead of refusing to start.
+    pub repair: bool,
 }
 
 /// Why the server could not run.
@@ -211,6 +223,9 @@ pub enum ServerError {
     /// less off-heap than its stripe, a file error).
     #[error("{0}")]
     OffHeap(String),
+    /// The fast-restart data could not be opened or loaded.
+    #[error("{0}")]
+    Persist(#[from] crate::persist::PersistError),
     /// The listening socket could not be opened.
     #[error("could not listen on {addr}: {source}")]
     Bind {
@@ -224,6 +239,7 @@ pub enum ServerError {
 /// Runs a server until it is told to stop; returns after connections have drained.
 pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
     let region = open_offheap(&opts.config, &opts.placement)?;
+    let persist = open_persist(&opts)?;
     let server = opts.config.server(&opts.placement).cloned();
     let bind = opts
         .bind
@@ -249,6 +265,7 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
         bind.clone(),
         port,
         region,
+        persist,
     ));
     tracing::info!(
         server = %shared.identity.name,
@@ -269,6 +286,19 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
     let mut workers = workers::Workers::start(threads, &shared).map_err(ServerError::Workers)?;
     tokio::spawn(cron(shared.clone()));
     tokio::spawn(signals(shared.clone()));
+    // Loading runs beside the listener, so clients get LOADING (and INFO its progress)
+    // instead of a refused connection.
+    let loader = shared.persist.clone().map(|p| {
+        let shared = shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let r = p.load(&shared.keyspace);
+            if let Err(e) = &r {
+                tracing::error!("{e}");
+                shared.request_shutdown();
+            }
+            r
+        })
+    });
 
     let mut shutdown = shared.shutdown.subscribe();
     loop {
@@ -296,11 +326,45 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
     if tokio::time::timeout(DRAIN_TIMEOUT, join).await.is_err() {
         tracing::warn!("connections did not finish within {DRAIN_TIMEOUT:?}; exiting anyway");
     }
+    if let Some(loader) = loader
+        && let Ok(Err(e)) = loader.await
+    {
+        return Err(e.into());
+    }
+    if let Some(p) = &shared.persist {
+        let p = p.clone();
+        let _ = tokio::task::spawn_blocking(move || p.stop()).await;
+    }
     tracing::info!(
         "Terrace {} is now ready to exit, bye bye...",
         shared.identity.name
     );
     Ok(())
+}
+
+/// Opens this server's fast-restart store if it is restartable (loading comes later).
+fn open_persist(opts: &ServerOptions) -> Result<Option<Arc<Persist>>, ServerError> {
+    if !opts.config.storage.restartable {
+        return Ok(None);
+    }
+    let Some(dir) = opts
+        .config
+        .server(&opts.placement)
+        .and_then(|s| s.data.clone())
+    else {
+        // Validation requires a data directory with restartable; be explicit anyway.
+        return Err(ServerError::Persist(crate::persist::PersistError::Io(
+            "storage.restartable needs this server's data directory".into(),
+        )));
+    };
+    let fsync = opts.config.storage.fsync;
+    let policy = Arc::new(crate::persist::PolicyCell::new(fsync));
+    let p = Persist::open(std::path::Path::new(&dir), policy, opts.repair)?;
+    tracing::info!(
+        "fast restart: data in {dir}, appendfsync {}",
+        crate::persist::policy_name(fsync)
+    );
+    Ok(Some(Arc::new(p)))
 }
 
 /// Maps this server's off-heap tier, if it has one: anonymous memory, or
@@ -373,6 +437,12 @@ async fn cron(shared: Arc<Shared>) {
             _ = shutdown.changed() => return,
         }
         shared.stats.sample_ops();
+        if let Some(p) = &shared.persist {
+            if p.is_loading() {
+                continue;
+            }
+            start_rewrite_if_due(&shared, p);
+        }
         // Reclaim due keys; keep going (yielding between passes) while a shard had more.
         let deadline = Instant::now() + Duration::from_millis(25);
         loop {
@@ -399,6 +469,26 @@ async fn cron(shared: Arc<Shared>) {
         // it), then tell the L1s about everything removed above.
         shared.keyspace.trim_tracking();
         shared.deliver_mailbox();
+    }
+}
+
+/// Starts a log rewrite on its own thread when one was asked for or is due (see
+/// [`Persist::claim_rewrite`]).
+fn start_rewrite_if_due(shared: &Arc<Shared>, p: &Arc<Persist>) {
+    let pct = shared.settings.rewrite_percentage.load(Ordering::Relaxed);
+    let min = shared.settings.rewrite_min_size.load(Ordering::Relaxed);
+    if !p.claim_rewrite(pct, min) {
+        return;
+    }
+    let (shared, p) = (shared.clone(), p.clone());
+    let spawned = std::thread::Builder::new()
+        .name("log-rewrite".into())
+        .spawn(move || {
+            tracing::info!("background append only file rewriting started");
+            let _ = p.rewrite(&shared.keyspace);
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start a log rewrite: {e}");
     }
 }
 

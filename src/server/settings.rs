@@ -47,6 +47,14 @@ pub struct Settings {
     /// `tracking-table-max-keys` (config `limits.tracking_table_max_keys`); shared with
     /// the store, which enforces it as it tracks keys.
     pub tracking_table_max_keys: Arc<AtomicU64>,
+    /// `appendonly`: yes when the server is restartable (config `storage.restartable`).
+    pub appendonly: bool,
+    /// `appendfsync` (config `storage.fsync`); shared with the log writer.
+    pub appendfsync: Arc<crate::persist::PolicyCell>,
+    /// `auto-aof-rewrite-percentage` (config `storage.rewrite_percentage`).
+    pub rewrite_percentage: AtomicU64,
+    /// `auto-aof-rewrite-min-size` in bytes (config `storage.rewrite_min_size`).
+    pub rewrite_min_size: AtomicU64,
 }
 
 /// Why a CONFIG SET was refused.
@@ -82,6 +90,10 @@ impl Settings {
                     .unwrap_or(0) as u64,
             ),
             tracking_table_max_keys: Arc::new(AtomicU64::new(c.limits.tracking_table_max_keys)),
+            appendonly: c.storage.restartable,
+            appendfsync: Arc::new(crate::persist::PolicyCell::new(c.storage.fsync)),
+            rewrite_percentage: AtomicU64::new(c.storage.rewrite_percentage),
+            rewrite_min_size: AtomicU64::new(c.storage.rewrite_min_size.0),
         }
     }
 
@@ -133,7 +145,16 @@ impl Settings {
             ("bind", bind.to_string()),
             ("databases", "1".to_string()),
             ("save", String::new()),
-            ("appendonly", "no".to_string()),
+            (
+                "appendonly",
+                if self.appendonly { "yes" } else { "no" }.to_string(),
+            ),
+            (
+                "appendfsync",
+                crate::persist::policy_name(self.appendfsync.get()).to_string(),
+            ),
+            ("auto-aof-rewrite-percentage", g(&self.rewrite_percentage)),
+            ("auto-aof-rewrite-min-size", g(&self.rewrite_min_size)),
             ("cluster-enabled", "yes".to_string()),
         ]
     }
@@ -206,6 +227,23 @@ impl Settings {
             "tracking-table-max-keys" => self
                 .tracking_table_max_keys
                 .store(non_neg(int()?)?, Ordering::Relaxed),
+            "appendfsync" => {
+                let p = match value.to_ascii_lowercase().as_str() {
+                    "always" => crate::config::FsyncPolicy::Always,
+                    "everysec" => crate::config::FsyncPolicy::Everysec,
+                    "no" => crate::config::FsyncPolicy::No,
+                    _ => {
+                        return Err(SetError::Invalid(
+                            "argument(s) must be one of the following: always, everysec, no".into(),
+                        ));
+                    }
+                };
+                self.appendfsync.set(p);
+            }
+            "auto-aof-rewrite-percentage" => self
+                .rewrite_percentage
+                .store(non_neg(int()?)?, Ordering::Relaxed),
+            "auto-aof-rewrite-min-size" => self.rewrite_min_size.store(size()?, Ordering::Relaxed),
             "port" | "bind" | "databases" | "save" | "appendonly" | "cluster-enabled" => {
                 return Err(SetError::Immutable);
             }
@@ -237,6 +275,14 @@ mod tests {
         assert_eq!(s.set("maxmemory-policy", "ALLKEYS-LRU"), Ok(()));
         assert_eq!(s.policy(), "allkeys-lru");
         assert_eq!(s.set("port", "1"), Err(SetError::Immutable));
+        assert_eq!(s.set("appendfsync", "ALWAYS"), Ok(()));
+        assert_eq!(s.appendfsync.get(), crate::config::FsyncPolicy::Always);
+        assert!(matches!(
+            s.set("appendfsync", "sometimes"),
+            Err(SetError::Invalid(_))
+        ));
+        assert_eq!(s.set("auto-aof-rewrite-min-size", "1mb"), Ok(()));
+        assert_eq!(s.rewrite_min_size.load(Ordering::Relaxed), 1 << 20);
         assert_eq!(s.set("nope", "1"), Err(SetError::Unknown));
         assert_eq!(s.set("requirepass", "pw"), Ok(()));
         assert_eq!(s.requirepass.read().as_deref(), Some("pw"));

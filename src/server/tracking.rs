@@ -376,6 +376,7 @@ mod tests {
             "127.0.0.1".into(),
             0,
             None,
+            None,
         )
     }
 

@@ -176,6 +176,10 @@ fn run(
     }
     let stats = ctx.db.stats();
     let invalidations = ctx.db.take_invalidations();
+    // One record for the whole transaction: a crash keeps all of it or none.
+    if let Some(lsn) = ctx.db.commit() {
+        ctx.client.wait_lsn = lsn;
+    }
     drop(ctx);
     super::dispatch::add_stats(client, stats);
     if !invalidations.is_empty() {

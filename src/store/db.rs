@@ -189,6 +189,14 @@ impl<'a> Db<'a> {
         std::mem::take(&mut self.out.effects)
     }
 
+    /// Sends the effects recorded so far to the keyspace's sink as one record, while this
+    /// view still holds its locks; the record's lsn, if there was anything to send.
+    /// Dropping the view commits too; a caller that must wait for durability commits
+    /// first to learn what to wait for.
+    pub fn commit(&mut self) -> Option<u64> {
+        self.ks.commit(&mut self.out.effects)
+    }
+
     /// The invalidations this command's changes produced so far, for the server to
     /// deliver before the command's reply is sent.
     pub fn take_invalidations(&mut self) -> Vec<Invalidation> {
@@ -529,20 +537,25 @@ impl<'a> Db<'a> {
             }
         }
         let (_, idx, i) = best?;
-        let removed = match held.as_mut() {
+        match held.as_mut() {
             Some(g) => {
-                let r = g.remove(c, i, Removal::Evicted);
+                let k = g.remove(c, i, Removal::Evicted)?;
                 self.out.invalid.append(&mut g.invalid);
-                r
+                self.out.stats.evicted += 1;
+                // Logged before that shard is unlocked: another command's later write of
+                // the key must follow this deletion in the log.
+                let mut fx = Vec::new();
+                self.ks.record_del(&mut fx, &k);
+                self.ks.commit(&mut fx);
             }
-            None => self
-                .locks
-                .get(idx)
-                .and_then(|s| s.remove(c, i, Removal::Evicted)),
-        };
-        drop(held);
-        let k = removed?;
-        self.out.removed(&k, Removal::Evicted);
+            None => {
+                let k = self
+                    .locks
+                    .get(idx)
+                    .and_then(|s| s.remove(c, i, Removal::Evicted))?;
+                self.out.removed(&k, Removal::Evicted);
+            }
+        }
         Some(idx)
     }
 
@@ -768,9 +781,11 @@ impl<'a> Db<'a> {
 }
 
 impl Drop for Db<'_> {
+    /// Effects nobody committed go to the sink before the locks are released.
     /// Invalidations nobody took (a command that returned early) go to the keyspace's
     /// mailbox, which the server delivers: an L1 is never left holding a changed key.
     fn drop(&mut self) {
+        self.commit();
         let left = self.take_invalidations();
         if !left.is_empty() {
             self.ks.post_all(left);

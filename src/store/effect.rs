@@ -41,3 +41,13 @@ pub enum Effect {
         cache: String,
     },
 }
+
+/// Where effects go once applied: the fast-restart log (and, through it, the mirrors).
+///
+/// Called while the shards the effects touched are still locked, so records of one key
+/// reach the sink in the order they were applied.
+pub trait EffectSink: Send + Sync + std::fmt::Debug {
+    /// Appends one record holding `effects` (all of one command or transaction, so it is
+    /// kept or lost as a whole) and returns its log sequence number.
+    fn append(&self, effects: &[Effect]) -> u64;
+}

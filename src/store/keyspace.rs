@@ -6,13 +6,14 @@
 //! transaction is therefore atomic with respect to every other client.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Mutex, MutexGuard};
 
 use super::db::Db;
-use super::entry::Key;
+use super::effect::{Effect, EffectSink};
+use super::entry::{EntryRef, Key};
 use super::offheap::{NoRoom, Region};
 use super::table::{Gone, Score, Table, Victim};
 use super::tracking::{Invalidation, TrackTable, TrackingState};
@@ -225,8 +226,11 @@ pub struct Keyspace {
     /// Picks a key's shard. Seeded once per process: shard placement is internal and
     /// never leaves the process (cluster placement uses CRC16 slots).
     router: ahash::RandomState,
-    /// Whether `Db` views record effects (on when a log or mirrors consume them).
+    /// Whether `Db` views record effects even with no sink (tests read them back).
     record_effects: bool,
+    /// Where applied effects go (the fast-restart log). Set once, when loading is done:
+    /// what the loader applies is already on disk.
+    sink: OnceLock<Arc<dyn EffectSink>>,
     /// The named caches: which table a key lives in, and each cache's policy.
     caches: Arc<Caches>,
     /// Where the `maxmemory` eviction continues (round-robin over shards).
@@ -263,11 +267,57 @@ impl Keyspace {
                 .collect(),
             router: ahash::RandomState::new(),
             record_effects,
+            sink: OnceLock::new(),
             caches,
             evict_cursor: AtomicUsize::new(0),
             tracking,
             mailbox: Mutex::new(Vec::new()),
             region,
+        }
+    }
+
+    /// Sends every later effect to `sink`. Only the first call takes effect.
+    pub fn set_sink(&self, sink: Arc<dyn EffectSink>) {
+        let _ = self.sink.set(sink);
+    }
+
+    /// Whether effects are recorded (a sink is set, or a test asked for them).
+    pub(crate) fn records(&self) -> bool {
+        self.record_effects || self.sink.get().is_some()
+    }
+
+    /// Appends `effects` to the sink, if there is one, emptying them; the record's lsn.
+    /// Callers hold the locks of the shards the effects touched.
+    pub(crate) fn commit(&self, effects: &mut Vec<Effect>) -> Option<u64> {
+        if effects.is_empty() {
+            return None;
+        }
+        let lsn = self.sink.get().map(|s| s.append(effects));
+        effects.clear();
+        lsn
+    }
+
+    /// The `Del` record of `key` if effects are recorded (for removals outside a [`Db`]).
+    pub(crate) fn record_del(&self, fx: &mut Vec<Effect>, key: &[u8]) {
+        if self.records() {
+            fx.push(Effect::Del {
+                key: bytes::Bytes::copy_from_slice(key),
+            });
+        }
+    }
+
+    /// Calls `f` with every live entry of shard `i` (key, entry) while holding its lock:
+    /// a rewrite's snapshot, one shard at a time so writes elsewhere go on.
+    pub fn visit_shard(&self, i: usize, now: u64, mut f: impl FnMut(&[u8], EntryRef<'_>)) {
+        let s = self.shards[i].lock();
+        for t in s.tables.iter() {
+            for pos in 0..t.len() {
+                if let Some((k, e)) = t.get_index(pos)
+                    && t.expiry(&e, now).is_none()
+                {
+                    f(k, e);
+                }
+            }
         }
     }
 
@@ -370,7 +420,7 @@ impl Keyspace {
                     .collect(),
             ),
         };
-        Db::new(self, locks, now, touch, self.record_effects)
+        Db::new(self, locks, now, touch, self.records())
     }
 
     /// The active expiry cycle: sweeps up to `budget` entries of each table for expired
@@ -380,21 +430,29 @@ impl Keyspace {
     pub fn expire_due(&self, now: u64, budget: usize) -> (usize, bool) {
         let (mut removed, mut more) = (0, false);
         let mut gone = Vec::new();
+        let mut fx = Vec::new();
         for shard in self.shards.iter() {
             let mut s = shard.lock();
             for c in 0..s.tables.len() {
                 s.tables[c].drop_expired_segments(now, &mut gone);
                 for (k, _) in gone.drain(..) {
                     s.modified(c, &k);
+                    self.record_del(&mut fx, &k);
                     removed += 1;
                 }
                 let (due, examined) = s.tables[c].due_entries(now, budget);
                 more |= examined > 0 && due.len() * 4 >= examined;
+                // Highest index first: a removal moves the last entry into its place.
                 for (i, why) in due {
-                    s.remove(c, i, why);
+                    if let Some(k) = s.remove(c, i, why) {
+                        self.record_del(&mut fx, &k);
+                    }
                     removed += 1;
                 }
             }
+            // Logged even though a deadline replays as a deletion anyway: an idle (TTI)
+            // expiry is not in any record, and mirrors must drop what the active dropped.
+            self.commit(&mut fx);
             self.post(&mut s);
         }
         (removed, more)
@@ -408,6 +466,7 @@ impl Keyspace {
         if self.region.is_none() {
             return (expired, evicted);
         }
+        let mut fx = Vec::new();
         for shard in self.shards.iter() {
             let mut s = shard.lock();
             for c in 0..s.tables.len() {
@@ -415,13 +474,15 @@ impl Keyspace {
                     continue;
                 }
                 let (_, gone) = s.balance(c, now, MAX_EVICTIONS_PER_CALL as usize / SHARDS);
-                for (_, why) in gone {
+                for (k, why) in gone {
+                    self.record_del(&mut fx, &k);
                     match why {
                         Removal::Evicted => evicted += 1,
                         _ => expired += 1,
                     }
                 }
             }
+            self.commit(&mut fx);
             self.post(&mut s);
         }
         (expired, evicted)
@@ -491,9 +552,14 @@ impl Keyspace {
             }
             let done = best.is_some_and(|(_, i, c)| {
                 let mut s = self.shards[i].lock();
-                let done = s.evict_one(c, how, now, b"").is_some();
+                let Some(k) = s.evict_one(c, how, now, b"") else {
+                    return false;
+                };
+                let mut fx = Vec::new();
+                self.record_del(&mut fx, &k);
+                self.commit(&mut fx);
                 self.post(&mut s);
-                done
+                true
             });
             if done {
                 evicted += 1;
