@@ -1,12 +1,19 @@
 //! Recovery: replays the base snapshot and then every log into the keyspace.
 //!
-//! Each file is checked record by record (CRC32C). What is wrong decides what happens:
-//! - the last log ends inside a record, or with a last record whose CRC fails, or with
-//!   zeros: a torn tail (a crash mid-write). It is cut off with a warning naming the file
-//!   and offset, and the server starts with every complete record.
-//! - anything else (a bad record with good ones after it, a damaged base or older log) is
-//!   corruption: the server refuses to start, unless `--repair`, which backs the files up
-//!   and keeps everything before the damage.
+//! ```text
+//!  scan (one thread): every file, record by record (CRC32C, decode) ─▶ where the good
+//!        records end, the next lsn, and what to do about damage:
+//!        - the last log ends inside a record, or with a last record whose CRC fails, or
+//!          with zeros: a torn tail (a crash mid-write). It is cut off with a warning
+//!          naming the file and offset, and the server starts with every complete record.
+//!        - anything else (a bad record with good ones after it, a damaged base or older
+//!          log) is corruption: the server refuses to start, unless `--repair`, which
+//!          backs the files up and keeps everything before the damage.
+//!  apply (one thread per core): each replays every record, but only the effects on its
+//!        own shards ─▶ the keyspace
+//! ```
+//! Splitting by shard is exact: a key's records all go to one thread, in order, and a
+//! FlushAll or ClearCache clears each shard when its thread reaches it.
 //!
 //! Effects replay through the same [`Db`] commands use, so cache limits, tiers and eviction
 //! apply as they did when the data was written. A deadline that passed while the server was
@@ -14,15 +21,18 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use super::PersistError;
 use super::files::{self, BASE_HEADER, BASE_MAGIC, LOG_HEADER, LOG_MAGIC, Manifest};
 use super::record::{self, EffectRef, Frame, Record};
-use crate::store::{Db, Keyspace, ShardSet, Ttl};
+use crate::store::{Db, Keyspace, SHARDS, ShardSet, Ttl};
 
-/// Records applied under one acquisition of the shard locks: large enough that locking
-/// costs nothing, small enough that INFO gets in while loading.
+/// Records applied under one acquisition of the shard locks (at most): large enough that
+/// locking costs nothing...
 const RECORDS_PER_LOCK: usize = 4096;
+/// ... and held at most this long, so INFO (which locks every shard) gets in while loading.
+const LOCK_HOLD: Duration = Duration::from_millis(2);
 
 /// Loading progress, for INFO persistence.
 #[derive(Debug, Default)]
@@ -58,6 +68,13 @@ struct Damage {
     why: String,
 }
 
+/// A mapped file and the range of it that holds good records.
+struct Part {
+    map: memmap2::Mmap,
+    start: usize,
+    end: usize,
+}
+
 /// Replays the files of `manifest` in `dir` into `ks` (whose effects are not recorded:
 /// they are on disk already). With `repair`, damage is cut off instead of refused.
 pub fn load(
@@ -67,7 +84,6 @@ pub fn load(
     repair: bool,
     progress: &Progress,
 ) -> Result<Loaded, PersistError> {
-    let paths = manifest.paths(dir);
     progress
         .total
         .store(files::size_of(dir, &manifest), Ordering::Relaxed);
@@ -76,98 +92,189 @@ pub fn load(
         manifest,
         ..Loaded::default()
     };
+    let parts = scan(dir, &mut out, repair)?;
     let now = crate::store::now_ms();
-    let last = paths.len() - 1;
-    // Bytes of the files already loaded.
-    let mut done = 0u64;
-    for (n, path) in paths.iter().enumerate() {
-        let is_base = n == 0 && out.manifest.base.is_some();
-        let is_last = n == last;
-        let map = map_file(path)?;
-        let data: &[u8] = &map;
-        let header = if is_base { BASE_HEADER } else { LOG_HEADER };
-        let magic = if is_base { BASE_MAGIC } else { LOG_MAGIC };
-        if data.len() < header || data[..8] != magic {
-            let damage = Damage {
-                file: path.clone(),
-                offset: 0,
-                why: "not a Terrace fast-restart file (bad header)".into(),
-            };
-            refuse_or_repair(dir, &mut out, n, damage, repair)?;
-            return Ok(out);
-        }
-        if is_base {
-            let mut lsn = [0u8; 8];
-            lsn.copy_from_slice(&data[8..16]);
-            out.next_lsn = out.next_lsn.max(u64::from_le_bytes(lsn));
-        }
-        let mut pos = header;
-        let mut db = ks.db(ShardSet::All, now, false);
-        let mut in_lock = 0;
-        let damage = loop {
-            let rest = &data[pos..];
-            if rest.is_empty() {
-                break None;
-            }
-            let (payload, len) = match record::frame(rest) {
-                Frame::Ok { payload, len } => (payload, len),
-                bad => break Some((bad_kind(&bad, rest), is_last && !is_base)),
-            };
-            let rec = match Record::parse(payload) {
-                Ok(r) => r,
-                Err(e) => break Some((format!("undecodable record: {e}"), false)),
-            };
-            if let Err(e) = apply(&mut db, ks.caches(), &rec, now, &mut out) {
-                break Some((format!("undecodable record: {e}"), false));
-            }
-            if !is_base {
-                out.next_lsn = out.next_lsn.max(rec.lsn + 1);
-            }
-            out.records += 1;
-            pos += len;
-            in_lock += 1;
-            if in_lock == RECORDS_PER_LOCK {
-                drop(db);
-                progress.loaded.store(done + pos as u64, Ordering::Relaxed);
-                db = ks.db(ShardSet::All, now, false);
-                in_lock = 0;
-            }
-        };
-        drop(db);
-        if let Some((why, maybe_torn)) = damage {
-            let rest = &data[pos..];
-            if maybe_torn && is_torn(rest) {
-                tracing::warn!(
-                    "fast-restart log {}: dropping a torn record at offset {pos} ({} bytes to the end): the server stopped in the middle of writing it",
-                    path.display(),
-                    rest.len()
-                );
-                out.log_len = pos as u64;
-            } else {
-                let damage = Damage {
-                    file: path.clone(),
-                    offset: pos as u64,
-                    why,
-                };
-                if !is_base {
-                    out.log_len = pos as u64;
-                }
-                refuse_or_repair(dir, &mut out, n, damage, repair)?;
-                progress
-                    .loaded
-                    .store(progress.total.load(Ordering::Relaxed), Ordering::Relaxed);
-                return Ok(out);
-            }
-        } else {
-            out.log_len = data.len() as u64;
-        }
-        done += data.len() as u64;
-        progress.loaded.store(done, Ordering::Relaxed);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, SHARDS);
+    let counts = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let parts = &parts;
+                scope.spawn(move || {
+                    let mine = (0..SHARDS).filter(|s| s % threads == t).collect();
+                    // Progress follows the first thread; the others keep its pace.
+                    let progress = (t == 0).then_some(progress);
+                    replay(parts, ks, mine, now, progress)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect::<Vec<Counts>>()
+    });
+    for c in counts {
+        out.sets += c.sets;
+        out.refused += c.refused;
     }
     progress
         .loaded
         .store(progress.total.load(Ordering::Relaxed), Ordering::Relaxed);
     Ok(out)
+}
+
+/// Checks every file record by record; returns the good range of each file to replay,
+/// having cut a torn tail, refused corruption or repaired it.
+fn scan(dir: &Path, out: &mut Loaded, repair: bool) -> Result<Vec<Part>, PersistError> {
+    let paths = out.manifest.paths(dir);
+    let last = paths.len().saturating_sub(1);
+    let mut parts = Vec::new();
+    for (n, path) in paths.iter().enumerate() {
+        let is_base = n == 0 && out.manifest.base.is_some();
+        let map = map_file(path)?;
+        let (header, magic) = if is_base {
+            (BASE_HEADER, BASE_MAGIC)
+        } else {
+            (LOG_HEADER, LOG_MAGIC)
+        };
+        if map.len() < header || map[..8] != magic {
+            let damage = Damage {
+                file: path.clone(),
+                offset: 0,
+                why: "not a Terrace fast-restart file (bad header)".into(),
+            };
+            refuse_or_repair(dir, out, n, damage, repair)?;
+            return Ok(parts);
+        }
+        if is_base {
+            let mut lsn = [0u8; 8];
+            lsn.copy_from_slice(&map[8..16]);
+            out.next_lsn = out.next_lsn.max(u64::from_le_bytes(lsn));
+        }
+        let mut pos = header;
+        let damage = loop {
+            let rest = &map[pos..];
+            if rest.is_empty() {
+                break None;
+            }
+            let (payload, len) = match record::frame(rest) {
+                Frame::Ok { payload, len } => (payload, len),
+                bad => break Some((bad_kind(&bad, rest), !is_base && n == last)),
+            };
+            match check_record(payload) {
+                Ok(lsn) if !is_base => out.next_lsn = out.next_lsn.max(lsn + 1),
+                Ok(_) => {}
+                Err(why) => break Some((why, false)),
+            }
+            out.records += 1;
+            pos += len;
+        };
+        out.log_len = pos as u64;
+        let Some((why, maybe_torn)) = damage else {
+            parts.push(Part {
+                map,
+                start: header,
+                end: pos,
+            });
+            continue;
+        };
+        if maybe_torn && is_torn(&map[pos..]) {
+            tracing::warn!(
+                "fast-restart log {}: dropping a torn record at offset {pos} ({} bytes to the end): the server stopped in the middle of writing it",
+                path.display(),
+                map.len() - pos
+            );
+            parts.push(Part {
+                map,
+                start: header,
+                end: pos,
+            });
+            continue;
+        }
+        let damage = Damage {
+            file: path.clone(),
+            offset: pos as u64,
+            why,
+        };
+        parts.push(Part {
+            map,
+            start: header,
+            end: pos,
+        });
+        refuse_or_repair(dir, out, n, damage, repair)?;
+        return Ok(parts);
+    }
+    Ok(parts)
+}
+
+/// A record's lsn, if its header and every effect decode.
+fn check_record(payload: &[u8]) -> Result<u64, String> {
+    let rec = Record::parse(payload).map_err(|e| format!("undecodable record: {e}"))?;
+    for e in rec.effects() {
+        e.map_err(|e| format!("undecodable record: {e}"))?;
+    }
+    Ok(rec.lsn)
+}
+
+/// What one replay thread did.
+#[derive(Debug, Default)]
+struct Counts {
+    sets: u64,
+    refused: u64,
+}
+
+/// Replays every part, applying only the effects on keys of the shards `mine`.
+fn replay(
+    parts: &[Part],
+    ks: &Keyspace,
+    mine: Vec<usize>,
+    now: u64,
+    progress: Option<&Progress>,
+) -> Counts {
+    let mut counts = Counts::default();
+    let mut owned = [false; SHARDS];
+    for &s in &mine {
+        owned[s] = true;
+    }
+    let lock = || ks.db(ShardSet::Some(mine.clone()), now, false);
+    let mut done = 0u64;
+    for part in parts {
+        let data = &part.map[..part.end];
+        let mut pos = part.start;
+        let mut db = lock();
+        let mut locked_at = Instant::now();
+        let mut in_lock = 0;
+        while pos < data.len() {
+            let Frame::Ok { payload, len } = record::frame(&data[pos..]) else {
+                break;
+            };
+            if let Ok(rec) = Record::parse(payload) {
+                apply(&mut db, ks, &owned, &rec, now, &mut counts);
+            }
+            pos += len;
+            in_lock += 1;
+            if in_lock == RECORDS_PER_LOCK
+                || (in_lock % 64 == 0 && locked_at.elapsed() >= LOCK_HOLD)
+            {
+                drop(db);
+                if let Some(p) = progress {
+                    p.loaded.store(done + pos as u64, Ordering::Relaxed);
+                }
+                // Let a command waiting for every shard (INFO) take them before the next
+                // chunk: woken waiters are slower to the locks than this thread.
+                let waited = Instant::now();
+                while ks.waiting_for_all() > 0 && waited.elapsed() < LOCK_HOLD {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+                db = lock();
+                locked_at = Instant::now();
+                in_lock = 0;
+            }
+        }
+        done += part.map.len() as u64;
+    }
+    counts
 }
 
 /// Maps a file read-only.
@@ -218,59 +325,56 @@ fn is_torn(rest: &[u8]) -> bool {
     !(1..rest.len()).any(|i| matches!(record::frame(&rest[i..]), Frame::Ok { .. }))
 }
 
-/// Applies one record's effects.
+/// Applies the effects of one record on keys of `owned` shards (all of a FlushAll or
+/// ClearCache: the Db clears only the shards it holds).
 fn apply(
     db: &mut Db<'_>,
-    caches: &crate::cache::Caches,
+    ks: &Keyspace,
+    owned: &[bool; SHARDS],
     rec: &Record<'_>,
     now: u64,
-    out: &mut Loaded,
-) -> Result<(), record::DecodeError> {
-    for e in rec.effects() {
-        let ok = match e? {
+    counts: &mut Counts,
+) {
+    let mine = |key: &[u8]| owned[ks.shard_of(key)];
+    for e in rec.effects().map_while(Result::ok) {
+        // The Db holds every shard it touches here, so none of these can fail to lock.
+        match e {
             EffectRef::Set {
                 key,
                 value,
                 expire_at,
-            } => {
+            } if mine(key) => {
                 if expire_at != 0 && expire_at <= now {
-                    db.del(key).is_ok()
+                    let _ = db.del(key);
                 } else {
-                    out.sets += 1;
-                    match db.set(key, value.to_value(), Ttl::At(expire_at)) {
-                        Ok(()) => true,
-                        Err(crate::store::WriteError::CacheFull { .. }) => {
-                            out.refused += 1;
-                            true
-                        }
-                        Err(_) => false,
+                    counts.sets += 1;
+                    if let Err(crate::store::WriteError::CacheFull { .. }) =
+                        db.set(key, value.to_value(), Ttl::At(expire_at))
+                    {
+                        counts.refused += 1;
                     }
                 }
             }
-            EffectRef::Del { key } => db.del(key).is_ok(),
-            EffectRef::Expire { key, at } => {
-                let at = (at != 0).then_some(at);
-                db.set_expire(key, at).is_ok()
+            EffectRef::Del { key } if mine(key) => {
+                let _ = db.del(key);
+            }
+            EffectRef::Expire { key, at } if mine(key) => {
+                let _ = db.set_expire(key, (at != 0).then_some(at));
             }
             EffectRef::FlushAll => {
                 db.flush();
-                true
             }
-            EffectRef::ClearCache { cache } => {
-                match caches.by_name(cache.as_bytes()) {
-                    Some(c) => {
-                        db.clear_cache(c);
-                    }
-                    None => tracing::warn!(
-                        "fast-restart log clears cache '{cache}', which is no longer configured; ignored"
-                    ),
+            EffectRef::ClearCache { cache } => match ks.caches().by_name(cache.as_bytes()) {
+                Some(c) => {
+                    db.clear_cache(c);
                 }
-                true
-            }
-        };
-        debug_assert!(ok, "the loader holds every shard");
+                None => tracing::warn!(
+                    "fast-restart log clears cache '{cache}', which is no longer configured; ignored"
+                ),
+            },
+            _ => {}
+        }
     }
-    Ok(())
 }
 
 /// Refuses to start over `damage`, or with `repair` backs the data files up and cuts

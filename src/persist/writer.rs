@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  Db::commit ──append (lsn, encode) under the shard locks──▶ tail buffer
-//!                                                               │ wake (when it was empty)
+//!                                                               │ wake (if the flusher idles)
 //!  flusher thread ◀─────────────────────────────────────────────┘
 //!     write(all of it) ─▶ fsync: always = every pass (group commit: every writer waiting
 //!                         since the last pass shares it); everysec = once a second; no = never
@@ -34,6 +34,8 @@ use crate::store::{Effect, EffectSink};
 
 /// A tail buffer that grew beyond this is released after it was written.
 const KEEP_BUF: usize = 4 << 20;
+/// Under `everysec` and `no`, how long the flusher lets appends gather after a write.
+const GATHER: Duration = Duration::from_millis(1);
 
 /// The fsync policy as a cell CONFIG SET `appendfsync` can change at run time.
 #[derive(Debug)]
@@ -93,6 +95,9 @@ struct Tail {
     switch: Option<Switch>,
     /// Set when the server stops: write and fsync what is left, then end.
     stop: bool,
+    /// The flusher is waiting for work: the next append must wake it. While it is busy it
+    /// comes back on its own, so appends skip the wake-up syscall.
+    idle: bool,
 }
 
 /// A move to a new log file at a record boundary.
@@ -281,10 +286,18 @@ impl Log {
         };
         self.stats.file_len.store(len, Ordering::Relaxed);
         let mut spare = Vec::new();
+        let mut wrote = false;
         loop {
             let (upto, switch, stop) = {
                 let mut t = self.tail.lock();
+                if wrote && self.policy() != FsyncPolicy::Always && t.switch.is_none() && !t.stop {
+                    // everysec / no: gather what arrives for a moment, so the log is written
+                    // in a few large writes, not one per command (Redis writes once per
+                    // event loop). What a crash can lose is bounded by the fsync anyway.
+                    self.wake.wait_for(&mut t, GATHER);
+                }
                 while t.buf.is_empty() && t.switch.is_none() && !t.stop {
+                    t.idle = true;
                     let wait = if f.dirty && self.policy() == FsyncPolicy::Everysec {
                         Duration::from_secs(1).saturating_sub(f.last_sync.elapsed())
                     } else {
@@ -294,6 +307,8 @@ impl Log {
                         break;
                     }
                 }
+                t.idle = false;
+                wrote = !t.buf.is_empty();
                 std::mem::swap(&mut t.buf, &mut spare);
                 self.stats
                     .pending
@@ -416,10 +431,10 @@ impl EffectSink for Log {
         let mut t = self.tail.lock();
         let lsn = t.next_lsn;
         t.next_lsn += 1;
-        let first = t.buf.is_empty();
+        let wake = t.idle && t.buf.is_empty();
         record::encode(&mut t.buf, lsn, effects);
         drop(t);
-        if first {
+        if wake {
             self.wake.notify_one();
         }
         lsn

@@ -494,6 +494,11 @@ fn start_rewrite_if_due(shared: &Arc<Shared>, p: &Arc<Persist>) {
 
 async fn signals(shared: Arc<Shared>) {
     use tokio::signal::unix::{SignalKind, signal};
+    // SIGXFSZ (25 on Linux): a write past the file-size limit kills a process by default.
+    // Handled (and ignored), the write fails with EFBIG instead, which poisons the log and
+    // refuses writes like any other write error: never a silent death mid-write.
+    #[cfg(target_os = "linux")]
+    let _xfsz = signal(SignalKind::from_raw(25));
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),

@@ -208,15 +208,6 @@ impl Locks<'_> {
         one.into_iter()
             .chain(many.iter_mut().map(|(_, g)| &mut **g))
     }
-
-    /// True when every shard is locked.
-    pub(crate) fn is_all(&self) -> bool {
-        match self {
-            Locks::None => false,
-            Locks::One(..) => SHARDS == 1,
-            Locks::Many(v) => v.len() == SHARDS,
-        }
-    }
 }
 
 /// The whole key space of one server.
@@ -233,6 +224,9 @@ pub struct Keyspace {
     sink: OnceLock<Arc<dyn EffectSink>>,
     /// The named caches: which table a key lives in, and each cache's policy.
     caches: Arc<Caches>,
+    /// Commands waiting to lock every shard: a long job that locks them all in chunks (the
+    /// loader) steps aside for them between chunks.
+    waiting_for_all: AtomicUsize,
     /// Where the `maxmemory` eviction continues (round-robin over shards).
     evict_cursor: AtomicUsize,
     /// Tracking figures and limits, shared with every shard.
@@ -269,6 +263,7 @@ impl Keyspace {
             record_effects,
             sink: OnceLock::new(),
             caches,
+            waiting_for_all: AtomicUsize::new(0),
             evict_cursor: AtomicUsize::new(0),
             tracking,
             mailbox: Mutex::new(Vec::new()),
@@ -397,6 +392,11 @@ impl Keyspace {
         self.shards.get(i)?.try_lock()
     }
 
+    /// How many callers are waiting to lock every shard.
+    pub fn waiting_for_all(&self) -> usize {
+        self.waiting_for_all.load(Ordering::Acquire)
+    }
+
     /// Locks `set` and returns the view a command works through. `now` is the command's
     /// clock (unix ms); `touch` is false for CLIENT NO-TOUCH connections.
     pub fn db(&self, set: ShardSet, now: u64, touch: bool) -> Db<'_> {
@@ -412,13 +412,17 @@ impl Keyspace {
                     Locks::Many(v.into_iter().map(|i| (i, self.shards[i].lock())).collect())
                 }
             }
-            ShardSet::All => Locks::Many(
-                self.shards
+            ShardSet::All => {
+                self.waiting_for_all.fetch_add(1, Ordering::AcqRel);
+                let locks = self
+                    .shards
                     .iter()
                     .enumerate()
                     .map(|(i, m)| (i, m.lock()))
-                    .collect(),
-            ),
+                    .collect();
+                self.waiting_for_all.fetch_sub(1, Ordering::AcqRel);
+                Locks::Many(locks)
+            }
         };
         Db::new(self, locks, now, touch, self.records())
     }

@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod expiry;
 mod lifecycle;
+mod persist;
 mod protocol;
 mod pubsub;
 mod tiers;

@@ -34,6 +34,15 @@ impl TestServer {
     /// With `TERRACE_TEST_OFFHEAP=1` every server runs with `--heap 0 --offheap 64m`:
     /// every entry lives off-heap, and the same tests must pass (tools/test runs them so).
     pub fn start_with(yaml: Option<&str>, extra: &[&str]) -> TestServer {
+        match TestServer::try_start_with(yaml, extra) {
+            Ok(s) => s,
+            Err(log) => panic!("terrace did not start:\n{log}"),
+        }
+    }
+
+    /// Like [`start_with`](Self::start_with), but a server that exits before it is ready
+    /// is an `Err` carrying its exit status and log, not a panic.
+    pub fn try_start_with(yaml: Option<&str>, extra: &[&str]) -> Result<TestServer, String> {
         let all_off = std::env::var("TERRACE_TEST_OFFHEAP").is_ok_and(|v| v == "1")
             && !extra.iter().any(|a| *a == "--heap" || *a == "--offheap");
         let tiers: &[&str] = if all_off {
@@ -68,13 +77,18 @@ impl TestServer {
                 _dir: dir,
                 log,
             };
-            if s.wait_ready(Duration::from_secs(10)) {
-                return s;
+            if s.wait_ready(Duration::from_secs(60)) {
+                return Ok(s);
+            }
+            if let Some(st) = s.wait_exit(Duration::ZERO)
+                && !s.log_text().contains("could not listen")
+            {
+                return Err(format!("{st}\n{}", s.log_text()));
             }
             // Port taken between probe and bind: try another.
             s.kill();
         }
-        panic!("terrace did not start");
+        Err("terrace did not start".into())
     }
 
     fn wait_ready(&mut self, timeout: Duration) -> bool {
@@ -144,14 +158,21 @@ impl TestServer {
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;
         let child = self.child.as_mut()?;
-        while Instant::now() < deadline {
+        loop {
             if let Ok(Some(st)) = child.try_wait() {
                 self.child = None;
                 return Some(st);
             }
+            if Instant::now() >= deadline {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        None
+    }
+
+    /// Sends SIGKILL and reaps the process.
+    pub fn sigkill(&mut self) {
+        self.kill();
     }
 
     fn kill(&mut self) {
