@@ -385,9 +385,11 @@ impl<'a> Exec<'a> for BgRewriteAof {
                 "this server keeps no fast-restart log (storage.restartable is false)",
             ));
         };
-        p.request_rewrite().map_err(|()| {
-            CmdError::err("Background append only file rewriting already in progress")
-        })?;
+        if !p.request_rewrite() {
+            return Err(CmdError::err(
+                "Background append only file rewriting already in progress",
+            ));
+        }
         Ok(Reply::status(
             "Background append only file rewriting started",
         ))

@@ -92,7 +92,9 @@ pub fn load(
         manifest,
         ..Loaded::default()
     };
-    let parts = scan(dir, &mut out, repair)?;
+    let mut sizes = BaseSizes::new(ks);
+    let parts = scan(dir, &mut out, repair, &mut sizes)?;
+    sizes.reserve(ks);
     let now = crate::store::now_ms();
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -126,7 +128,12 @@ pub fn load(
 
 /// Checks every file record by record; returns the good range of each file to replay,
 /// having cut a torn tail, refused corruption or repaired it.
-fn scan(dir: &Path, out: &mut Loaded, repair: bool) -> Result<Vec<Part>, PersistError> {
+fn scan(
+    dir: &Path,
+    out: &mut Loaded,
+    repair: bool,
+    sizes: &mut BaseSizes<'_>,
+) -> Result<Vec<Part>, PersistError> {
     let paths = out.manifest.paths(dir);
     let last = paths.len().saturating_sub(1);
     let mut parts = Vec::new();
@@ -162,7 +169,7 @@ fn scan(dir: &Path, out: &mut Loaded, repair: bool) -> Result<Vec<Part>, Persist
                 Frame::Ok { payload, len } => (payload, len),
                 bad => break Some((bad_kind(&bad, rest), !is_base && n == last)),
             };
-            match check_record(payload) {
+            match check_record(payload, is_base.then_some(&mut *sizes)) {
                 Ok(lsn) if !is_base => out.next_lsn = out.next_lsn.max(lsn + 1),
                 Ok(_) => {}
                 Err(why) => break Some((why, false)),
@@ -208,11 +215,58 @@ fn scan(dir: &Path, out: &mut Loaded, repair: bool) -> Result<Vec<Part>, Persist
     Ok(parts)
 }
 
-/// A record's lsn, if its header and every effect decode.
-fn check_record(payload: &[u8]) -> Result<u64, String> {
+/// How many keys of each cache a base snapshot holds, so the tables can make room for
+/// them before the replay: it then never rehashes a growing table (the single largest
+/// cost of a load otherwise). The total is counted; each cache's share is estimated from
+/// every 16th key.
+struct BaseSizes<'k> {
+    caches: &'k crate::cache::Caches,
+    sampled: Vec<u64>,
+    sets: u64,
+}
+
+impl<'k> BaseSizes<'k> {
+    const SAMPLE: u64 = 16;
+
+    fn new(ks: &'k Keyspace) -> BaseSizes<'k> {
+        BaseSizes {
+            caches: ks.caches(),
+            sampled: vec![0; ks.caches().len()],
+            sets: 0,
+        }
+    }
+
+    fn count(&mut self, key: &[u8]) {
+        if self.sets.is_multiple_of(Self::SAMPLE) {
+            self.sampled[self.caches.resolve(key)] += 1;
+        }
+        self.sets += 1;
+    }
+
+    fn reserve(&self, ks: &Keyspace) {
+        let total: u64 = self.sampled.iter().sum();
+        if total == 0 {
+            return;
+        }
+        for (c, &n) in self.sampled.iter().enumerate() {
+            // A little headroom: shards differ a little, and the logs add keys.
+            let keys = self.sets * n / total;
+            let per_shard = (keys + keys / 8) / SHARDS as u64;
+            if per_shard > 0 {
+                ks.reserve(c, per_shard as usize);
+            }
+        }
+    }
+}
+
+/// A record's lsn, if its header and every effect decode; counts a base's keys.
+fn check_record(payload: &[u8], mut base: Option<&mut BaseSizes<'_>>) -> Result<u64, String> {
     let rec = Record::parse(payload).map_err(|e| format!("undecodable record: {e}"))?;
     for e in rec.effects() {
-        e.map_err(|e| format!("undecodable record: {e}"))?;
+        let e = e.map_err(|e| format!("undecodable record: {e}"))?;
+        if let (Some(b), EffectRef::Set { key, .. }) = (base.as_deref_mut(), e) {
+            b.count(key);
+        }
     }
     Ok(rec.lsn)
 }
@@ -255,7 +309,7 @@ fn replay(
             pos += len;
             in_lock += 1;
             if in_lock == RECORDS_PER_LOCK
-                || (in_lock % 64 == 0 && locked_at.elapsed() >= LOCK_HOLD)
+                || (in_lock.is_multiple_of(64) && locked_at.elapsed() >= LOCK_HOLD)
             {
                 drop(db);
                 if let Some(p) = progress {

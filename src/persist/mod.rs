@@ -233,13 +233,13 @@ impl Persist {
         }
     }
 
-    /// BGREWRITEAOF: asks for a rewrite, which the cron starts. Err if one is running.
-    pub fn request_rewrite(&self) -> Result<(), ()> {
+    /// BGREWRITEAOF: asks for a rewrite, which the cron starts. False if one is running.
+    pub fn request_rewrite(&self) -> bool {
         if self.rewrite.running.load(Ordering::Acquire) {
-            return Err(());
+            return false;
         }
         self.rewrite.requested.store(true, Ordering::Release);
-        Ok(())
+        true
     }
 
     /// Whether a rewrite should start now: asked for, the log outgrew its baseline by

@@ -326,6 +326,7 @@ impl<'a> Iterator for Effects<'a> {
     }
 }
 
+#[inline]
 fn read_effect<'a>(buf: &mut &'a [u8]) -> Result<EffectRef<'a>, DecodeError> {
     let tag = read_u8(buf)?;
     Ok(match tag {
@@ -378,24 +379,36 @@ fn bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(b);
 }
 
+#[inline]
 fn read_u8(buf: &mut &[u8]) -> Result<u8, DecodeError> {
     let (&b, rest) = buf.split_first().ok_or(DecodeError::Short)?;
     *buf = rest;
     Ok(b)
 }
 
+#[inline]
 fn read_varint(buf: &mut &[u8]) -> Result<u64, DecodeError> {
+    // Most lengths fit one byte: the loader decodes every effect more than once.
+    if let Some((&b, rest)) = buf.split_first()
+        && b < 0x80
+    {
+        *buf = rest;
+        return Ok(u64::from(b));
+    }
     let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
+    let mut shift = 0;
+    while shift < 64 {
         let b = read_u8(buf)?;
         v |= u64::from(b & 0x7f) << shift;
         if b & 0x80 == 0 {
             return Ok(v);
         }
+        shift += 7;
     }
     Err(DecodeError::Short)
 }
 
+#[inline]
 fn read_bytes<'a>(buf: &mut &'a [u8]) -> Result<&'a [u8], DecodeError> {
     let len = usize::try_from(read_varint(buf)?).map_err(|_| DecodeError::Short)?;
     if len > buf.len() {

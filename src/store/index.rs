@@ -98,6 +98,16 @@ impl Index {
             .map(|&p| p as usize)
     }
 
+    /// Makes room for `more` entries without rehashing (a load that knows its size).
+    pub fn reserve(&mut self, more: usize, keys: &impl KeyOf) {
+        self.slots.reserve(more);
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.table.reserve(more, |&p| {
+            let v = slots.get(p as usize).copied().unwrap_or(0);
+            hasher.hash_one(keys.key_of(Loc::unpack(v)))
+        });
+    }
+
     /// Adds `key` (which must be absent), stored at `loc`; returns its position.
     pub fn push(&mut self, key: &[u8], loc: Loc, keys: &impl KeyOf) -> usize {
         let pos = self.slots.len();

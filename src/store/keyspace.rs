@@ -392,6 +392,16 @@ impl Keyspace {
         self.shards.get(i)?.try_lock()
     }
 
+    /// Makes room in every shard for `per_shard` more entries of cache `c` (a load that
+    /// knows its size: keys spread evenly over shards).
+    pub fn reserve(&self, c: CacheId, per_shard: usize) {
+        for shard in self.shards.iter() {
+            if let Some(t) = shard.lock().tables.get_mut(c) {
+                t.reserve(per_shard);
+            }
+        }
+    }
+
     /// How many callers are waiting to lock every shard.
     pub fn waiting_for_all(&self) -> usize {
         self.waiting_for_all.load(Ordering::Acquire)

@@ -177,6 +177,15 @@ impl Table {
         self.index.len()
     }
 
+    /// Makes room for `more` entries, so a load of known size never rehashes (heap items
+    /// too, unless an off-heap tier will take most of them).
+    pub fn reserve(&mut self, more: usize) {
+        self.index.reserve(more, &self.tiers);
+        if self.tiers.off.is_none() {
+            self.tiers.heap.reserve(more);
+        }
+    }
+
     /// True when there are no entries.
     #[inline]
     pub fn is_empty(&self) -> bool {
