@@ -770,3 +770,36 @@ async fn loading_reports_progress_and_answers_loading() {
         assert!(e.contains("loading the dataset in memory"), "{e}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn always_shares_fsyncs_between_concurrent_writers() {
+    let data = DataDir::new();
+    let s = data.start("fsync: always");
+    const WRITERS: usize = 16;
+    const EACH: usize = 100;
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let mut c = s.conn().await;
+        tasks.push(tokio::spawn(async move {
+            for i in 0..EACH {
+                let () = run(&mut c, ("SET", format!("w{w}:{i}"), i)).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("writer");
+    }
+    let mut c = s.conn().await;
+    let i = info(&mut c).await;
+    let num = |name: &str| -> u64 {
+        field(&i, name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in\n{i}"))
+    };
+    let (records, fsyncs) = (num("aof_lsn"), num("aof_fsyncs"));
+    assert_eq!(records, (WRITERS * EACH) as u64);
+    eprintln!("group commit: {fsyncs} fsyncs for {records} records");
+    // Every acknowledged write was fsynced, and writers waiting together shared fsyncs.
+    assert!(fsyncs >= 1 && fsyncs < records, "{fsyncs} fsyncs for {records} records");
+    assert_eq!(field(&i, "aof_fsync").as_deref(), Some("always"));
+}
