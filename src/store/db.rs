@@ -13,7 +13,7 @@ use super::effect::Effect;
 use super::entry::{Entry, EntryRef, Key, Value};
 use super::keyspace::{Keyspace, Locks, SHARDS, Shard, Watch};
 use super::pattern;
-use super::table::{Score, Victim};
+use super::table::{At, Score, Victim};
 use super::tracking::Invalidation;
 use crate::cache::stats::Removal;
 use crate::cache::{Cache, CacheId};
@@ -131,6 +131,7 @@ pub struct Db<'a> {
 
 /// Finds `key`'s shard, cache and the index of its live entry, removing the entry first
 /// if its TTL or TTI has passed.
+#[inline]
 fn slot<'s>(
     ks: &Keyspace,
     locks: &'s mut Locks<'_>,
@@ -138,16 +139,30 @@ fn slot<'s>(
     out: &mut Out,
     key: &[u8],
 ) -> Result<(&'s mut Shard, CacheId, Option<usize>), NotLocked> {
+    let (s, c, at) = slot_at(ks, locks, now, out, key)?;
+    Ok((s, c, at.map(|a| a.pos)))
+}
+
+/// [`slot`] for the read path: also where the entry lives, so reading it takes no detour
+/// through its slot.
+#[inline]
+fn slot_at<'s>(
+    ks: &Keyspace,
+    locks: &'s mut Locks<'_>,
+    now: u64,
+    out: &mut Out,
+    key: &[u8],
+) -> Result<(&'s mut Shard, CacheId, Option<At>), NotLocked> {
     let s = locks.get(ks.shard_of(key)).ok_or(NotLocked)?;
     let c = ks.caches().resolve(key);
     let t = &s.tables[c];
-    let Some(i) = t.find(key) else {
+    let Some(at) = t.find_at(key) else {
         return Ok((s, c, None));
     };
-    let Some(why) = t.get(i).and_then(|e| t.expiry(&e, now)) else {
-        return Ok((s, c, Some(i)));
+    let Some(why) = t.entry_at(at).and_then(|e| t.expiry(&e, now)) else {
+        return Ok((s, c, Some(at)));
     };
-    s.remove(c, i, why);
+    s.remove(c, at.pos, why);
     out.removed(key, why);
     Ok((s, c, None))
 }
@@ -233,30 +248,32 @@ impl<'a> Db<'a> {
     /// NO-TOUCH), which may bring a hot off-heap entry to the heap.
     pub fn get(&mut self, key: &[u8]) -> Result<Option<EntryRef<'_>>, NotLocked> {
         let now = self.now;
-        let (s, c, i) = slot(self.ks, &mut self.locks, now, &mut self.out, key)?;
+        let (s, c, at) = slot_at(self.ks, &mut self.locks, now, &mut self.out, key)?;
         let t = &mut s.tables[c];
-        t.cache.stats.lookup(i.is_some());
-        let Some(i) = i else {
+        t.cache.stats.lookup(at.is_some());
+        let Some(at) = at else {
             self.out.stats.misses += 1;
             return Ok(None);
         };
         self.out.stats.hits += 1;
         if self.touch {
-            t.touch(i, now);
+            t.touch_at(at, now);
         }
-        if t.is_off(i) {
+        if t.is_off_at(at) {
             t.cache.stats.off_hit();
             if self.touch {
-                t.promote(i, now);
+                // A promotion moves the entry: read it by position afterwards.
+                t.promote(at.pos, now);
+                return Ok(t.get(at.pos));
             }
         }
-        Ok(t.get(i))
+        Ok(t.entry_at(at))
     }
 
     /// A lookup that neither counts nor touches (TYPE, TTL, EXISTS, OBJECT).
     pub fn peek(&mut self, key: &[u8]) -> Result<Option<EntryRef<'_>>, NotLocked> {
-        let (s, c, i) = slot(self.ks, &mut self.locks, self.now, &mut self.out, key)?;
-        Ok(i.and_then(|i| s.tables[c].get(i)))
+        let (s, c, at) = slot_at(self.ks, &mut self.locks, self.now, &mut self.out, key)?;
+        Ok(at.and_then(|at| s.tables[c].entry_at(at)))
     }
 
     /// Records an access without reading (TOUCH); false if the key does not exist.

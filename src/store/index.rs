@@ -1,11 +1,15 @@
 //! [`Index`]: one table's keys, whichever tier holds them.
 //!
 //! A dense vector of slots (each says where an entry lives: a heap item or an off-heap
-//! segment offset) plus a `hashbrown` table of slot positions. The keys themselves stay
-//! with the entries, so an off-heap entry costs the index 8 bytes of slot and about 6 of
-//! hash table; a heap entry the same. The dense vector gives O(1) random sampling
-//! (eviction, RANDOMKEY) and SCAN's stable order (removal moves only the last slot), and
-//! an entry moving between tiers keeps its position, so a scan never misses it.
+//! segment offset) plus a `hashbrown` table of buckets, each a slot position and a copy of
+//! the slot's location. The keys themselves stay with the entries, so an entry costs the
+//! index 8 bytes of slot and about 14 of hash table. The dense vector gives O(1) random
+//! sampling (eviction, RANDOMKEY) and SCAN's stable order (removal moves only the last
+//! slot), and an entry moving between tiers keeps its position, so a scan never misses it.
+//!
+//! The location is in the bucket as well because a lookup is a chain of cache misses:
+//! control bytes, bucket, (slot), entry. Reading the location from the bucket takes the
+//! slot out of the chain: GET reaches its entry in three misses instead of four.
 
 use hashbrown::HashTable;
 
@@ -50,10 +54,33 @@ pub trait KeyOf {
     fn key_of(&self, loc: Loc) -> &[u8];
 }
 
+/// A hash table bucket: a position and the location its slot holds. Three `u32`s, not a
+/// `u64`, so a bucket is 12 bytes, not 16.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    pos: u32,
+    loc: [u32; 2],
+}
+
+impl Bucket {
+    #[inline]
+    fn new(pos: usize, loc: u64) -> Bucket {
+        Bucket {
+            pos: pos as u32,
+            loc: [(loc >> 32) as u32, loc as u32],
+        }
+    }
+
+    #[inline]
+    fn loc(&self) -> Loc {
+        Loc::unpack((u64::from(self.loc[0]) << 32) | u64::from(self.loc[1]))
+    }
+}
+
 /// The key index of one table.
 #[derive(Debug, Default)]
 pub struct Index {
-    table: HashTable<u32>,
+    table: HashTable<Bucket>,
     slots: Vec<u64>,
     hasher: ahash::RandomState,
 }
@@ -77,46 +104,51 @@ impl Index {
         self.slots.get(pos).map(|&v| Loc::unpack(v))
     }
 
-    /// Moves the entry at `pos` to `loc` (a tier change or a compaction).
+    /// Moves the entry at `pos` to `loc` (a tier change or a compaction). The entry must
+    /// already be readable at `loc`.
     #[inline]
-    pub fn set_loc(&mut self, pos: usize, loc: Loc) {
-        if let Some(v) = self.slots.get_mut(pos) {
-            *v = loc.pack();
+    pub fn set_loc(&mut self, pos: usize, loc: Loc, keys: &impl KeyOf) {
+        let Some(v) = self.slots.get_mut(pos) else {
+            return;
+        };
+        *v = loc.pack();
+        let h = self.hasher.hash_one(keys.key_of(loc));
+        if let Some(b) = self.table.find_mut(h, |b| b.pos as usize == pos) {
+            *b = Bucket::new(pos, loc.pack());
         }
     }
 
     /// The position of `key`.
     #[inline]
     pub fn find(&self, key: &[u8], keys: &impl KeyOf) -> Option<usize> {
+        self.find_at(key, keys).map(|(pos, _)| pos)
+    }
+
+    /// The position of `key` and where its entry lives.
+    #[inline]
+    pub fn find_at(&self, key: &[u8], keys: &impl KeyOf) -> Option<(usize, Loc)> {
         let h = self.hasher.hash_one(key);
         self.table
-            .find(h, |&p| {
-                self.slots
-                    .get(p as usize)
-                    .is_some_and(|&v| keys.key_of(Loc::unpack(v)) == key)
-            })
-            .map(|&p| p as usize)
+            .find(h, |b| keys.key_of(b.loc()) == key)
+            .map(|b| (b.pos as usize, b.loc()))
     }
 
     /// Makes room for `more` entries without rehashing (a load that knows its size).
     pub fn reserve(&mut self, more: usize, keys: &impl KeyOf) {
         self.slots.reserve(more);
-        let (slots, hasher) = (&self.slots, &self.hasher);
-        self.table.reserve(more, |&p| {
-            let v = slots.get(p as usize).copied().unwrap_or(0);
-            hasher.hash_one(keys.key_of(Loc::unpack(v)))
-        });
+        let hasher = &self.hasher;
+        self.table
+            .reserve(more, |b| hasher.hash_one(keys.key_of(b.loc())));
     }
 
     /// Adds `key` (which must be absent), stored at `loc`; returns its position.
     pub fn push(&mut self, key: &[u8], loc: Loc, keys: &impl KeyOf) -> usize {
         let pos = self.slots.len();
         self.slots.push(loc.pack());
-        let (slots, hasher) = (&self.slots, &self.hasher);
+        let hasher = &self.hasher;
         self.table
-            .insert_unique(hasher.hash_one(key), pos as u32, |&p| {
-                let v = slots.get(p as usize).copied().unwrap_or(0);
-                hasher.hash_one(keys.key_of(Loc::unpack(v)))
+            .insert_unique(hasher.hash_one(key), Bucket::new(pos, loc.pack()), |b| {
+                hasher.hash_one(keys.key_of(b.loc()))
             });
         pos
     }
@@ -127,7 +159,7 @@ impl Index {
     pub fn swap_remove(&mut self, pos: usize, keys: &impl KeyOf) -> Option<(Loc, Option<Loc>)> {
         let loc = self.loc(pos)?;
         let h = self.hasher.hash_one(keys.key_of(loc));
-        if let Ok(e) = self.table.find_entry(h, |&p| p as usize == pos) {
+        if let Ok(e) = self.table.find_entry(h, |b| b.pos as usize == pos) {
             e.remove();
         }
         let last = self.slots.len() - 1;
@@ -135,8 +167,8 @@ impl Index {
         if pos != last {
             let m = Loc::unpack(self.slots[last]);
             let mh = self.hasher.hash_one(keys.key_of(m));
-            if let Some(p) = self.table.find_mut(mh, |&p| p as usize == last) {
-                *p = pos as u32;
+            if let Some(b) = self.table.find_mut(mh, |b| b.pos as usize == last) {
+                b.pos = pos as u32;
             }
             self.slots[pos] = self.slots[last];
             moved = Some(m);
@@ -199,6 +231,7 @@ mod tests {
             );
         }
         assert_eq!(ix.find(b"k500", &keys), Some(500));
+        assert_eq!(ix.find_at(b"k7", &keys), Some((7, Loc::Heap(7))));
         assert_eq!(ix.find(b"nope", &keys), None);
         let (gone, moved) = ix.swap_remove(500, &keys).expect("present");
         assert_eq!(gone, Loc::Heap(500));

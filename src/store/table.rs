@@ -150,6 +150,15 @@ pub struct Table {
     pub(crate) cache: Arc<Cache>,
 }
 
+/// An entry found by [`Table::find_at`]: its position and where it lives. Valid until the
+/// table changes (a promotion moves the entry; use the position after one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct At {
+    /// The entry's position in the table.
+    pub pos: usize,
+    loc: Loc,
+}
+
 /// Entries a table operation removed (evicted or expired while making room), for the
 /// shard to tell watchers and L1s and the command to record.
 pub type Gone = Vec<(Key, Removal)>;
@@ -198,6 +207,27 @@ impl Table {
         self.index.find(key, &self.tiers)
     }
 
+    /// Where `key` is: the lookup of the read path, which then reaches the entry without
+    /// going through its slot (see [`At`]).
+    #[inline]
+    pub fn find_at(&self, key: &[u8]) -> Option<At> {
+        self.index
+            .find_at(key, &self.tiers)
+            .map(|(pos, loc)| At { pos, loc })
+    }
+
+    /// The entry `at` points to.
+    #[inline]
+    pub fn entry_at(&self, at: At) -> Option<EntryRef<'_>> {
+        self.tiers.entry(at.loc)
+    }
+
+    /// True when the entry `at` points to is off-heap.
+    #[inline]
+    pub fn is_off_at(&self, at: At) -> bool {
+        matches!(at.loc, Loc::Off(_))
+    }
+
     /// True when `key` is present (live or not yet reclaimed).
     pub fn contains(&self, key: &[u8]) -> bool {
         self.find(key).is_some()
@@ -236,20 +266,27 @@ impl Table {
     /// Records an access to the entry at `pos`.
     #[inline]
     pub fn touch(&mut self, pos: usize, now: u64) {
-        match self.index.loc(pos) {
-            Some(Loc::Heap(i)) => {
+        if let Some(loc) = self.index.loc(pos) {
+            self.touch_at(At { pos, loc }, now);
+        }
+    }
+
+    /// Records an access to the entry `at` points to.
+    #[inline]
+    pub fn touch_at(&mut self, at: At, now: u64) {
+        match at.loc {
+            Loc::Heap(i) => {
                 if let Some(h) = self.tiers.heap.get_mut(i as usize) {
                     h.entry.touch(now);
                 }
             }
-            Some(Loc::Off(at)) => {
+            Loc::Off(at) => {
                 if let Some(off) = self.tiers.off.as_mut()
                     && let Some((h, _)) = off.read(at)
                 {
                     off.set_access(at, super::entry::accessed(h.lfu, h.atime, now), now);
                 }
             }
-            None => {}
         }
     }
 
@@ -386,7 +423,8 @@ impl Table {
         }
         let item = self.tiers.heap.swap_remove(i);
         if let Some(m) = self.tiers.heap.get(i) {
-            self.index.set_loc(m.pos as usize, Loc::Heap(i as u32));
+            self.index
+                .set_loc(m.pos as usize, Loc::Heap(i as u32), &self.tiers);
         }
         Some(item)
     }
@@ -441,7 +479,7 @@ impl Table {
             entry,
             pos: pos as u32,
         });
-        self.index.set_loc(pos, Loc::Heap(hidx));
+        self.index.set_loc(pos, Loc::Heap(hidx), &self.tiers);
         self.used = (self.used + heap_mem).saturating_sub(off_mem);
         let st = &self.cache.stats;
         st.resized(heap_mem as i64 - off_mem as i64);
@@ -471,7 +509,7 @@ impl Table {
         let heap_mem = h.entry.mem(h.key.len());
         let pos = h.pos as usize;
         self.remove_heap_item(hidx as u32);
-        self.index.set_loc(pos, Loc::Off(at));
+        self.index.set_loc(pos, Loc::Off(at), &self.tiers);
         self.used = (self.used + off_mem).saturating_sub(heap_mem);
         let st = &self.cache.stats;
         st.resized(off_mem as i64 - heap_mem as i64);
@@ -674,7 +712,7 @@ impl Table {
         let moved = off.compact(i, &spans, group, now);
         for (&(pos, _, _), &to) in live.iter().zip(&moved) {
             self.index
-                .set_loc(pos, Loc::Off(OffLoc { seg: i, off: to }));
+                .set_loc(pos, Loc::Off(OffLoc { seg: i, off: to }), &self.tiers);
         }
     }
 

@@ -800,6 +800,9 @@ async fn always_shares_fsyncs_between_concurrent_writers() {
     assert_eq!(records, (WRITERS * EACH) as u64);
     eprintln!("group commit: {fsyncs} fsyncs for {records} records");
     // Every acknowledged write was fsynced, and writers waiting together shared fsyncs.
-    assert!(fsyncs >= 1 && fsyncs < records, "{fsyncs} fsyncs for {records} records");
+    assert!(
+        fsyncs >= 1 && fsyncs < records,
+        "{fsyncs} fsyncs for {records} records"
+    );
     assert_eq!(field(&i, "aof_fsync").as_deref(), Some("always"));
 }
