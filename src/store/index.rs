@@ -1,15 +1,15 @@
 //! [`Index`]: one table's keys, whichever tier holds them.
 //!
 //! A dense vector of slots (each says where an entry lives: a heap item or an off-heap
-//! segment offset) plus a `hashbrown` table of buckets, each a slot position and a copy of
-//! the slot's location. The keys themselves stay with the entries, so an entry costs the
-//! index 8 bytes of slot and about 14 of hash table. The dense vector gives O(1) random
+//! segment offset) plus a `hashbrown` table of buckets, each a slot position and, for a
+//! heap entry, its heap index. The keys themselves stay with the entries, so an entry
+//! costs the index 8 bytes of slot and about 9 to 18 of hash table. The dense vector gives O(1) random
 //! sampling (eviction, RANDOMKEY) and SCAN's stable order (removal moves only the last
 //! slot), and an entry moving between tiers keeps its position, so a scan never misses it.
 //!
-//! The location is in the bucket as well because a lookup is a chain of cache misses:
-//! control bytes, bucket, (slot), entry. Reading the location from the bucket takes the
-//! slot out of the chain: GET reaches its entry in three misses instead of four.
+//! The heap index is in the bucket as well because a lookup is a chain of cache misses:
+//! control bytes, bucket, (slot), entry. Reading it from the bucket takes the slot out of
+//! the chain: GET of a heap entry costs three misses instead of four.
 
 use hashbrown::HashTable;
 
@@ -54,26 +54,38 @@ pub trait KeyOf {
     fn key_of(&self, loc: Loc) -> &[u8];
 }
 
-/// A hash table bucket: a position and the location its slot holds. Three `u32`s, not a
-/// `u64`, so a bucket is 12 bytes, not 16.
+/// A hash table bucket: a position and, for a heap entry, its heap index (the slot says
+/// the same). Eight bytes: an off-heap location would not fit, and an off-heap read
+/// costs a segment access anyway.
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
     pos: u32,
-    loc: [u32; 2],
+    heap: u32,
 }
+
+/// `Bucket::heap` of an off-heap entry.
+const NOT_HEAP: u32 = u32::MAX;
 
 impl Bucket {
     #[inline]
-    fn new(pos: usize, loc: u64) -> Bucket {
+    fn new(pos: usize, loc: Loc) -> Bucket {
         Bucket {
             pos: pos as u32,
-            loc: [(loc >> 32) as u32, loc as u32],
+            heap: match loc {
+                Loc::Heap(i) => i,
+                Loc::Off(_) => NOT_HEAP,
+            },
         }
     }
 
+    /// Where the entry lives: from the bucket itself for a heap entry.
     #[inline]
-    fn loc(&self) -> Loc {
-        Loc::unpack((u64::from(self.loc[0]) << 32) | u64::from(self.loc[1]))
+    fn loc(&self, slots: &[u64]) -> Loc {
+        if self.heap != NOT_HEAP {
+            Loc::Heap(self.heap)
+        } else {
+            Loc::unpack(slots.get(self.pos as usize).copied().unwrap_or(0))
+        }
     }
 }
 
@@ -114,7 +126,7 @@ impl Index {
         *v = loc.pack();
         let h = self.hasher.hash_one(keys.key_of(loc));
         if let Some(b) = self.table.find_mut(h, |b| b.pos as usize == pos) {
-            *b = Bucket::new(pos, loc.pack());
+            *b = Bucket::new(pos, loc);
         }
     }
 
@@ -128,27 +140,28 @@ impl Index {
     #[inline]
     pub fn find_at(&self, key: &[u8], keys: &impl KeyOf) -> Option<(usize, Loc)> {
         let h = self.hasher.hash_one(key);
+        let slots = &self.slots;
         self.table
-            .find(h, |b| keys.key_of(b.loc()) == key)
-            .map(|b| (b.pos as usize, b.loc()))
+            .find(h, |b| keys.key_of(b.loc(slots)) == key)
+            .map(|b| (b.pos as usize, b.loc(slots)))
     }
 
     /// Makes room for `more` entries without rehashing (a load that knows its size).
     pub fn reserve(&mut self, more: usize, keys: &impl KeyOf) {
         self.slots.reserve(more);
-        let hasher = &self.hasher;
+        let (slots, hasher) = (&self.slots, &self.hasher);
         self.table
-            .reserve(more, |b| hasher.hash_one(keys.key_of(b.loc())));
+            .reserve(more, |b| hasher.hash_one(keys.key_of(b.loc(slots))));
     }
 
     /// Adds `key` (which must be absent), stored at `loc`; returns its position.
     pub fn push(&mut self, key: &[u8], loc: Loc, keys: &impl KeyOf) -> usize {
         let pos = self.slots.len();
         self.slots.push(loc.pack());
-        let hasher = &self.hasher;
+        let (slots, hasher) = (&self.slots, &self.hasher);
         self.table
-            .insert_unique(hasher.hash_one(key), Bucket::new(pos, loc.pack()), |b| {
-                hasher.hash_one(keys.key_of(b.loc()))
+            .insert_unique(hasher.hash_one(key), Bucket::new(pos, loc), |b| {
+                hasher.hash_one(keys.key_of(b.loc(slots)))
             });
         pos
     }
