@@ -169,6 +169,22 @@ pub fn remove_unnamed(dir: &Path, m: &Manifest) -> io::Result<Vec<PathBuf>> {
     Ok(removed)
 }
 
+/// The files of `dir` that look like ours (a base or a log).
+pub fn data_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let ours = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(BASE_PREFIX) || n.starts_with(LOG_PREFIX));
+        if ours {
+            out.push(path);
+        }
+    }
+    Ok(out)
+}
+
 /// fsyncs a directory, making a create, rename or delete in it durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()

@@ -128,6 +128,18 @@ impl Persist {
         let manifest = match Manifest::load(dir).map_err(PersistError::Io)? {
             Some(m) => m,
             None => {
+                // Data files without a manifest: someone removed it. Starting empty would
+                // delete them as leftovers; refuse instead.
+                let found = files::data_files(dir).map_err(|e| io("cannot read", e))?;
+                if let Some(f) = found.first() {
+                    return Err(PersistError::Io(format!(
+                        "{} holds fast-restart files ({} and {} more) but no {}: restore the manifest, or move the files away to start empty",
+                        dir.display(),
+                        f.display(),
+                        found.len() - 1,
+                        files::MANIFEST
+                    )));
+                }
                 let m = Manifest {
                     base: None,
                     logs: vec![1],
@@ -446,5 +458,78 @@ pub fn policy_name(p: FsyncPolicy) -> &'static str {
         FsyncPolicy::Always => "always",
         FsyncPolicy::Everysec => "everysec",
         FsyncPolicy::No => "no",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::cache::Caches;
+    use crate::store::{Keyspace, ShardSet, Ttl, Value};
+
+    fn keyspace() -> Keyspace {
+        Keyspace::new(false, Arc::new(Caches::single()))
+    }
+
+    fn open(dir: &Path, policy: FsyncPolicy) -> Persist {
+        Persist::open(dir, Arc::new(PolicyCell::new(policy)), false).expect("open")
+    }
+
+    #[test]
+    fn writes_survive_a_stop_and_a_rewrite_in_process() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = open(dir.path(), FsyncPolicy::Always);
+        let ks = keyspace();
+        p.load(&ks).expect("load empty");
+        {
+            let mut db = ks.db(ShardSet::All, 1, true);
+            for i in 0..100 {
+                db.set(format!("k{i}").as_bytes(), Value::str(b"v"), Ttl::Clear)
+                    .expect("set");
+            }
+            db.del(b"k7").expect("del");
+            assert_eq!(db.commit(), Some(1), "one record for the whole view");
+        }
+        assert!(!p.claim_rewrite(0, 0), "nothing asked for a rewrite");
+        assert!(p.request_rewrite());
+        assert!(p.claim_rewrite(0, 0));
+        assert!(!p.request_rewrite(), "one rewrite at a time");
+        p.rewrite(&ks).expect("rewrite");
+        {
+            let mut db = ks.db(ShardSet::All, 1, true);
+            db.set(b"after", Value::str(b"rewrite"), Ttl::Clear)
+                .expect("set");
+        }
+        p.stop();
+        let m = Manifest::load(dir.path()).expect("manifest").expect("some");
+        assert_eq!(m.base, Some(2));
+        assert_eq!(m.logs, vec![2]);
+
+        let again = open(dir.path(), FsyncPolicy::Always);
+        let ks2 = keyspace();
+        let loaded = again.load(&ks2).expect("load");
+        assert_eq!(loaded.next_lsn, 3, "lsns continue after the base's start");
+        let mut db = ks2.db(ShardSet::All, 1, true);
+        assert_eq!(db.len(), 100);
+        assert!(db.get(b"k7").expect("get").is_none());
+        assert!(db.get(b"after").expect("get").is_some());
+        drop(db);
+        again.stop();
+    }
+
+    #[test]
+    fn data_files_without_a_manifest_are_not_taken_for_leftovers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("terrace.log.3"), b"TRCLOG\x00\x01").expect("write");
+        let err = Persist::open(
+            dir.path(),
+            Arc::new(PolicyCell::new(FsyncPolicy::No)),
+            false,
+        )
+        .expect_err("refused");
+        assert!(err.to_string().contains("no terrace.manifest"), "{err}");
+        assert!(dir.path().join("terrace.log.3").exists());
     }
 }

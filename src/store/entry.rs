@@ -181,9 +181,9 @@ impl<'a> ValueRef<'a> {
     }
 }
 
-/// Bytes charged for an off-heap entry on top of its item: its index slot and share of
-/// the hash table.
-pub const OFF_OVERHEAD: usize = 16;
+/// Bytes charged for an off-heap entry on top of its item: its index slot (8) and share of
+/// the hash table (an 8-byte bucket and a control byte, at a load between 7/16 and 7/8).
+pub const OFF_OVERHEAD: usize = 24;
 
 /// An entry where it is stored. Commands read entries only through this, so every
 /// command behaves the same whichever tier holds the key.
