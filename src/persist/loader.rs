@@ -117,6 +117,18 @@ pub fn load(
             .collect::<Vec<Counts>>()
     });
     for c in counts {
+        if let Some((n, offset)) = c.bad {
+            // CRC-valid but undecodable: written by a newer version, or a bug. Nothing to
+            // repair: refuse rather than start without the rest of the data.
+            let paths = out.manifest.paths(dir);
+            return Err(PersistError::Corrupt {
+                file: paths
+                    .get(n)
+                    .map_or_else(String::new, |p| p.display().to_string()),
+                offset: offset as u64,
+                why: "a record whose effects do not decode (written by a newer Terrace?)".into(),
+            });
+        }
         out.sets += c.sets;
         out.refused += c.refused;
     }
@@ -217,40 +229,29 @@ fn scan(
 
 /// How many keys of each cache a base snapshot holds, so the tables can make room for
 /// them before the replay: it then never rehashes a growing table (the single largest
-/// cost of a load otherwise). The total is counted; each cache's share is estimated from
-/// every 16th key.
+/// cost of a load otherwise). A base record holds only Sets, so its effect count is its
+/// key count; each record's share goes to the cache of its first key (a record holds
+/// about a thousand keys of one shard, so the estimate is close).
 struct BaseSizes<'k> {
     caches: &'k crate::cache::Caches,
-    sampled: Vec<u64>,
-    sets: u64,
+    keys: Vec<u64>,
 }
 
 impl<'k> BaseSizes<'k> {
-    const SAMPLE: u64 = 16;
-
     fn new(ks: &'k Keyspace) -> BaseSizes<'k> {
         BaseSizes {
             caches: ks.caches(),
-            sampled: vec![0; ks.caches().len()],
-            sets: 0,
+            keys: vec![0; ks.caches().len()],
         }
     }
 
-    fn count(&mut self, key: &[u8]) {
-        if self.sets.is_multiple_of(Self::SAMPLE) {
-            self.sampled[self.caches.resolve(key)] += 1;
-        }
-        self.sets += 1;
+    fn record(&mut self, first_key: &[u8], n: u64) {
+        self.keys[self.caches.resolve(first_key)] += n;
     }
 
     fn reserve(&self, ks: &Keyspace) {
-        let total: u64 = self.sampled.iter().sum();
-        if total == 0 {
-            return;
-        }
-        for (c, &n) in self.sampled.iter().enumerate() {
+        for (c, &keys) in self.keys.iter().enumerate() {
             // A little headroom: shards differ a little, and the logs add keys.
-            let keys = self.sets * n / total;
             let per_shard = (keys + keys / 8) / SHARDS as u64;
             if per_shard > 0 {
                 ks.reserve(c, per_shard as usize);
@@ -259,13 +260,24 @@ impl<'k> BaseSizes<'k> {
     }
 }
 
-/// A record's lsn, if its header and every effect decode; counts a base's keys.
-fn check_record(payload: &[u8], mut base: Option<&mut BaseSizes<'_>>) -> Result<u64, String> {
-    let rec = Record::parse(payload).map_err(|e| format!("undecodable record: {e}"))?;
-    for e in rec.effects() {
-        let e = e.map_err(|e| format!("undecodable record: {e}"))?;
-        if let (Some(b), EffectRef::Set { key, .. }) = (base.as_deref_mut(), e) {
-            b.count(key);
+/// A record's lsn, if it decodes. A log record is decoded whole; a base record (large,
+/// Sets only) only as far as its first key, which `base` counts it under: the replay
+/// refuses whatever else does not decode.
+fn check_record(payload: &[u8], base: Option<&mut BaseSizes<'_>>) -> Result<u64, String> {
+    let bad = |e: record::DecodeError| format!("undecodable record: {e}");
+    let rec = Record::parse(payload).map_err(bad)?;
+    match base {
+        Some(b) => {
+            if let Some(EffectRef::Set { key, .. }) =
+                rec.effects().next().transpose().map_err(bad)?
+            {
+                b.record(key, rec.len());
+            }
+        }
+        None => {
+            for e in rec.effects() {
+                e.map_err(bad)?;
+            }
         }
     }
     Ok(rec.lsn)
@@ -274,6 +286,8 @@ fn check_record(payload: &[u8], mut base: Option<&mut BaseSizes<'_>>) -> Result<
 /// What one replay thread did.
 #[derive(Debug, Default)]
 struct Counts {
+    /// The first record that did not decode: its part and offset.
+    bad: Option<(usize, usize)>,
     sets: u64,
     refused: u64,
 }
@@ -293,7 +307,7 @@ fn replay(
     }
     let lock = || ks.db(ShardSet::Some(mine.clone()), now, false);
     let mut done = 0u64;
-    for part in parts {
+    for (n, part) in parts.iter().enumerate() {
         let data = &part.map[..part.end];
         let mut pos = part.start;
         let mut db = lock();
@@ -303,8 +317,13 @@ fn replay(
             let Frame::Ok { payload, len } = record::frame(&data[pos..]) else {
                 break;
             };
-            if let Ok(rec) = Record::parse(payload) {
-                apply(&mut db, ks, &owned, &rec, now, &mut counts);
+            let ok = match Record::parse(payload) {
+                Ok(rec) => apply(&mut db, ks, &owned, &rec, now, &mut counts),
+                Err(_) => false,
+            };
+            if !ok {
+                counts.bad.get_or_insert((n, pos));
+                break;
             }
             pos += len;
             in_lock += 1;
@@ -380,7 +399,8 @@ fn is_torn(rest: &[u8]) -> bool {
 }
 
 /// Applies the effects of one record on keys of `owned` shards (all of a FlushAll or
-/// ClearCache: the Db clears only the shards it holds).
+/// ClearCache: the Db clears only the shards it holds). False if an effect does not
+/// decode.
 fn apply(
     db: &mut Db<'_>,
     ks: &Keyspace,
@@ -388,9 +408,12 @@ fn apply(
     rec: &Record<'_>,
     now: u64,
     counts: &mut Counts,
-) {
+) -> bool {
     let mine = |key: &[u8]| owned[ks.shard_of(key)];
-    for e in rec.effects().map_while(Result::ok) {
+    for e in rec.effects() {
+        let Ok(e) = e else {
+            return false;
+        };
         // The Db holds every shard it touches here, so none of these can fail to lock.
         match e {
             EffectRef::Set {
@@ -429,6 +452,7 @@ fn apply(
             _ => {}
         }
     }
+    true
 }
 
 /// Refuses to start over `damage`, or with `repair` backs the data files up and cuts

@@ -283,6 +283,16 @@ impl<'a> Record<'a> {
         Ok(Record { lsn, count, rest })
     }
 
+    /// How many effects the record holds.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// True for a record without effects.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
     /// The effects, in order; an error ends the iteration.
     pub fn effects(&self) -> Effects<'a> {
         Effects {
