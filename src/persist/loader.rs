@@ -103,19 +103,29 @@ pub fn load(
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let parts = &parts;
-                scope.spawn(move || {
-                    let mine = (0..SHARDS).filter(|s| s % threads == t).collect();
-                    // Progress follows the first thread; the others keep its pace.
-                    let progress = (t == 0).then_some(progress);
-                    replay(parts, ks, mine, now, progress)
-                })
+                std::thread::Builder::new()
+                    .name(format!("loader-{t}"))
+                    .spawn_scoped(scope, move || {
+                        let mine = (0..SHARDS).filter(|s| s % threads == t).collect();
+                        // Progress follows the first thread; the others keep its pace.
+                        let progress = (t == 0).then_some(progress);
+                        replay(parts, ks, mine, now, progress)
+                    })
             })
             .collect();
-        handles
+        // Every thread is joined before an error returns: the scope requires it anyway.
+        let joined: Vec<Result<Counts, String>> = handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect::<Vec<Counts>>()
-    });
+            .map(|h| match h {
+                Ok(h) => h.join().map_err(|_| "a replay thread panicked".to_string()),
+                Err(e) => Err(format!("cannot start a replay thread: {e}")),
+            })
+            .collect();
+        joined
+            .into_iter()
+            .collect::<Result<Vec<Counts>, String>>()
+    })
+    .map_err(PersistError::Io)?;
     for c in counts {
         if let Some((n, offset)) = c.bad {
             // CRC-valid but undecodable: written by a newer version, or a bug. Nothing to
