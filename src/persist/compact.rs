@@ -18,7 +18,7 @@ use super::files::{self, BASE_MAGIC};
 use super::record::Builder;
 use crate::store::{Keyspace, SHARDS};
 
-/// A base record holds entries up to about this many bytes: big enough that frames and
+/// A base record holds entries of one shard, up to about this many bytes: big enough that frames and
 /// CRCs cost nothing, small enough to be a sane unit of damage.
 const RECORD_BYTES: usize = 64 << 10;
 
@@ -43,6 +43,7 @@ fn write_to(path: &Path, start: u64, ks: &Keyspace) -> std::io::Result<u64> {
     let mut f = BufWriter::with_capacity(1 << 20, File::create(path)?);
     f.write_all(&BASE_MAGIC)?;
     f.write_all(&start.to_le_bytes())?;
+    f.write_all(&ks.router_probe())?;
     let mut size = files::BASE_HEADER as u64;
     let mut buf = Vec::with_capacity(2 * RECORD_BYTES);
     for shard in 0..SHARDS {

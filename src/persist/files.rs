@@ -3,7 +3,8 @@
 //!
 //! ```text
 //!  DATA/terrace.manifest     which files make up the data, replaced atomically
-//!  DATA/terrace.base.N       a snapshot: header(magic, start lsn) + Set records
+//!  DATA/terrace.base.N       a snapshot: header(magic, start lsn, router probe) + Set
+//!                            records, each of one shard
 //!  DATA/terrace.log.N        a log: header(magic) + records, appended to
 //! ```
 //! A manifest names at most one base and the logs to replay after it, in order. A file
@@ -22,12 +23,13 @@ const MANIFEST_HEAD: &str = "# Terrace fast-restart manifest: the base snapshot,
 
 /// First bytes of a log file (format version 1).
 pub const LOG_MAGIC: [u8; 8] = *b"TRCLOG\x00\x01";
-/// First bytes of a base snapshot (format version 1), followed by its start lsn (u64 LE).
+/// First bytes of a base snapshot (format version 1), followed by its start lsn (u64 LE)
+/// and the writer's shard-router probe (8 bytes, see `Keyspace::router_probe`).
 pub const BASE_MAGIC: [u8; 8] = *b"TRCBAS\x00\x01";
 /// Length of a log file's header.
 pub const LOG_HEADER: usize = 8;
 /// Length of a base file's header.
-pub const BASE_HEADER: usize = 16;
+pub const BASE_HEADER: usize = 24;
 
 /// Which files hold the data, by sequence number.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -70,6 +70,10 @@ struct Damage {
 
 /// A mapped file and the range of it that holds good records.
 struct Part {
+    /// A base written by a process that placed keys in shards as this one does: each of
+    /// its records holds keys of one shard, so a replay thread skips records of other
+    /// threads' shards by their first key.
+    by_shard: bool,
     map: memmap2::Mmap,
     start: usize,
     end: usize,
@@ -121,9 +125,7 @@ pub fn load(
                 Err(e) => Err(format!("cannot start a replay thread: {e}")),
             })
             .collect();
-        joined
-            .into_iter()
-            .collect::<Result<Vec<Counts>, String>>()
+        joined.into_iter().collect::<Result<Vec<Counts>, String>>()
     })
     .map_err(PersistError::Io)?;
     for c in counts {
@@ -176,10 +178,12 @@ fn scan(
             refuse_or_repair(dir, out, n, damage, repair)?;
             return Ok(parts);
         }
+        let mut by_shard = false;
         if is_base {
             let mut lsn = [0u8; 8];
             lsn.copy_from_slice(&map[8..16]);
             out.next_lsn = out.next_lsn.max(u64::from_le_bytes(lsn));
+            by_shard = map[16..24] == sizes.router_probe;
         }
         let mut pos = header;
         let damage = loop {
@@ -202,6 +206,7 @@ fn scan(
         out.log_len = pos as u64;
         let Some((why, maybe_torn)) = damage else {
             parts.push(Part {
+                by_shard,
                 map,
                 start: header,
                 end: pos,
@@ -215,6 +220,7 @@ fn scan(
                 map.len() - pos
             );
             parts.push(Part {
+                by_shard,
                 map,
                 start: header,
                 end: pos,
@@ -227,6 +233,7 @@ fn scan(
             why,
         };
         parts.push(Part {
+            by_shard,
             map,
             start: header,
             end: pos,
@@ -245,6 +252,8 @@ fn scan(
 struct BaseSizes<'k> {
     caches: &'k crate::cache::Caches,
     keys: Vec<u64>,
+    /// This process's shard-router probe, to compare with the base's.
+    router_probe: [u8; 8],
 }
 
 impl<'k> BaseSizes<'k> {
@@ -252,6 +261,7 @@ impl<'k> BaseSizes<'k> {
         BaseSizes {
             caches: ks.caches(),
             keys: vec![0; ks.caches().len()],
+            router_probe: ks.router_probe(),
         }
     }
 
@@ -328,6 +338,7 @@ fn replay(
                 break;
             };
             let ok = match Record::parse(payload) {
+                Ok(rec) if part.by_shard && !first_key_owned(&rec, ks, &owned) => true,
                 Ok(rec) => apply(&mut db, ks, &owned, &rec, now, &mut counts),
                 Err(_) => false,
             };
@@ -406,6 +417,15 @@ fn is_torn(rest: &[u8]) -> bool {
         return true;
     }
     !(1..rest.len()).any(|i| matches!(record::frame(&rest[i..]), Frame::Ok { .. }))
+}
+
+/// Whether the first effect of `rec` is a Set of a key in an `owned` shard (true when it
+/// does not decode: `apply` then reports it).
+fn first_key_owned(rec: &Record<'_>, ks: &Keyspace, owned: &[bool; SHARDS]) -> bool {
+    match rec.effects().next() {
+        Some(Ok(EffectRef::Set { key, .. })) => owned[ks.shard_of(key)],
+        _ => true,
+    }
 }
 
 /// Applies the effects of one record on keys of `owned` shards (all of a FlushAll or

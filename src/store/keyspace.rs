@@ -24,6 +24,19 @@ use crate::cache::{CacheId, Caches};
 /// contend for one mutex.
 pub const SHARDS: usize = 64;
 
+/// The shard router's fixed seeds: a key's shard is the same in every process of this
+/// build on this kind of machine, so a base snapshot written shard by shard loads shard by
+/// shard (a loader thread skips whole records of other shards; see
+/// [`Keyspace::router_probe`]). Shard placement only spreads lock contention (each
+/// table's index has its own random hasher), so a fixed seed gives away no hash-flooding
+/// resistance that matters.
+const ROUTER_SEEDS: [u64; 4] = [
+    0x243f_6a88_85a3_08d3,
+    0x1319_8a2e_0370_7344,
+    0xa409_3822_299f_31d0,
+    0x082e_fa98_ec4e_6c89,
+];
+
 /// Shards whose best victims one `maxmemory` (or cache shrink) eviction compares.
 const EVICT_WINDOW: usize = 4;
 
@@ -214,8 +227,8 @@ impl Locks<'_> {
 pub struct Keyspace {
     /// The shards; each mutex is held only for the duration of one command (or one EXEC).
     shards: Box<[Mutex<Shard>]>,
-    /// Picks a key's shard. Seeded once per process: shard placement is internal and
-    /// never leaves the process (cluster placement uses CRC16 slots).
+    /// Picks a key's shard, with fixed seeds (see [`ROUTER_SEEDS`]). Cluster placement
+    /// does not use it (CRC16 slots do).
     router: ahash::RandomState,
     /// Whether `Db` views record effects even with no sink (tests read them back).
     record_effects: bool,
@@ -259,7 +272,12 @@ impl Keyspace {
             shards: (0..SHARDS)
                 .map(|_| Mutex::new(Shard::new(&caches, tracking.clone(), region.as_ref())))
                 .collect(),
-            router: ahash::RandomState::new(),
+            router: ahash::RandomState::with_seeds(
+                ROUTER_SEEDS[0],
+                ROUTER_SEEDS[1],
+                ROUTER_SEEDS[2],
+                ROUTER_SEEDS[3],
+            ),
             record_effects,
             sink: OnceLock::new(),
             caches,
@@ -379,6 +397,16 @@ impl Keyspace {
     /// The caches.
     pub fn caches(&self) -> &Arc<Caches> {
         &self.caches
+    }
+
+    /// The shards of eight fixed probe keys: two processes whose probes agree place every
+    /// key in the same shard (a snapshot records it; the loader compares).
+    pub fn router_probe(&self) -> [u8; 8] {
+        let mut probe = [0u8; 8];
+        for (i, p) in probe.iter_mut().enumerate() {
+            *p = self.shard_of(format!("terrace-router-probe-{i}").as_bytes()) as u8;
+        }
+        probe
     }
 
     /// The shard holding `key`.
