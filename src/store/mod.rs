@@ -8,6 +8,7 @@
 //!  command ──lock shards (ascending)──▶ Db ──▶ Shard × 64 { watchers, tracked, tables: one per cache }
 //!                                        │         Table { index ─▶ heap items | off-heap segments }
 //!                                        ├──▶ effects (Set / Del / Expire / FlushAll / ClearCache)
+//!                                        │      ──Db::commit, locks still held──▶ EffectSink (the log)
 //!                                        └──▶ invalidations (tracked keys that changed) ──▶ server
 //!  write ──▶ heap ──(cache's heap pool over budget: coldest first)──▶ off-heap segment
 //!  cron ──every 100 ms──▶ Keyspace::expire_due (expired segments whole, then a TTL/TTI sweep)
