@@ -1280,6 +1280,63 @@ mod tests {
     }
 
     #[test]
+    fn a_table_without_off_heap_segments_evicts_from_its_heap() {
+        // One shard's table takes the whole off-heap pool; another shard's table, over
+        // the heap budget with nothing off-heap of its own to reclaim, must evict from its
+        // heap (the cache evicts by LRU), not refuse the write or take another table's data.
+        let ks = tiered(64 << 10, 1 << 20, &[("default", "eviction: lru")]);
+        let keys_of = |shard: usize, n: usize| -> Vec<String> {
+            (0..)
+                .map(|i| format!("key-{i}"))
+                .filter(|k| ks.shard_of(k.as_bytes()) == shard)
+                .take(n)
+                .collect()
+        };
+        let value = Value::str(&[b'v'; 600]);
+        let mut db = ks.db(ShardSet::All, 1_000, true);
+        for k in keys_of(0, 2000) {
+            db.set(k.as_bytes(), value.clone(), Ttl::Clear)
+                .expect("set");
+        }
+        let st = &ks.caches().get(0).stats;
+        let off_before = st.off_entries();
+        assert!(off_before > 0, "shard 0 went off-heap");
+        let evicted_before = st.evictions();
+        let second = keys_of(1, 300);
+        for k in &second {
+            db.set(k.as_bytes(), value.clone(), Ttl::Clear)
+                .expect("an evicting cache never refuses");
+        }
+        assert!(st.evictions() > evicted_before, "the heap evicted");
+        let kept = second
+            .iter()
+            .filter(|k| db.exists(k.as_bytes()).expect("locked"))
+            .count();
+        assert!(kept < second.len(), "some of shard 1's keys were evicted");
+        assert!(kept > 0, "the newest keys stay");
+        assert!(
+            db.exists(second[second.len() - 1].as_bytes())
+                .expect("locked")
+        );
+        assert_eq!(
+            st.off_entries(),
+            off_before,
+            "shard 0's off-heap entries untouched"
+        );
+        // The heap stays over budget only until the cron balances the tables that hold
+        // the excess (shard 0's, which reclaims its own segments).
+        drop(db);
+        let heap = &ks.caches().get(0).pools.heap;
+        for _ in 0..100 {
+            if !heap.over() {
+                break;
+            }
+            ks.balance_tiers(1_000);
+        }
+        assert!(!heap.over(), "heap {} of {}", heap.used(), heap.limit());
+    }
+
+    #[test]
     fn everything_off_heap_behaves_like_the_heap() {
         let ks = tiered(0, 8 << 20, &[]);
         let mut db = ks.db(ShardSet::All, 1_000, true);

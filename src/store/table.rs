@@ -144,6 +144,8 @@ pub struct Table {
     pub(crate) volatile: usize,
     /// Bytes charged to these entries (see [`EntryRef::mem`]).
     pub(crate) used: usize,
+    /// Of those, bytes of heap entries (kept only with an off-heap tier, like the pool).
+    heap_used: usize,
     /// Where the active expiry sweep continues (it walks positions downwards).
     sweep: usize,
     /// The cache these entries belong to: its policy, counters and pools.
@@ -175,6 +177,7 @@ impl Table {
             },
             volatile: 0,
             used: 0,
+            heap_used: 0,
             sweep: 0,
             cache,
         }
@@ -293,8 +296,9 @@ impl Table {
     /// Charges `delta` heap bytes to the cache's heap pool (which only matters, and is
     /// only kept, when there is an off-heap tier to move entries to).
     #[inline]
-    fn heap_charge(&self, delta: i64) {
+    fn heap_charge(&mut self, delta: i64) {
         if self.tiers.off.is_some() {
+            self.heap_used = self.heap_used.saturating_add_signed(delta as isize);
             self.cache.pools.heap.add(delta);
         }
     }
@@ -437,7 +441,6 @@ impl Table {
                 self.cache.stats.removed(e.mem(k.len()), Removal::Deleted);
             }
         }
-        let st = &self.cache.stats;
         let heap_mem: usize = self
             .tiers
             .heap
@@ -445,6 +448,7 @@ impl Table {
             .map(|h| h.entry.mem(h.key.len()))
             .sum();
         self.heap_charge(-(heap_mem as i64));
+        let st = &self.cache.stats;
         if let Some(off) = self.tiers.off.as_mut() {
             let off_entries = n - self.tiers.heap.len();
             let off_mem = self.used.saturating_sub(heap_mem);
@@ -587,9 +591,17 @@ impl Table {
                     });
                     if !self.reclaim(now, group, need, gone) {
                         // Nothing off-heap to reclaim in this table (its share of the pool
-                        // went to other tables): an evicting cache evicts from the heap.
+                        // went to other tables): an evicting cache evicts from the heap,
+                        // but only what this table holds beyond its share of the budget.
+                        // When other tables hold the excess, their balancing moves it off
+                        // (the cron balances every table); evicting here would empty this
+                        // table, the write just made included, for nothing.
                         if self.cache.policy.eviction() == Eviction::None {
                             return Err(NoRoom);
+                        }
+                        let share = cache.pools.heap.limit() as usize / super::keyspace::SHARDS;
+                        if self.heap_used <= share {
+                            return Ok(moved);
                         }
                         let Some(pos) = self.tiers.heap.get(hidx).map(|h| h.pos as usize) else {
                             continue;
