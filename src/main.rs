@@ -48,6 +48,16 @@ enum Cmd {
         #[arg(long = "log-level", env = "TERRACE_LOG")]
         log_level: Option<String>,
     },
+    /// Print every server of a cluster config with its role and state (exit 1 when one
+    /// does not answer).
+    Status {
+        /// The cluster config file (YAML).
+        #[arg(short = 'f', long = "config")]
+        config: PathBuf,
+        /// How long to wait for each server, in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        timeout_ms: u64,
+    },
     /// Validate a config file: prints a summary, or every error with its field path.
     Check {
         /// The cluster config file (YAML).
@@ -62,6 +72,24 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Status { config, timeout_ms } => match Config::load(&config) {
+            Ok(c) => {
+                let list = terrace::admin::status::status(
+                    &c,
+                    std::time::Duration::from_millis(timeout_ms),
+                );
+                print!("{}", terrace::admin::status::render(&list));
+                if list.iter().all(|s| s.is_up()) {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
         Cmd::Check {
             config,
             print_config,

@@ -23,9 +23,10 @@ const MANIFEST_HEAD: &str = "# Terrace fast-restart manifest: the base snapshot,
 
 /// First bytes of a log file (format version 1).
 pub const LOG_MAGIC: [u8; 8] = *b"TRCLOG\x00\x01";
-/// First bytes of a base snapshot (format version 1), followed by its start lsn (u64 LE)
-/// and the writer's shard-router probe (8 bytes, see `Keyspace::router_probe`).
-pub const BASE_MAGIC: [u8; 8] = *b"TRCBAS\x00\x01";
+/// First bytes of a base snapshot (format version 2: version 1 had no router probe),
+/// followed by its start lsn (u64 LE) and the writer's shard-router probe (8 bytes, see
+/// `Keyspace::router_probe`).
+pub const BASE_MAGIC: [u8; 8] = *b"TRCBAS\x00\x02";
 /// Length of a log file's header.
 pub const LOG_HEADER: usize = 8;
 /// Length of a base file's header.

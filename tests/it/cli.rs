@@ -90,3 +90,61 @@ fn resp3_mode() {
     let cfg = cli(&s, &["-3", "CONFIG", "GET", "maxclients"]);
     assert!(cfg.contains("maxclients") && cfg.contains("10000"), "{cfg}");
 }
+
+#[test]
+fn status_shows_every_server_of_the_config_with_its_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (up, down) = (crate::util::free_port(), crate::util::free_port());
+    let conf = dir.path().join("conf.yaml");
+    std::fs::write(
+        &conf,
+        format!(
+            "cluster:\n  stripes:\n    - name: alpha\n      servers:\n        - {{ name: one, host: 127.0.0.1, port: {up} }}\n        - {{ name: two, host: 127.0.0.1, port: {down} }}\nsecurity:\n  requirepass: sesame\n"
+        ),
+    )
+    .expect("config");
+    let bin = env!("CARGO_BIN_EXE_terrace");
+    let mut server = std::process::Command::new(bin)
+        .args(["server", "-n", "one", "-f"])
+        .arg(&conf)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let status = || {
+        std::process::Command::new(bin)
+            .args(["status", "--timeout-ms", "500", "-f"])
+            .arg(&conf)
+            .output()
+            .expect("terrace status")
+    };
+    // Bounded wait for server one to answer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let out = loop {
+        let out = status();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if text.contains("ACTIVE-COORDINATOR") || std::time::Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("no line for {name} in\n{text}"))
+            .to_string()
+    };
+    assert!(text.starts_with("STRIPE"), "{text}");
+    let one = line("one");
+    assert!(
+        one.contains(&format!("127.0.0.1:{up}"))
+            && one.contains("active")
+            && one.contains("ACTIVE-COORDINATOR"),
+        "{one}"
+    );
+    let two = line("two");
+    assert!(two.contains("UNREACHABLE"), "{two}");
+    assert_eq!(out.status.code(), Some(1), "a server did not answer");
+}

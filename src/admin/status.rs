@@ -1,0 +1,229 @@
+//! `terrace status -f FILE`: every server of a cluster config with its role and state, the
+//! status lights of Terracotta's console. Asks each server over its client port
+//! (`INFO terrace persistence`, after `AUTH` when the config sets a password).
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use crate::config::Config;
+
+/// What one server said, or why it said nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerStatus {
+    /// Its stripe.
+    pub stripe: String,
+    /// Its name.
+    pub server: String,
+    /// `host:port` asked.
+    pub addr: String,
+    /// `active` or `mirror`, when it answered.
+    pub role: Option<String>,
+    /// `ACTIVE-COORDINATOR`, `PASSIVE-STANDBY`, ..., `LOADING`, or why it could not be
+    /// asked (`UNREACHABLE (...)`).
+    pub state: String,
+}
+
+impl ServerStatus {
+    /// True when the server answered.
+    pub fn is_up(&self) -> bool {
+        self.role.is_some()
+    }
+}
+
+/// Asks every server of `config`, each within `timeout`.
+pub fn status(config: &Config, timeout: Duration) -> Vec<ServerStatus> {
+    let password = config.security.requirepass.as_deref();
+    let mut out = Vec::new();
+    for stripe in &config.cluster.stripes {
+        for s in &stripe.servers {
+            let addr = format!("{}:{}", s.host, s.port);
+            let (role, state) = match ask(&addr, password, timeout) {
+                Ok(info) => {
+                    let field = |name: &str| {
+                        info.lines()
+                            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                            .map(|v| v.trim().to_string())
+                    };
+                    let state = if field("loading").as_deref() == Some("1") {
+                        "LOADING".to_string()
+                    } else {
+                        field("terrace_state").unwrap_or_else(|| "UNKNOWN".into())
+                    };
+                    (Some(field("terrace_role").unwrap_or_default()), state)
+                }
+                Err(e) => (None, format!("UNREACHABLE ({e})")),
+            };
+            out.push(ServerStatus {
+                stripe: stripe.name.clone(),
+                server: s.name.clone(),
+                addr,
+                role,
+                state,
+            });
+        }
+    }
+    out
+}
+
+/// The table `terrace status` prints.
+pub fn render(list: &[ServerStatus]) -> String {
+    let rows: Vec<[String; 5]> = list
+        .iter()
+        .map(|s| {
+            [
+                s.stripe.clone(),
+                s.server.clone(),
+                s.addr.clone(),
+                s.role.clone().unwrap_or_else(|| "-".into()),
+                s.state.clone(),
+            ]
+        })
+        .collect();
+    let head = ["STRIPE", "SERVER", "ADDRESS", "ROLE", "STATE"].map(String::from);
+    let mut widths = head.clone().map(|h| h.len());
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let mut text = String::new();
+    for r in std::iter::once(&head).chain(&rows) {
+        let line: Vec<String> = r
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        text.push_str(line.join("  ").trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+/// Sends `AUTH` (if `password`) and `INFO terrace persistence`; returns the INFO text.
+fn ask(addr: &str, password: Option<&str>, timeout: Duration) -> Result<String, String> {
+    let sock = addr
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or("no address")?;
+    let mut s = TcpStream::connect_timeout(&sock, timeout).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    let mut req = Vec::new();
+    if let Some(p) = password {
+        req.extend_from_slice(&command(&["AUTH", p]));
+    }
+    req.extend_from_slice(&command(&["INFO", "terrace", "persistence"]));
+    s.write_all(&req).map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let mut replies = Replies::default();
+    let want = 1 + usize::from(password.is_some());
+    while replies.done.len() < want {
+        let n = s.read(&mut chunk).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("connection closed".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        replies.parse(&mut buf)?;
+    }
+    let info = replies.done.pop().unwrap_or_default();
+    Ok(info)
+}
+
+/// A command as a RESP array of bulk strings.
+fn command(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+    out
+}
+
+/// The replies to AUTH (a status) and INFO (a bulk string), read as they arrive.
+#[derive(Default)]
+struct Replies {
+    done: Vec<String>,
+}
+
+impl Replies {
+    /// Takes every complete reply off the front of `buf`; an error reply is an error.
+    fn parse(&mut self, buf: &mut Vec<u8>) -> Result<(), String> {
+        loop {
+            let Some(end) = buf.windows(2).position(|w| w == b"\r\n") else {
+                return Ok(());
+            };
+            let line = String::from_utf8_lossy(&buf[1..end]).into_owned();
+            match buf.first() {
+                Some(b'+') => {
+                    buf.drain(..end + 2);
+                    self.done.push(line);
+                }
+                Some(b'-') => return Err(line),
+                Some(b'$') | Some(b'=') => {
+                    let len: usize = line
+                        .parse()
+                        .map_err(|_| format!("bad reply length {line}"))?;
+                    let total = end + 2 + len + 2;
+                    if buf.len() < total {
+                        return Ok(());
+                    }
+                    let body = String::from_utf8_lossy(&buf[end + 2..end + 2 + len]).into_owned();
+                    buf.drain(..total);
+                    self.done.push(body);
+                }
+                _ => return Err("unexpected reply".into()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_are_read_across_chunks_and_errors_surface() {
+        let mut r = Replies::default();
+        let mut buf = b"+OK\r\n$11\r\nrole:ac".to_vec();
+        r.parse(&mut buf).expect("partial");
+        assert_eq!(r.done, vec!["OK".to_string()]);
+        buf.extend_from_slice(b"tive\r\n");
+        r.parse(&mut buf).expect("complete");
+        assert_eq!(r.done[1], "role:active");
+        assert!(buf.is_empty());
+        let mut buf = b"-NOAUTH Authentication required.\r\n".to_vec();
+        assert_eq!(
+            Replies::default().parse(&mut buf),
+            Err("NOAUTH Authentication required.".into())
+        );
+    }
+
+    #[test]
+    fn the_table_lines_up() {
+        let t = render(&[
+            ServerStatus {
+                stripe: "s".into(),
+                server: "a".into(),
+                addr: "127.0.0.1:1".into(),
+                role: Some("active".into()),
+                state: "ACTIVE-COORDINATOR".into(),
+            },
+            ServerStatus {
+                stripe: "s".into(),
+                server: "server-two".into(),
+                addr: "127.0.0.1:2".into(),
+                role: None,
+                state: "UNREACHABLE (refused)".into(),
+            },
+        ]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].starts_with("STRIPE  SERVER      ADDRESS"));
+        assert!(lines[1].contains("active  ACTIVE-COORDINATOR"));
+        assert!(lines[2].contains("-       UNREACHABLE (refused)"));
+    }
+}
