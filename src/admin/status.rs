@@ -118,20 +118,38 @@ fn ask(addr: &str, password: Option<&str>, timeout: Duration) -> Result<String, 
     }
     req.extend_from_slice(&command(&["INFO", "terrace", "persistence"]));
     s.write_all(&req).map_err(|e| e.to_string())?;
+    // One reply per command sent: AUTH's status, then INFO's text.
+    let mut replies = Vec::new();
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
-    let mut replies = Replies::default();
     let want = 1 + usize::from(password.is_some());
-    while replies.done.len() < want {
+    while replies.len() < want {
+        while let Some((frame, n)) =
+            redis_protocol::resp2::decode::decode(&buf).map_err(|e| e.to_string())?
+        {
+            buf.drain(..n);
+            replies.push(text_of(frame)?);
+        }
+        if replies.len() >= want {
+            break;
+        }
         let n = s.read(&mut chunk).map_err(|e| e.to_string())?;
         if n == 0 {
             return Err("connection closed".into());
         }
         buf.extend_from_slice(&chunk[..n]);
-        replies.parse(&mut buf)?;
     }
-    let info = replies.done.pop().unwrap_or_default();
-    Ok(info)
+    Ok(replies.pop().unwrap_or_default())
+}
+
+/// The text of a status or bulk reply; an error reply is an error.
+fn text_of(frame: redis_protocol::resp2::types::OwnedFrame) -> Result<String, String> {
+    use redis_protocol::resp2::types::OwnedFrame as F;
+    match frame {
+        F::SimpleString(b) | F::BulkString(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
+        F::Error(e) => Err(e),
+        _ => Err("unexpected reply".into()),
+    }
 }
 
 /// A command as a RESP array of bulk strings.
@@ -143,63 +161,23 @@ fn command(args: &[&str]) -> Vec<u8> {
     out
 }
 
-/// The replies to AUTH (a status) and INFO (a bulk string), read as they arrive.
-#[derive(Default)]
-struct Replies {
-    done: Vec<String>,
-}
-
-impl Replies {
-    /// Takes every complete reply off the front of `buf`; an error reply is an error.
-    fn parse(&mut self, buf: &mut Vec<u8>) -> Result<(), String> {
-        loop {
-            let Some(end) = buf.windows(2).position(|w| w == b"\r\n") else {
-                return Ok(());
-            };
-            let line = String::from_utf8_lossy(&buf[1..end]).into_owned();
-            match buf.first() {
-                Some(b'+') => {
-                    buf.drain(..end + 2);
-                    self.done.push(line);
-                }
-                Some(b'-') => return Err(line),
-                Some(b'$') | Some(b'=') => {
-                    let len: usize = line
-                        .parse()
-                        .map_err(|_| format!("bad reply length {line}"))?;
-                    let total = end + 2 + len + 2;
-                    if buf.len() < total {
-                        return Ok(());
-                    }
-                    let body = String::from_utf8_lossy(&buf[end + 2..end + 2 + len]).into_owned();
-                    buf.drain(..total);
-                    self.done.push(body);
-                }
-                _ => return Err("unexpected reply".into()),
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn replies_are_read_across_chunks_and_errors_surface() {
-        let mut r = Replies::default();
-        let mut buf = b"+OK\r\n$11\r\nrole:ac".to_vec();
-        r.parse(&mut buf).expect("partial");
-        assert_eq!(r.done, vec!["OK".to_string()]);
-        buf.extend_from_slice(b"tive\r\n");
-        r.parse(&mut buf).expect("complete");
-        assert_eq!(r.done[1], "role:active");
-        assert!(buf.is_empty());
-        let mut buf = b"-NOAUTH Authentication required.\r\n".to_vec();
+    fn replies_become_text_and_errors_surface() {
+        use redis_protocol::resp2::types::OwnedFrame as F;
+        assert_eq!(text_of(F::SimpleString(b"OK".to_vec())), Ok("OK".into()));
         assert_eq!(
-            Replies::default().parse(&mut buf),
+            text_of(F::BulkString(b"role:x".to_vec())),
+            Ok("role:x".into())
+        );
+        assert_eq!(
+            text_of(F::Error("NOAUTH Authentication required.".into())),
             Err("NOAUTH Authentication required.".into())
         );
+        assert!(text_of(F::Integer(1)).is_err());
     }
 
     #[test]
