@@ -155,19 +155,14 @@ pub fn open_log(dir: &Path, seq: u64, len: u64) -> io::Result<File> {
 /// rewrite that did not finish, or of one whose clean-up was cut short). Returns them.
 pub fn remove_unnamed(dir: &Path, m: &Manifest) -> io::Result<Vec<PathBuf>> {
     let keep = m.paths(dir);
+    let tmp_manifest = dir.join(format!("{MANIFEST}{TMP_SUFFIX}"));
     let mut removed = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        let ours = name.starts_with(BASE_PREFIX)
-            || name.starts_with(LOG_PREFIX)
-            || name == format!("{MANIFEST}{TMP_SUFFIX}");
-        if ours && !keep.contains(&path) {
-            std::fs::remove_file(&path)?;
-            removed.push(path);
-        }
+    let stale = data_files(dir)?
+        .into_iter()
+        .chain(tmp_manifest.exists().then_some(tmp_manifest));
+    for path in stale.filter(|p| !keep.contains(p)) {
+        std::fs::remove_file(&path)?;
+        removed.push(path);
     }
     Ok(removed)
 }

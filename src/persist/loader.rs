@@ -204,40 +204,32 @@ fn scan(
             pos += len;
         };
         out.log_len = pos as u64;
-        let Some((why, maybe_torn)) = damage else {
-            parts.push(Part {
-                by_shard,
-                map,
-                start: header,
-                end: pos,
-            });
-            continue;
-        };
-        if maybe_torn && is_torn(&map[pos..]) {
-            tracing::warn!(
-                "fast-restart log {}: dropping a torn record at offset {pos} ({} bytes to the end): the server stopped in the middle of writing it",
-                path.display(),
-                map.len() - pos
-            );
-            parts.push(Part {
-                by_shard,
-                map,
-                start: header,
-                end: pos,
-            });
-            continue;
-        }
-        let damage = Damage {
-            file: path.clone(),
-            offset: pos as u64,
-            why,
-        };
+        // A torn tail is cut with a warning; the good records before any damage replay.
+        let damage = damage.filter(|(_, maybe_torn)| {
+            let torn = *maybe_torn && is_torn(&map[pos..]);
+            if torn {
+                tracing::warn!(
+                    "fast-restart log {}: dropping a torn record at offset {pos} ({} bytes to the end): the server stopped in the middle of writing it",
+                    path.display(),
+                    map.len() - pos
+                );
+            }
+            !torn
+        });
         parts.push(Part {
             by_shard,
             map,
             start: header,
             end: pos,
         });
+        let Some((why, _)) = damage else {
+            continue;
+        };
+        let damage = Damage {
+            file: path.clone(),
+            offset: pos as u64,
+            why,
+        };
         refuse_or_repair(dir, out, n, damage, repair)?;
         return Ok(parts);
     }
@@ -291,7 +283,9 @@ fn check_record(payload: &[u8], base: Option<&mut BaseSizes<'_>>) -> Result<u64,
             if let Some(EffectRef::Set { key, .. }) =
                 rec.effects().next().transpose().map_err(bad)?
             {
-                b.record(key, rec.len());
+                // A Set takes at least 5 bytes: a count beyond that is a lie the replay
+                // will refuse, and must not size an allocation first.
+                b.record(key, rec.len().min(payload.len() as u64 / 5));
             }
         }
         None => {

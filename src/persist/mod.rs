@@ -452,6 +452,11 @@ impl Persist {
     }
 }
 
+/// Redis's error for a write refused, or lost, because the log could not be written.
+pub fn misconf(why: &str) -> String {
+    format!("MISCONF Errors writing to the AOF file: {why}")
+}
+
 /// The config and CONFIG name of a policy.
 pub fn policy_name(p: FsyncPolicy) -> &'static str {
     match p {

@@ -137,7 +137,7 @@ pub async fn serve(
                 && let Err(why) = p.durable(lsn).await
             {
                 wbuf.clear();
-                let e = format!("MISCONF Errors writing to the AOF file: {why}");
+                let e = crate::persist::misconf(&why);
                 for _ in 0..replies {
                     Reply::Error(e.clone().into()).encode(client.proto, &mut wbuf);
                 }

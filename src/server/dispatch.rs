@@ -207,9 +207,7 @@ fn check(
         if spec.flags.has(Flags::WRITE)
             && let Some(why) = p.refusal()
         {
-            return Err(CmdError::Prefixed(
-                format!("MISCONF Errors writing to the AOF file: {why}").into(),
-            ));
+            return Err(CmdError::Prefixed(crate::persist::misconf(&why).into()));
         }
     }
     if client.tx.is_some() && spec.flags.has(Flags::NO_MULTI) {
