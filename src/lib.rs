@@ -12,6 +12,8 @@
 //!   WATCH notifications, the effect record.
 //! - [`persist`]: fast restart: the record format, the append-only log and its fsync
 //!   policy, compaction into base snapshots, recovery.
+//! - [`replication`]: mirror groups: the active's record stream to its mirrors, acks,
+//!   full sync, the mirror states, switchover.
 //! - [`stripe`]: per-thread striped counters.
 //! - [`server`]: listener, connections, dispatch, client registry, settings, stats.
 //! - [`admin`]: INFO text.
@@ -23,7 +25,9 @@
 //!        ─▶ Command::parse (or queue it, inside MULTI) ─▶ lock the key's shards
 //!        ─▶ Command::exec(ExecCtx) ─▶ store::Db (cache of the key: policy, limits, eviction;
 //!           lazy expiry, access tracking, watches, effects) ─▶ Db::commit ─▶ persist log
-//!        ─▶ Reply (under `always`, after the fsync) ─▶ encode ─▶ one write
+//!           (and its replication backlog ─▶ the mirrors)
+//!        ─▶ Reply (under `always`, after the fsync; for a strong cache, after the mirrors'
+//!           acks) ─▶ encode ─▶ one write
 //! ```
 
 #![deny(missing_docs)]
@@ -39,6 +43,7 @@ pub mod config;
 pub mod error;
 pub mod persist;
 pub mod protocol;
+pub mod replication;
 pub mod server;
 pub mod store;
 pub mod stripe;

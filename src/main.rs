@@ -58,6 +58,36 @@ enum Cmd {
         #[arg(long, default_value_t = 1000)]
         timeout_ms: u64,
     },
+    /// Planned switchover: a PASSIVE-STANDBY mirror of the stripe becomes its active and
+    /// the old active its mirror, with no acknowledged write lost.
+    Failover {
+        /// The cluster config file (YAML).
+        #[arg(short = 'f', long = "config")]
+        config: PathBuf,
+        /// The stripe whose active hands over.
+        #[arg(long)]
+        stripe: String,
+        /// The mirror to promote (default: the most caught-up PASSIVE-STANDBY one).
+        #[arg(long)]
+        to: Option<String>,
+        /// How long the mirror may take to catch up, in milliseconds.
+        #[arg(long, default_value_t = 10000)]
+        timeout_ms: u64,
+    },
+    /// Stop a server. An active without a PASSIVE-STANDBY mirror is refused unless --force.
+    Stop {
+        /// The cluster config file (YAML).
+        #[arg(short = 'f', long = "config")]
+        config: PathBuf,
+        /// The server to stop.
+        name: String,
+        /// Stop it even if it is an active with no PASSIVE-STANDBY mirror.
+        #[arg(long)]
+        force: bool,
+        /// How long to wait for the server, in milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
     /// Validate a config file: prints a summary, or every error with its field path.
     Check {
         /// The cluster config file (YAML).
@@ -90,6 +120,27 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Cmd::Failover {
+            config,
+            stripe,
+            to,
+            timeout_ms,
+        } => report(Config::load(&config).map_err(|e| e.to_string()).and_then(|c| {
+            terrace::admin::ops::failover(
+                &c,
+                &stripe,
+                to.as_deref(),
+                std::time::Duration::from_millis(timeout_ms),
+            )
+        })),
+        Cmd::Stop {
+            config,
+            name,
+            force,
+            timeout_ms,
+        } => report(Config::load(&config).map_err(|e| e.to_string()).and_then(|c| {
+            terrace::admin::ops::stop(&c, &name, force, std::time::Duration::from_millis(timeout_ms))
+        })),
         Cmd::Check {
             config,
             print_config,
@@ -184,6 +235,20 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// Prints an operation's outcome: exit 0 when it was done, 1 when refused or failed.
+fn report(r: Result<String, String>) -> ExitCode {
+    match r {
+        Ok(msg) => {
+            println!("{msg}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
         }
     }
 }

@@ -49,7 +49,12 @@ pub fn render(srv: &Shared, db: &mut Db<'_>, asked: &[String]) -> String {
             "memory" => memory(srv, db),
             "persistence" => persistence(srv),
             "stats" => stats(srv),
-            "replication" => replication(srv),
+            "replication" => {
+                for (k, v) in srv.repl.info() {
+                    let _ = write!(out, "{k}:{v}\r\n");
+                }
+                continue;
+            }
             "cpu" => cpu(),
             "cluster" => vec![("cluster_enabled", "1".to_string())],
             "keyspace" => keyspace(db),
@@ -255,16 +260,6 @@ fn stats(srv: &Shared) -> Lines {
     ]
 }
 
-fn replication(srv: &Shared) -> Lines {
-    vec![
-        ("role", "master".to_string()),
-        ("connected_slaves", "0".to_string()),
-        ("master_failover_state", "no-failover".to_string()),
-        ("master_replid", srv.identity.run_id.clone()),
-        ("master_repl_offset", "0".to_string()),
-    ]
-}
-
 /// User and system CPU seconds from /proc/self/stat (clock ticks of 1/100 s).
 fn cpu() -> Lines {
     let fields: Vec<u64> = std::fs::read_to_string("/proc/self/stat")
@@ -311,8 +306,18 @@ fn terrace(srv: &Shared) -> Lines {
     vec![
         ("terrace_server", id.name.clone()),
         ("terrace_stripe", id.stripe.clone()),
-        ("terrace_role", "active".to_string()),
-        ("terrace_state", "ACTIVE-COORDINATOR".to_string()),
+        ("terrace_role", srv.repl.state().role().to_string()),
+        ("terrace_state", srv.repl.state().name().to_string()),
+        ("terrace_epoch", srv.repl.epoch().to_string()),
+        ("terrace_lsn", srv.repl.last_lsn().to_string()),
+        (
+            "terrace_active",
+            srv.repl.active().map(|a| a.name).unwrap_or_default(),
+        ),
+        (
+            "terrace_standby_mirrors",
+            srv.repl.in_sync.standby_count().to_string(),
+        ),
         (
             "terrace_stripes",
             srv.config.cluster.stripes.len().to_string(),

@@ -1,5 +1,7 @@
-//! Operator-facing views of a server: INFO text and `terrace status` (later Prometheus).
-//! Read-only: it formats state that other modules own.
+//! Operator-facing views and operations: INFO text, `terrace status`, `terrace failover`
+//! and `terrace stop` (later Prometheus). It formats state other modules own, and acts
+//! only through commands a client could send.
 
 pub mod info;
+pub mod ops;
 pub mod status;

@@ -31,6 +31,13 @@ impl ServerStatus {
     }
 }
 
+/// The value of `name` in INFO text.
+pub fn info_field(info: &str, name: &str) -> Option<String> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .map(|v| v.trim().to_string())
+}
+
 /// Asks every server of `config`, each within `timeout`.
 pub fn status(config: &Config, timeout: Duration) -> Vec<ServerStatus> {
     let password = config.security.requirepass.as_deref();
@@ -38,13 +45,9 @@ pub fn status(config: &Config, timeout: Duration) -> Vec<ServerStatus> {
     for stripe in &config.cluster.stripes {
         for s in &stripe.servers {
             let addr = format!("{}:{}", s.host, s.port);
-            let (role, state) = match ask(&addr, password, timeout) {
+            let (role, state) = match ask(&addr, password, timeout, &["INFO", "terrace", "persistence"]) {
                 Ok(info) => {
-                    let field = |name: &str| {
-                        info.lines()
-                            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-                            .map(|v| v.trim().to_string())
-                    };
+                    let field = |name: &str| info_field(&info, name);
                     let state = if field("loading").as_deref() == Some("1") {
                         "LOADING".to_string()
                     } else {
@@ -100,8 +103,14 @@ pub fn render(list: &[ServerStatus]) -> String {
     text
 }
 
-/// Sends `AUTH` (if `password`) and `INFO terrace persistence`; returns the INFO text.
-fn ask(addr: &str, password: Option<&str>, timeout: Duration) -> Result<String, String> {
+/// Sends `AUTH` (if `password`) and `cmd`; returns the text of `cmd`'s reply (an error
+/// reply is an `Err`).
+pub fn ask(
+    addr: &str,
+    password: Option<&str>,
+    timeout: Duration,
+    cmd: &[&str],
+) -> Result<String, String> {
     let sock = addr
         .to_socket_addrs()
         .map_err(|e| e.to_string())?
@@ -116,9 +125,9 @@ fn ask(addr: &str, password: Option<&str>, timeout: Duration) -> Result<String, 
     if let Some(p) = password {
         req.extend_from_slice(&command(&["AUTH", p]));
     }
-    req.extend_from_slice(&command(&["INFO", "terrace", "persistence"]));
+    req.extend_from_slice(&command(cmd));
     s.write_all(&req).map_err(|e| e.to_string())?;
-    // One reply per command sent: AUTH's status, then INFO's text.
+    // One reply per command sent: AUTH's status, then the command's.
     let mut replies = Vec::new();
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];

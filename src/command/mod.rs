@@ -12,10 +12,12 @@ pub mod cache;
 pub mod client;
 pub mod connection;
 pub mod ctx;
+pub mod debug;
 pub mod expire;
 pub mod introspect;
 pub mod keys;
 pub mod pubsub;
+pub mod replication;
 pub mod server;
 pub mod spec;
 pub mod strings;
@@ -276,6 +278,13 @@ command_table! {
     Memory(server::MemoryCmd<'a>) = CommandSpec::new("memory", -2, "server", "4.0.0", "A container for memory diagnostics commands.").subs(server::MEMORY_SUBS);
     Slowlog(server::SlowlogCmd) = CommandSpec::new("slowlog", -2, "server", "2.2.12", "A container for slow log commands.").subs(server::SLOWLOG_SUBS);
     BgRewriteAof(server::BgRewriteAof) = CommandSpec::new("bgrewriteaof", 1, "server", "1.0.0", "Asynchronously rewrites the append-only file to disk.").flags(Flags::ADMIN.with(Flags::NOSCRIPT));
+    // replication
+    Wait(replication::Wait) = CommandSpec::new("wait", 3, "generic", "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.").flags(Flags::NOSCRIPT.with(Flags::NO_MULTI));
+    ReadOnly(replication::ReadOnly) = CommandSpec::new("readonly", 1, "cluster", "3.0.0", "Enables read-only queries for a connection to a Redis Cluster replica node.").flags(Flags::FAST.with(Flags::LOADING).with(Flags::STALE));
+    ReadWrite(replication::ReadWrite) = CommandSpec::new("readwrite", 1, "cluster", "3.0.0", "Enables read-write queries for a connection to a Redis Cluster replica node.").flags(Flags::FAST.with(Flags::LOADING).with(Flags::STALE));
+    Failover(replication::Failover) = CommandSpec::new("failover", -1, "server", "6.2.0", "Starts a coordinated failover from a server to one of its replicas.").flags(Flags::ADMIN.with(Flags::NOSCRIPT).with(Flags::STALE).with(Flags::NO_MULTI));
+    Role(replication::Role) = CommandSpec::new("role", 1, "server", "2.8.12", "Returns the replication role.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE).with(Flags::FAST));
+    Debug(debug::Debug<'a>) = CommandSpec::new("debug", -2, "server", "1.0.0", "A container for debugging commands (DIGEST, DIGEST-VALUE).").flags(Flags::ADMIN.with(Flags::NOSCRIPT).with(Flags::LOADING).with(Flags::STALE));
     Shutdown(server::Shutdown) = CommandSpec::new("shutdown", -1, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.").flags(Flags::ADMIN.with(Flags::NOSCRIPT).with(Flags::LOADING).with(Flags::STALE).with(Flags::NO_MULTI));
 }
 

@@ -14,6 +14,13 @@ pub struct ClusterConfig {
     pub failover_priority: FailoverPriority,
     /// How long an active may be silent before it is declared failed. Default: `5s`.
     pub election_time: Dur,
+    /// How long an active waits for a mirror's acks or heartbeats before it marks the mirror
+    /// out of sync: strong writes then stop waiting for it, and it must resync. Default: `5s`.
+    pub replica_timeout: Dur,
+    /// The replication backlog: the most recent records an active keeps in memory, so a
+    /// mirror that lost its link briefly resumes from it instead of a full sync. A mirror that
+    /// falls further behind than this during a sync starts over. Default: `64m`.
+    pub repl_backlog: super::units::Size,
     /// The stripes; slots are spread over them by consistent hashing. Default: one stripe
     /// `stripe1` with one server `server1` on 127.0.0.1:6379 (the dev shape).
     pub stripes: Vec<StripeConfig>,
@@ -114,6 +121,8 @@ impl Default for ClusterConfig {
         ClusterConfig {
             failover_priority: FailoverPriority::Consistency,
             election_time: Dur(std::time::Duration::from_secs(5)),
+            replica_timeout: Dur(std::time::Duration::from_secs(5)),
+            repl_backlog: super::units::Size(64 << 20),
             stripes: vec![StripeConfig {
                 name: "stripe1".to_string(),
                 servers: vec![ServerConfig {

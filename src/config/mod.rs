@@ -166,6 +166,15 @@ impl Config {
         let mut err = |path: String, message: String| errs.push(FieldError { path, message });
 
         let c = &self.cluster;
+        if c.replica_timeout.is_zero() {
+            err(
+                "cluster.replica_timeout".into(),
+                "must be greater than 0".into(),
+            );
+        }
+        if c.repl_backlog.0 < 1 << 20 {
+            err("cluster.repl_backlog".into(), "must be at least 1m".into());
+        }
         if c.election_time.is_zero() {
             err(
                 "cluster.election_time".into(),

@@ -39,6 +39,24 @@ pub fn write_base(dir: &Path, seq: u64, start: u64, ks: &Keyspace) -> std::io::R
     Ok(size)
 }
 
+/// Appends the live entries of shard `shard` to `out` as records (lsn 0) of up to about
+/// 64 KB, holding the shard's lock meanwhile: a base snapshot's and a full sync's unit.
+pub fn snapshot_shard(ks: &Keyspace, shard: usize, out: &mut Vec<u8>) {
+    let mut open: Option<Builder> = None;
+    ks.visit_shard(shard, crate::store::now_ms(), |key, e| {
+        let b = open.get_or_insert_with(|| Builder::begin(out, 0));
+        b.set(out, key, e.value(), e.expire_at());
+        if b.len(out) >= RECORD_BYTES
+            && let Some(b) = open.take()
+        {
+            b.end(out);
+        }
+    });
+    if let Some(b) = open.take() {
+        b.end(out);
+    }
+}
+
 fn write_to(path: &Path, start: u64, ks: &Keyspace) -> std::io::Result<u64> {
     let mut f = BufWriter::with_capacity(1 << 20, File::create(path)?);
     f.write_all(&BASE_MAGIC)?;
@@ -47,19 +65,7 @@ fn write_to(path: &Path, start: u64, ks: &Keyspace) -> std::io::Result<u64> {
     let mut size = files::BASE_HEADER as u64;
     let mut buf = Vec::with_capacity(2 * RECORD_BYTES);
     for shard in 0..SHARDS {
-        let mut open: Option<Builder> = None;
-        ks.visit_shard(shard, crate::store::now_ms(), |key, e| {
-            let b = open.get_or_insert_with(|| Builder::begin(&mut buf, 0));
-            b.set(&mut buf, key, e.value(), e.expire_at());
-            if b.len(&buf) >= RECORD_BYTES
-                && let Some(b) = open.take()
-            {
-                b.end(&mut buf);
-            }
-        });
-        if let Some(b) = open.take() {
-            b.end(&mut buf);
-        }
+        snapshot_shard(ks, shard, &mut buf);
         // Written outside the shard's lock.
         f.write_all(&buf)?;
         size += buf.len() as u64;

@@ -422,6 +422,12 @@ fn first_key_owned(rec: &Record<'_>, ks: &Keyspace, owned: &[bool; SHARDS]) -> b
     }
 }
 
+/// Applies every effect of one record (a mirror applying the active's stream through a
+/// view of every shard). False if an effect does not decode.
+pub(crate) fn apply_all(db: &mut Db<'_>, ks: &Keyspace, rec: &Record<'_>, now: u64) -> bool {
+    apply(db, ks, &[true; SHARDS], rec, now, &mut Counts::default())
+}
+
 /// Applies the effects of one record on keys of `owned` shards (all of a FlushAll or
 /// ClearCache: the Db clears only the shards it holds). False if an effect does not
 /// decode.

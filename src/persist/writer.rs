@@ -30,6 +30,7 @@ use tokio::sync::watch;
 
 use super::record;
 use crate::config::FsyncPolicy;
+use crate::replication::backlog::{Backlog, Cursor, Lost};
 use crate::store::{Effect, EffectSink};
 
 /// A tail buffer that grew beyond this is released after it was written.
@@ -98,6 +99,14 @@ struct Tail {
     /// The flusher is waiting for work: the next append must wake it. While it is busy it
     /// comes back on its own, so appends skip the wake-up syscall.
     idle: bool,
+    /// False for a log without a file (a server that replicates but is not restartable):
+    /// records go only to the backlog.
+    file: bool,
+    /// A mirror's log: local effects (lazy expiry on a read) are not logged, because only
+    /// the active numbers records; records received from it come in by `append_raw`.
+    follower: bool,
+    /// The replication backlog, on servers of a stripe with mirrors.
+    backlog: Option<Backlog>,
 }
 
 /// A move to a new log file at a record boundary.
@@ -145,13 +154,27 @@ pub struct Log {
     failures: AtomicU64,
     /// The last failure, for the MISCONF error and INFO.
     error: Mutex<Option<String>>,
+    /// Wakes shippers waiting for records (see [`next_records`](Self::next_records)).
+    shipped: tokio::sync::Notify,
+    /// A shipper waits on `shipped`: the next append must wake it.
+    ship_waiting: AtomicBool,
     /// INFO figures.
     pub stats: LogStats,
 }
 
 impl Log {
-    /// A log whose next record is `next_lsn`, under `policy`.
+    /// A log whose next record is `next_lsn`, under `policy`; a flusher writes it to a file.
     pub fn new(next_lsn: u64, policy: Arc<PolicyCell>) -> Log {
+        Log::with_file(next_lsn, policy, true)
+    }
+
+    /// A log with no file: it numbers records and keeps them in the replication backlog only
+    /// (a stripe's server that is not restartable). No flusher runs for it.
+    pub fn memory(next_lsn: u64) -> Log {
+        Log::with_file(next_lsn, Arc::new(PolicyCell::new(FsyncPolicy::No)), false)
+    }
+
+    fn with_file(next_lsn: u64, policy: Arc<PolicyCell>, file: bool) -> Log {
         let (durable, _) = watch::channel(Durable {
             synced: next_lsn.saturating_sub(1),
             lost: 0,
@@ -159,6 +182,7 @@ impl Log {
         Log {
             tail: Mutex::new(Tail {
                 next_lsn,
+                file,
                 ..Tail::default()
             }),
             wake: Condvar::new(),
@@ -167,7 +191,109 @@ impl Log {
             poisoned: AtomicBool::new(false),
             failures: AtomicU64::new(0),
             error: Mutex::new(None),
+            shipped: tokio::sync::Notify::new(),
+            ship_waiting: AtomicBool::new(false),
             stats: LogStats::default(),
+        }
+    }
+
+    /// Keeps the most recent records (about `limit` bytes) for mirrors from now on.
+    pub fn enable_backlog(&self, limit: usize) {
+        let mut t = self.tail.lock();
+        if t.backlog.is_none() {
+            t.backlog = Some(Backlog::new(limit));
+        }
+    }
+
+    /// Makes this a mirror's log (`true`: local effects are not logged, records come from
+    /// the active through [`append_raw`](Self::append_raw)) or an active's, whose next own
+    /// record is `next_lsn`.
+    pub fn set_follower(&self, follower: bool, next_lsn: u64) {
+        let mut t = self.tail.lock();
+        t.follower = follower;
+        t.next_lsn = next_lsn;
+    }
+
+    /// Appends a record received from the active (its whole frame, lsn `lsn`) to the file
+    /// and the backlog, exactly as the active wrote it.
+    pub fn append_raw(&self, lsn: u64, frame: &[u8]) {
+        let wake = {
+            let mut guard = self.tail.lock();
+            let t = &mut *guard;
+            t.next_lsn = lsn + 1;
+            let wake = t.file && t.idle && t.buf.is_empty();
+            if t.file {
+                t.buf.extend_from_slice(frame);
+            }
+            if let Some(b) = &mut t.backlog {
+                b.push(lsn, frame);
+            }
+            wake
+        };
+        self.after_append(wake);
+    }
+
+    fn after_append(&self, wake_flusher: bool) {
+        if wake_flusher {
+            self.wake.notify_one();
+        }
+        if self.ship_waiting.load(Ordering::SeqCst) && self.ship_waiting.swap(false, Ordering::SeqCst)
+        {
+            self.shipped.notify_waiters();
+        }
+    }
+
+    /// The backlog position of record `lsn`, if the backlog still holds it (or `lsn` is the
+    /// next record's).
+    pub fn backlog_find(&self, lsn: u64) -> Option<Cursor> {
+        let t = self.tail.lock();
+        t.backlog.as_ref()?.find(lsn, t.next_lsn)
+    }
+
+    /// The backlog position after the last record, and the next record's lsn, read
+    /// together: a full sync's snapshot starts there.
+    pub fn backlog_end(&self) -> Option<(Cursor, u64)> {
+        let t = self.tail.lock();
+        Some((t.backlog.as_ref()?.end(), t.next_lsn))
+    }
+
+    /// Bytes the backlog holds and the lsn of its oldest record (INFO).
+    pub fn backlog_info(&self) -> (usize, u64) {
+        let t = self.tail.lock();
+        t.backlog
+            .as_ref()
+            .map_or((0, 0), |b| (b.len(), b.first_lsn().unwrap_or(t.next_lsn)))
+    }
+
+    /// Copies the records after `cur` into `out` (about `max` bytes); when there are none,
+    /// waits up to `idle` for some. `out` stays empty when `idle` passed with nothing new.
+    pub async fn next_records(
+        &self,
+        cur: &mut Cursor,
+        out: &mut Vec<u8>,
+        max: usize,
+        idle: Duration,
+    ) -> Result<(), Lost> {
+        let deadline = tokio::time::Instant::now() + idle;
+        loop {
+            let notified = self.shipped.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            // Raised before looking, so an append that lands after the look wakes us.
+            self.ship_waiting.store(true, Ordering::SeqCst);
+            {
+                let t = self.tail.lock();
+                match &t.backlog {
+                    Some(b) => b.read(cur, out, max)?,
+                    None => return Err(Lost),
+                }
+            }
+            if !out.is_empty() {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Ok(());
+            }
         }
     }
 
@@ -428,15 +554,27 @@ struct Flusher {
 
 impl EffectSink for Log {
     fn append(&self, effects: &[Effect]) -> u64 {
-        let mut t = self.tail.lock();
-        let lsn = t.next_lsn;
-        t.next_lsn += 1;
-        let wake = t.idle && t.buf.is_empty();
-        record::encode(&mut t.buf, lsn, effects);
-        drop(t);
-        if wake {
-            self.wake.notify_one();
-        }
+        let (lsn, wake) = {
+            let mut guard = self.tail.lock();
+            let t = &mut *guard;
+            if t.follower {
+                return 0;
+            }
+            let lsn = t.next_lsn;
+            t.next_lsn += 1;
+            let wake = t.file && t.idle && t.buf.is_empty();
+            // Encoded once, into the file's buffer; the backlog copies the frame.
+            let start = t.buf.len();
+            record::encode(&mut t.buf, lsn, effects);
+            if let Some(b) = &mut t.backlog {
+                b.push(lsn, &t.buf[start..]);
+            }
+            if !t.file {
+                t.buf.truncate(start);
+            }
+            (lsn, wake)
+        };
+        self.after_append(wake);
         lsn
     }
 }

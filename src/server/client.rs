@@ -240,6 +240,16 @@ pub struct Client {
     /// The last log record this batch's writes produced: under `appendfsync always` the
     /// batch's replies wait until it is fsynced (0: nothing to wait for).
     pub wait_lsn: u64,
+    /// The last record of a strong cache this batch wrote: the batch's replies wait until
+    /// every in-sync mirror has acknowledged it (0: nothing to wait for).
+    pub strong_lsn: u64,
+    /// The last record this connection wrote (WAIT waits for the mirrors to have it).
+    pub last_lsn: u64,
+    /// READONLY: a mirror serves this connection's reads of eventual caches.
+    pub readonly: bool,
+    /// A command that must wait before it can answer (WAIT, FAILOVER): the connection
+    /// awaits it and puts its reply in the command's place.
+    pub blocked: Option<crate::replication::Blocked>,
 }
 
 impl Client {
@@ -261,6 +271,22 @@ impl Client {
             caching: None,
             acks: Vec::new(),
             wait_lsn: 0,
+            strong_lsn: 0,
+            last_lsn: 0,
+            readonly: false,
+            blocked: None,
+        }
+    }
+
+    /// Notes the record a command's writes became: what this batch's replies wait for.
+    pub fn committed(&mut self, c: crate::store::Committed) {
+        if c.lsn == 0 {
+            return;
+        }
+        self.wait_lsn = c.lsn;
+        self.last_lsn = c.lsn;
+        if c.strong {
+            self.strong_lsn = c.lsn;
         }
     }
 

@@ -5,7 +5,8 @@
 //!  socket ──read──▶ rbuf ──Decoder──▶ &[u8] args ──dispatch::execute──▶ Reply ──encode──▶ wbuf
 //!     ▲                    (borrowed; rbuf advances once per batch)                      │
 //!     └──────────── one write per batch, after the thread's other ready clients ◀────────┘
-//!                   (under `appendfsync always`, after the batch's log records are fsynced)
+//!                   (under `appendfsync always`, after the batch's log records are fsynced;
+//!                    for a strong cache, after the in-sync mirrors acknowledged them)
 //! ```
 //! The task also wakes on CLIENT KILL, on server shutdown and on the idle `timeout`;
 //! each of those ends the loop between batches, never in the middle of one.
@@ -97,7 +98,11 @@ pub async fn serve(
                     if argv.is_empty() {
                         continue;
                     }
-                    let reply = dispatch::execute(&shared, &mut client, &argv, &mut clock);
+                    let mut reply = dispatch::execute(&shared, &mut client, &argv, &mut clock);
+                    if let Some(b) = client.blocked.take() {
+                        // WAIT, FAILOVER: the batch waits here, in order.
+                        reply = crate::replication::run_blocked(&shared, b).await;
+                    }
                     reply.encode(client.proto, &mut wbuf);
                     replies += 1;
                     if client.close {
@@ -128,6 +133,12 @@ pub async fn serve(
         {
             tracing::warn!(client = handle.id, addr = %handle.addr, "closing client that reached max query buffer length");
             client.close = true;
+        }
+        if client.strong_lsn != 0 {
+            // A strong cache: no reply of this batch leaves before every in-sync mirror has
+            // its writes (acks are cumulative: the last one covers the batch).
+            let lsn = std::mem::take(&mut client.strong_lsn);
+            shared.repl.in_sync.replicated(lsn).await;
         }
         if client.wait_lsn != 0 {
             // appendfsync always: no reply of this batch leaves before its writes are on

@@ -100,6 +100,14 @@ fn run(shared: &Shared, client: &mut Client, args: &[&[u8]], clock: &mut BatchCl
     };
     let shards = shard_set(shared, spec, args);
     let db = shared.keyspace.db(shards, clock.now_ms(), !client.no_touch);
+    // Checked under the locks: a switchover pauses writes, then takes every lock once to
+    // wait for the writes that got past this check.
+    if spec.flags.has(Flags::WRITE)
+        && let Some(e) = shared.repl.write_refusal(first_key(spec, args))
+    {
+        drop(db);
+        return e.into_reply();
+    }
     let mut ctx = ExecCtx {
         db,
         server: shared,
@@ -113,8 +121,8 @@ fn run(shared: &Shared, client: &mut Client, args: &[&[u8]], clock: &mut BatchCl
     let stats = ctx.db.stats();
     let invalidations = ctx.db.take_invalidations();
     // The effects go to the fast-restart log while the shards are still locked.
-    if let Some(lsn) = ctx.db.commit() {
-        ctx.client.wait_lsn = lsn;
+    if let Some(c) = ctx.db.commit() {
+        ctx.client.committed(c);
     }
     drop(ctx);
     add_stats(client, stats);
@@ -210,6 +218,9 @@ fn check(
             return Err(CmdError::Prefixed(crate::persist::misconf(&why).into()));
         }
     }
+    if !shared.repl.is_active() {
+        mirror_serves(shared, client, spec, args)?;
+    }
     if client.tx.is_some() && spec.flags.has(Flags::NO_MULTI) {
         return Err(CmdError::err("Command not allowed inside a transaction"));
     }
@@ -220,6 +231,47 @@ fn check(
         memory_ok(shared, clock.now_ms())?;
     }
     Ok((id, spec))
+}
+
+/// The first key of a command, if it has keys.
+fn first_key<'a>(spec: &CommandSpec, args: &[&'a [u8]]) -> Option<&'a [u8]> {
+    spec.key_positions(args.len())
+        .next()
+        .and_then(|p| args.get(p).copied())
+}
+
+/// What a server that is not the active serves: keyless commands and whole-keyspace reads
+/// locally; reads of eventual caches on a PASSIVE-STANDBY mirror to READONLY connections.
+/// Everything else is redirected to the active (MOVED), and keyless writes refused
+/// (READONLY), as Redis Cluster replicas do.
+fn mirror_serves(
+    shared: &Shared,
+    client: &Client,
+    spec: &CommandSpec,
+    args: &[&[u8]],
+) -> Result<(), CmdError> {
+    let repl = &shared.repl;
+    let write = spec.flags.has(Flags::WRITE);
+    match spec.keys {
+        Keys::None => Ok(()),
+        Keys::All if write => Err(repl.redirect(None)),
+        Keys::All => Ok(()),
+        Keys::Range { .. } => {
+            let Some(key) = first_key(spec, args) else {
+                return Ok(());
+            };
+            let caches = shared.keyspace.caches();
+            let strong = spec
+                .key_positions(args.len())
+                .filter_map(|p| args.get(p))
+                .any(|k| caches.get(caches.resolve(k)).is_strong());
+            if !write && repl.serves_read(client.readonly, strong) {
+                Ok(())
+            } else {
+                Err(repl.redirect(Some(key)))
+            }
+        }
+    }
 }
 
 /// Commands that act at once even inside MULTI (Redis's list).

@@ -95,6 +95,8 @@ pub struct Shared {
     pub tracking: tracking::Tracking,
     /// The fast-restart store, when `storage.restartable`.
     pub persist: Option<Arc<Persist>>,
+    /// This server's role in its stripe, its mirrors or its active.
+    pub repl: crate::replication::Replication,
 }
 
 impl Shared {
@@ -124,6 +126,7 @@ impl Shared {
             // CONFIG SET appendfsync changes what the log writer does.
             settings.appendfsync = p.policy_cell().clone();
         }
+        let repl = crate::replication::Replication::new(&config, placement);
         let track_state = Arc::new(crate::store::TrackingState::new(
             settings.tracking_table_max_keys.clone(),
         ));
@@ -163,6 +166,7 @@ impl Shared {
             pubsub: pubsub::PubSub::default(),
             tracking: tracking::Tracking::new(track_state),
             persist,
+            repl,
         }
     }
 
@@ -258,6 +262,21 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
             source,
         })?;
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
+    // The group port, for a stripe with mirrors (bound before anyone is told we are up).
+    let group = match server.as_ref() {
+        Some(s) if opts.config.cluster.stripes[opts.placement.stripe].servers.len() > 1 => {
+            let gaddr = format!("{}:{}", s.bind(), s.group_port());
+            Some(
+                TcpListener::bind(&gaddr)
+                    .await
+                    .map_err(|source| ServerError::Bind {
+                        addr: gaddr.clone(),
+                        source,
+                    })?,
+            )
+        }
+        _ => None,
+    };
     let shared = Arc::new(Shared::new(
         opts.config,
         &opts.placement,
@@ -288,17 +307,28 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
     tokio::spawn(signals(shared.clone()));
     // Loading runs beside the listener, so clients get LOADING (and INFO its progress)
     // instead of a refused connection.
-    let loader = shared.persist.clone().map(|p| {
+    if let Some(g) = group {
+        tokio::spawn(crate::replication::shipper::listen(shared.clone(), g));
+    }
+    let loader = {
         let shared = shared.clone();
         tokio::task::spawn_blocking(move || {
-            let r = p.load(&shared.keyspace);
-            if let Err(e) = &r {
-                tracing::error!("{e}");
+            if let Some(p) = &shared.persist {
+                let r = p.load(&shared.keyspace);
+                if let Err(e) = &r {
+                    tracing::error!("{e}");
+                    shared.request_shutdown();
+                    return r.map(|_| ());
+                }
+            }
+            // The role is chosen once the data is loaded: what a server holds decides.
+            if let Err(e) = crate::replication::role::start(&shared) {
+                tracing::error!("cannot start replication: {e}");
                 shared.request_shutdown();
             }
-            r
+            Ok(())
         })
-    });
+    };
 
     let mut shutdown = shared.shutdown.subscribe();
     loop {
@@ -326,9 +356,7 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
     if tokio::time::timeout(DRAIN_TIMEOUT, join).await.is_err() {
         tracing::warn!("connections did not finish within {DRAIN_TIMEOUT:?}; exiting anyway");
     }
-    if let Some(loader) = loader
-        && let Ok(Err(e)) = loader.await
-    {
+    if let Ok(Err(e)) = loader.await {
         return Err(e.into());
     }
     if let Some(p) = &shared.persist {
@@ -443,32 +471,41 @@ async fn cron(shared: Arc<Shared>) {
             }
             start_rewrite_if_due(&shared, p);
         }
-        // Reclaim due keys; keep going (yielding between passes) while a shard had more.
-        let deadline = Instant::now() + Duration::from_millis(25);
-        loop {
-            let (n, more) = shared
-                .keyspace
-                .expire_due(crate::store::now_ms(), EXPIRE_BUDGET);
-            shared.stats.add_expired(n as u64);
-            if !more || Instant::now() >= deadline {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-        // Bring caches back within their limits where writes raced past them.
-        let now = crate::store::now_ms();
-        for id in 0..shared.keyspace.caches().len() {
-            let n = shared.keyspace.shrink_cache(id, now);
-            shared.stats.add_evicted(n);
+        // A mirror removes keys only when its active's records say so: its own expiry or
+        // eviction could choose differently and make the copies differ.
+        if shared.repl.is_active() {
+            expire_and_shrink(&shared).await;
         }
         // Move what writes left over the heap budget off-heap.
-        let (expired, evicted) = shared.keyspace.balance_tiers(now);
+        let (expired, evicted) = shared.keyspace.balance_tiers(crate::store::now_ms());
         shared.stats.add_expired(expired);
         shared.stats.add_evicted(evicted);
         // Keep the tracking table within tracking-table-max-keys (after CONFIG SET lowered
         // it), then tell the L1s about everything removed above.
         shared.keyspace.trim_tracking();
         shared.deliver_mailbox();
+    }
+}
+
+/// The cron's active expiry and cache shrinking (an active's job only).
+async fn expire_and_shrink(shared: &Shared) {
+    // Reclaim due keys; keep going (yielding between passes) while a shard had more.
+    let deadline = Instant::now() + Duration::from_millis(25);
+    loop {
+        let (n, more) = shared
+            .keyspace
+            .expire_due(crate::store::now_ms(), EXPIRE_BUDGET);
+        shared.stats.add_expired(n as u64);
+        if !more || Instant::now() >= deadline {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    // Bring caches back within their limits where writes raced past them.
+    let now = crate::store::now_ms();
+    for id in 0..shared.keyspace.caches().len() {
+        let n = shared.keyspace.shrink_cache(id, now);
+        shared.stats.add_evicted(n);
     }
 }
 

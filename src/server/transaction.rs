@@ -15,7 +15,7 @@ use bytes::Bytes;
 
 use super::dispatch::{BatchClock, memory_ok};
 use super::{Client, Shared};
-use crate::command::{CmdError, Command, CommandId, ExecCtx};
+use crate::command::{CmdError, Command, CommandId, ExecCtx, Flags};
 use crate::protocol::{Args, Reply};
 use crate::store::{ShardSet, Watch};
 
@@ -142,6 +142,18 @@ fn run(
         ShardSet::Some(shards)
     };
     let mut db = ks.db(set, clock.now_ms(), !client.no_touch);
+    // Under the locks, like a single write: a switchover's barrier sees this EXEC.
+    let writes = tx.queued.iter().find(|q| q.id.spec().flags.has(Flags::WRITE));
+    if let Some(q) = writes {
+        let key = q.id.spec().key_positions(q.args.len()).next();
+        if let Some(e) = shared
+            .repl
+            .write_refusal(key.and_then(|p| q.args.get(p)).map(|k| k.as_ref()))
+        {
+            drop(db);
+            return e.into_reply();
+        }
+    }
     if let Some(w) = watched {
         // A watched key that expired since WATCH is a change: looking at it reclaims it,
         // which raises the flag.
@@ -177,8 +189,8 @@ fn run(
     let stats = ctx.db.stats();
     let invalidations = ctx.db.take_invalidations();
     // One record for the whole transaction: a crash keeps all of it or none.
-    if let Some(lsn) = ctx.db.commit() {
-        ctx.client.wait_lsn = lsn;
+    if let Some(c) = ctx.db.commit() {
+        ctx.client.committed(c);
     }
     drop(ctx);
     super::dispatch::add_stats(client, stats);

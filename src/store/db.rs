@@ -189,6 +189,11 @@ impl<'a> Db<'a> {
         }
     }
 
+    /// Records no more effects from here on.
+    pub(crate) fn stop_recording(&mut self) {
+        self.out.record = false;
+    }
+
     /// True when this view holds any shard lock (then nothing may lock shards itself).
     pub fn holds_locks(&self) -> bool {
         !matches!(self.locks, Locks::None)
@@ -208,7 +213,7 @@ impl<'a> Db<'a> {
     /// view still holds its locks; the record's lsn, if there was anything to send.
     /// Dropping the view commits too; a caller that must wait for durability commits
     /// first to learn what to wait for.
-    pub fn commit(&mut self) -> Option<u64> {
+    pub fn commit(&mut self) -> Option<super::keyspace::Committed> {
         self.ks.commit(&mut self.out.effects)
     }
 

@@ -223,6 +223,15 @@ impl Locks<'_> {
     }
 }
 
+/// A record a command's effects became.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// Its log sequence number (0 on a mirror, which does not number its own effects).
+    pub lsn: u64,
+    /// It changed a strong cache: the reply waits until the mirrors have it.
+    pub strong: bool,
+}
+
 /// The whole key space of one server.
 pub struct Keyspace {
     /// The shards; each mutex is held only for the duration of one command (or one EXEC).
@@ -299,15 +308,37 @@ impl Keyspace {
         self.record_effects || self.sink.get().is_some()
     }
 
-    /// Appends `effects` to the sink, if there is one, emptying them; the record's lsn.
-    /// Callers hold the locks of the shards the effects touched.
-    pub(crate) fn commit(&self, effects: &mut Vec<Effect>) -> Option<u64> {
+    /// Appends `effects` to the sink, if there is one, emptying them; the record's lsn and
+    /// whether it touched a strong cache. Callers hold the locks of the shards the effects
+    /// touched.
+    pub(crate) fn commit(&self, effects: &mut Vec<Effect>) -> Option<Committed> {
         if effects.is_empty() {
             return None;
         }
-        let lsn = self.sink.get().map(|s| s.append(effects));
+        let committed = self.sink.get().map(|s| Committed {
+            lsn: s.append(effects),
+            strong: self.touches_strong(effects),
+        });
         effects.clear();
-        lsn
+        committed
+    }
+
+    /// Whether any of `effects` changes a strong cache (its writer waits for the mirrors).
+    fn touches_strong(&self, effects: &[Effect]) -> bool {
+        let caches = &self.caches;
+        if !caches.iter().any(|c| c.is_strong()) {
+            return false;
+        }
+        let strong_key = |key: &[u8]| caches.get(caches.resolve(key)).is_strong();
+        effects.iter().any(|e| match e {
+            Effect::Set { key, .. } | Effect::Del { key } | Effect::Expire { key, .. } => {
+                strong_key(key)
+            }
+            Effect::FlushAll => true,
+            Effect::ClearCache { cache } => caches
+                .by_name(cache.as_bytes())
+                .is_some_and(|c| caches.get(c).is_strong()),
+        })
     }
 
     /// The `Del` record of `key` if effects are recorded (for removals outside a [`Db`]).
@@ -463,6 +494,14 @@ impl Keyspace {
             }
         };
         Db::new(self, locks, now, touch, self.records())
+    }
+
+    /// A view of every shard that records no effects and touches nothing: a mirror applies
+    /// the active's records through it (they are logged as received, not re-encoded).
+    pub fn db_unrecorded(&self, now: u64) -> Db<'_> {
+        let mut db = self.db(ShardSet::All, now, false);
+        db.stop_recording();
+        db
     }
 
     /// The active expiry cycle: sweeps up to `budget` entries of each table for expired

@@ -30,7 +30,7 @@ pub mod tracking;
 pub use db::{Db, DbStats, NotLocked, ScanPage, Ttl, WriteError};
 pub use effect::{Effect, EffectSink};
 pub use entry::{Entry, EntryRef, Str, Value, ValueRef};
-pub use keyspace::{Keyspace, SHARDS, ShardSet, Watch};
+pub use keyspace::{Committed, Keyspace, SHARDS, ShardSet, Watch};
 pub use table::Victim;
 pub use tracking::{Invalidation, TrackingState};
 

@@ -10,6 +10,7 @@ mod lifecycle;
 mod persist;
 mod protocol;
 mod pubsub;
+mod replication;
 mod tiers;
 mod tracking;
 mod transactions;

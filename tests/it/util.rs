@@ -53,42 +53,67 @@ impl TestServer {
         for _ in 0..5 {
             let dir = tempfile::tempdir().expect("tempdir");
             let port = free_port();
-            let log = dir.path().join("terrace.log");
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_terrace"));
-            cmd.arg("server")
-                .arg("--port")
-                .arg(port.to_string())
-                .args(tiers)
-                .args(extra);
+            let mut args: Vec<std::ffi::OsString> = vec!["--port".into(), port.to_string().into()];
+            args.extend(tiers.iter().chain(extra).map(Into::into));
             if let Some(y) = yaml {
                 let f = dir.path().join("conf.yaml");
                 std::fs::write(&f, y).expect("write config");
-                cmd.arg("-f").arg(&f);
+                args.extend(["-f".into(), f.into_os_string()]);
             }
-            let logf = std::fs::File::create(&log).expect("log file");
-            let child = cmd
-                .stdout(Stdio::null())
-                .stderr(logf)
-                .spawn()
-                .expect("spawn terrace");
-            let mut s = TestServer {
-                port,
-                child: Some(child),
-                _dir: dir,
-                log,
-            };
-            if s.wait_ready(Duration::from_secs(60)) {
-                return Ok(s);
+            match TestServer::launch(dir, port, &args) {
+                Ok(s) => return Ok(s),
+                Err(Some(log)) => return Err(log),
+                // Port taken between probe and bind: try another.
+                Err(None) => {}
             }
-            if let Some(st) = s.wait_exit(Duration::ZERO)
-                && !s.log_text().contains("could not listen")
-            {
-                return Err(format!("{st}\n{}", s.log_text()));
-            }
-            // Port taken between probe and bind: try another.
-            s.kill();
         }
         Err("terrace did not start".into())
+    }
+
+    /// Server `name` of the config file `config`, on the port the config gives it (a
+    /// stripe's servers must find each other there).
+    pub fn start_named(config: &std::path::Path, name: &str, port: u16) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let args: Vec<std::ffi::OsString> =
+            vec!["-f".into(), config.into(), "-n".into(), name.into()];
+        match TestServer::launch(dir, port, &args) {
+            Ok(s) => s,
+            Err(log) => panic!("terrace {name} did not start:\n{}", log.unwrap_or_default()),
+        }
+    }
+
+    /// Starts `terrace server ARGS` logging into `dir`, and waits until it answers on
+    /// `port`. Err(None): it could not listen (the port was taken).
+    fn launch(
+        dir: tempfile::TempDir,
+        port: u16,
+        args: &[std::ffi::OsString],
+    ) -> Result<TestServer, Option<String>> {
+        let log = dir.path().join("terrace.log");
+        let logf = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_terrace"))
+            .arg("server")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(logf)
+            .spawn()
+            .expect("spawn terrace");
+        let mut s = TestServer {
+            port,
+            child: Some(child),
+            _dir: dir,
+            log,
+        };
+        if s.wait_ready(Duration::from_secs(60)) {
+            return Ok(s);
+        }
+        if let Some(st) = s.wait_exit(Duration::ZERO)
+            && !s.log_text().contains("could not listen")
+        {
+            return Err(Some(format!("{st}\n{}", s.log_text())));
+        }
+        s.kill();
+        Err(None)
     }
 
     fn wait_ready(&mut self, timeout: Duration) -> bool {
@@ -171,6 +196,15 @@ impl TestServer {
     }
 
     /// Sends SIGKILL and reaps the process.
+    /// Sends `sig` (SIGSTOP, SIGCONT, ...) to the server process.
+    pub fn signal(&self, sig: rustix::process::Signal) {
+        if let Some(c) = &self.child
+            && let Some(pid) = rustix::process::Pid::from_raw(c.id() as i32)
+        {
+            let _ = rustix::process::kill_process(pid, sig);
+        }
+    }
+
     pub fn sigkill(&mut self) {
         self.kill();
     }

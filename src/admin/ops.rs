@@ -1,0 +1,106 @@
+//! `terrace failover` and `terrace stop`: the seeds' planned operations, over the servers'
+//! client ports (with AUTH from the config).
+//!
+//! - `failover --stripe S`: finds the stripe's active and sends it `FAILOVER` (to a named
+//!   mirror with `--to`); the reply comes once the roles have swapped.
+//! - `stop NAME`: refuses to stop an active that has no PASSIVE-STANDBY mirror (the stripe
+//!   would go down and take its data with it) unless `--force`, like Terracotta's
+//!   `stop-tc-server`; then sends `SHUTDOWN`.
+
+use std::time::Duration;
+
+use super::status::{ask, info_field};
+use crate::config::Config;
+
+/// How long a server may take to answer INFO.
+const ASK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What an operation did, for the CLI to print.
+pub type Outcome = Result<String, String>;
+
+fn client_addr(s: &crate::config::ServerConfig) -> String {
+    format!("{}:{}", s.host, s.port)
+}
+
+/// Promotes a PASSIVE-STANDBY mirror of stripe `stripe` (the one named `to`, if given).
+pub fn failover(config: &Config, stripe: &str, to: Option<&str>, timeout: Duration) -> Outcome {
+    let pass = config.security.requirepass.as_deref();
+    let st = config
+        .cluster
+        .stripes
+        .iter()
+        .find(|s| s.name == stripe)
+        .ok_or_else(|| format!("no stripe named '{stripe}' in the config"))?;
+    let info = |s: &crate::config::ServerConfig| {
+        ask(&client_addr(s), pass, ASK_TIMEOUT, &["INFO", "terrace"]).ok()
+    };
+    let active = st
+        .servers
+        .iter()
+        .find(|s| {
+            info(s).and_then(|i| info_field(&i, "terrace_role")).as_deref() == Some("active")
+        })
+        .ok_or_else(|| format!("stripe '{stripe}' has no active server that answers"))?;
+    let mut cmd = vec!["FAILOVER".to_string()];
+    if let Some(name) = to {
+        let target = st
+            .servers
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| format!("no server named '{name}' in stripe '{stripe}'"))?;
+        cmd.extend(["TO".into(), target.host.clone(), target.port.to_string()]);
+    }
+    cmd.extend(["TIMEOUT".into(), timeout.as_millis().max(1).to_string()]);
+    // The server answers within its timeout; give the reply a little longer.
+    let wait = timeout + Duration::from_secs(5);
+    let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+    ask(&client_addr(active), pass, wait, &args)
+        .map_err(|e| format!("{} refused the failover: {e}", active.name))?;
+    // Report who is active now.
+    let now = st
+        .servers
+        .iter()
+        .find(|s| {
+            info(s).and_then(|i| info_field(&i, "terrace_role")).as_deref() == Some("active")
+        })
+        .map_or_else(|| "(none answers yet)".to_string(), |s| s.name.clone());
+    Ok(format!(
+        "stripe {stripe}: {} handed over; active is now {now}",
+        active.name
+    ))
+}
+
+/// Stops server `name` with SHUTDOWN, unless it is an active without a PASSIVE-STANDBY
+/// mirror and `force` is false.
+pub fn stop(config: &Config, name: &str, force: bool, timeout: Duration) -> Outcome {
+    let pass = config.security.requirepass.as_deref();
+    let (stripe, server) = config
+        .cluster
+        .stripes
+        .iter()
+        .find_map(|st| st.servers.iter().find(|s| s.name == name).map(|s| (st, s)))
+        .ok_or_else(|| format!("no server named '{name}' in the config"))?;
+    let addr = client_addr(server);
+    let info = ask(&addr, pass, timeout, &["INFO", "terrace"])
+        .map_err(|e| format!("{name} ({addr}) does not answer: {e}"))?;
+    let role = info_field(&info, "terrace_role").unwrap_or_default();
+    let standby: u64 = info_field(&info, "terrace_standby_mirrors")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if role == "active" && standby == 0 && !force {
+        return Err(format!(
+            "{name} is the active of stripe {} and has no PASSIVE-STANDBY mirror: stopping it \
+             takes the stripe down. Start a mirror and wait for PASSIVE-STANDBY (terrace \
+             status), or stop it anyway with --force",
+            stripe.name
+        ));
+    }
+    // SHUTDOWN closes the connection instead of replying.
+    match ask(&addr, pass, timeout, &["SHUTDOWN"]) {
+        Err(e) if e.starts_with("ERR") || e.starts_with("NOAUTH") || e.starts_with("WRONGPASS") => {
+            return Err(format!("{name} refused SHUTDOWN: {e}"));
+        }
+        _ => {}
+    }
+    Ok(format!("{name} ({role}) is stopping"))
+}

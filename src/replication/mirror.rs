@@ -1,0 +1,234 @@
+//! The mirror's side: one session with the active, on the role thread (blocking I/O).
+//!
+//! ```text
+//!  SYNC name epoch lsn ─▶ FULLSYNC e S: clear the data; S msgs applied; E; R msgs from S
+//!                     └▶ CONTINUE e:   R msgs from lsn+1
+//!  each message batch: apply under every shard lock (effects not re-recorded)
+//!     ─▶ R records appended to the own log as received ─▶ ACK last lsn
+//!  Y ─▶ PASSIVE-STANDBY     H ─▶ ACK (keep-alive)     T last epoch ─▶ take over, P
+//! ```
+//! A restarted mirror always asks for a full sync (epoch 0): what it loaded from its own
+//! files may hold records the active never acknowledged. A mirror that only lost its link
+//! asks to resume from its last lsn.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::wire;
+use super::{Peer, State};
+use crate::persist::record::{self, Frame, Record};
+use crate::server::Shared;
+
+/// How long connecting to the active may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest time the mirror holds every shard lock while applying.
+const APPLY_SLICE: Duration = Duration::from_millis(2);
+
+/// How a session ended without an error.
+#[derive(Debug)]
+pub enum End {
+    /// This server took over (planned switchover).
+    Promoted,
+    /// The link closed.
+    Closed(String),
+}
+
+/// Syncs with `active` and applies its stream until the link ends or this server takes
+/// over.
+pub fn session(shared: &Arc<Shared>, active: &Peer) -> Result<End, String> {
+    let repl = &shared.repl;
+    let log = repl.log().cloned().ok_or("replication has no log")?;
+    let addr = active
+        .group
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or("no address")?;
+    let mut s = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(|e| e.to_string())?;
+    let _ = s.set_nodelay(true);
+    s.set_read_timeout(Some(repl.timeout))
+        .map_err(|e| e.to_string())?;
+    let (epoch, lsn) = if repl.synced_once.load(Ordering::Acquire) {
+        (repl.epoch(), log.last_lsn())
+    } else {
+        (0, 0)
+    };
+    let hello = format!("SYNC {} {epoch} {lsn} {}\n", repl.me.name, repl.me.addr);
+    s.write_all(hello.as_bytes()).map_err(|e| e.to_string())?;
+    let mut buf = Vec::with_capacity(1 << 20);
+    let line = read_line(&mut s, &mut buf)?;
+    let w: Vec<&str> = line.split_whitespace().collect();
+    let num = |i: usize| -> Result<u64, String> {
+        w.get(i)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("bad SYNC answer {line:?}"))
+    };
+    repl.link_up.store(true, Ordering::Release);
+    repl.last_io_ms
+        .store(crate::store::now_ms(), Ordering::Relaxed);
+    match w.first().copied() {
+        Some("FULLSYNC") => {
+            let (e, start) = (num(1)?, num(2)?);
+            repl.epoch.store(e, Ordering::Release);
+            repl.set_state(State::Initializing);
+            tracing::info!(
+                "{}: full sync from {}: clearing the data, then a snapshot and records from lsn {start}",
+                repl.me.name,
+                active.name
+            );
+            {
+                let mut db = shared.keyspace.db_unrecorded(crate::store::now_ms());
+                db.flush();
+                drop(db);
+            }
+            shared.key_range_lost();
+            log.set_follower(true, start);
+        }
+        Some("CONTINUE") => {
+            repl.epoch.store(num(1)?, Ordering::Release);
+            repl.set_state(State::Initializing);
+            tracing::info!(
+                "{}: resuming from {} after lsn {lsn}",
+                repl.me.name,
+                active.name
+            );
+        }
+        _ => return Err(format!("the active refused: {line}")),
+    }
+    let mut chunk = vec![0u8; 256 << 10];
+    loop {
+        let n = match s.read(&mut chunk) {
+            Ok(0) => return Ok(End::Closed("the active closed the link".into())),
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(format!(
+                    "nothing from the active for {:?} (replica_timeout)",
+                    repl.timeout
+                ));
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        repl.last_io_ms
+            .store(crate::store::now_ms(), Ordering::Relaxed);
+        buf.extend_from_slice(&chunk[..n]);
+        let mut pos = 0;
+        let mut ack = false;
+        loop {
+            let (tag, body, len) = match wire::parse(&buf[pos..]) {
+                wire::Msg::Ok { tag, body, len } => (tag, body, len),
+                wire::Msg::Incomplete => break,
+                wire::Msg::Bad(why) => return Err(why),
+            };
+            pos += len;
+            ack = true;
+            match tag {
+                wire::SNAPSHOT => apply(shared, body, false)?,
+                wire::RECORDS => apply(shared, body, true)?,
+                wire::SNAPSHOT_END => {
+                    tracing::info!(
+                        "{}: snapshot from {} loaded ({} keys); catching up",
+                        repl.me.name,
+                        active.name,
+                        shared.keyspace.caches().iter().map(|c| c.stats.entries()).sum::<u64>()
+                    );
+                    if let Some(p) = &shared.persist {
+                        // The files still hold the data of before the sync: a rewrite
+                        // replaces them with what was just loaded.
+                        p.request_rewrite();
+                    }
+                }
+                wire::STANDBY => {
+                    repl.synced_once.store(true, Ordering::Release);
+                    repl.set_state(State::PassiveStandby);
+                }
+                wire::TAKEOVER => {
+                    let last = wire::u64_at(body, 0)?;
+                    let epoch = wire::u64_at(body, 1)?;
+                    if log.last_lsn() != last {
+                        return Err(format!(
+                            "asked to take over at lsn {last} but holding {}",
+                            log.last_lsn()
+                        ));
+                    }
+                    repl.become_active(epoch);
+                    shared.key_range_lost();
+                    tracing::info!(
+                        "{}: took over from {} at epoch {epoch} after lsn {last}",
+                        repl.me.name,
+                        active.name
+                    );
+                    let mut p = Vec::new();
+                    wire::put(&mut p, wire::PROMOTED, &[]);
+                    let _ = s.write_all(&p);
+                    return Ok(End::Promoted);
+                }
+                _ => {}
+            }
+        }
+        buf.drain(..pos);
+        if ack {
+            let mut a = Vec::with_capacity(16);
+            wire::put_u64s(&mut a, wire::ACK, &[log.last_lsn()]);
+            s.write_all(&a).map_err(|e| e.to_string())?;
+        }
+    }
+}
+
+/// Reads the handshake answer line; bytes after it stay in `buf`.
+fn read_line(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<String, String> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(i) = buf.iter().position(|&b| b == b'\n') {
+            let line = String::from_utf8_lossy(&buf[..i]).into_owned();
+            buf.drain(..=i);
+            return Ok(line);
+        }
+        if buf.len() > 1024 {
+            return Err("handshake answer too long".into());
+        }
+        let n = s.read(&mut chunk).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("the active closed the link during the handshake".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Applies the records of a message; `logged` records (not snapshot ones) also go to
+/// this server's own log, as received.
+fn apply(shared: &Shared, mut body: &[u8], logged: bool) -> Result<(), String> {
+    let ks = &shared.keyspace;
+    let log = shared.repl.log();
+    while !body.is_empty() {
+        let now = crate::store::now_ms();
+        let started = Instant::now();
+        let mut db = ks.db_unrecorded(now);
+        while !body.is_empty() && started.elapsed() < APPLY_SLICE {
+            let Frame::Ok { payload, len } = record::frame(body) else {
+                return Err("a damaged record from the active".into());
+            };
+            let rec = Record::parse(payload).map_err(|e| format!("a bad record: {e}"))?;
+            if !crate::persist::loader::apply_all(&mut db, ks, &rec, now) {
+                return Err(format!("record {} does not decode", rec.lsn));
+            }
+            if logged && let Some(log) = log {
+                log.append_raw(rec.lsn, &body[..len]);
+            }
+            body = &body[len..];
+        }
+        let inv = db.take_invalidations();
+        drop(db);
+        if !inv.is_empty() {
+            shared.tracking.deliver(inv, 0, &mut Vec::new());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,299 @@
+//! Who is active: the role thread of a server in a stripe with mirrors.
+//!
+//! ```text
+//!  loop: probe every peer (HELLO)
+//!        ├─ one is ACTIVE-COORDINATOR ──▶ follow it (mirror::session) until the link ends
+//!        ├─ this server is the best candidate ──▶ hold, probe again, still best ──▶ ACTIVE
+//!        └─ otherwise wait and probe again
+//! ```
+//!
+//! The best candidate (issue 7's deterministic choice, until the control plane decides):
+//! the server that was last active according to its data directory, else one that holds
+//! data, else the first listed; among servers that are up and not following an active.
+//! A server that has been a mirror in this process never promotes itself while it is alone
+//! (automatic failover is the control plane's job): it takes over only when a restarted
+//! peer that ranks below it is up, or through `FAILOVER`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::wire::PeerView;
+use super::{GATE_CLOSED, GATE_OPEN, Peer, Replication, State};
+use crate::persist::Log;
+use crate::server::Shared;
+
+/// How long one probe of a peer may take.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+/// Between rounds of probes while no active is found.
+const RETRY: Duration = Duration::from_millis(200);
+/// How long a candidate waits before it probes again and takes over: longer than a
+/// probe round, so a peer that came up meanwhile is seen.
+const HOLD: Duration = Duration::from_millis(1000);
+/// The node file: `epoch N` and `active 0|1`.
+const NODE_FILE: &str = "terrace.role";
+
+/// Reads the node file of `dir`: (epoch, was the last active).
+pub fn read_node_file(dir: &Path) -> Option<(u64, bool)> {
+    let text = std::fs::read_to_string(dir.join(NODE_FILE)).ok()?;
+    let mut epoch = 0;
+    let mut active = false;
+    for line in text.lines() {
+        match line.split_once(' ') {
+            Some(("epoch", v)) => epoch = v.trim().parse().ok()?,
+            Some(("active", v)) => active = v.trim() == "1",
+            _ => {}
+        }
+    }
+    Some((epoch, active))
+}
+
+fn write_node_file(dir: &Path, epoch: u64, active: bool) -> std::io::Result<()> {
+    let tmp = dir.join(format!("{NODE_FILE}.tmp"));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        write!(f, "epoch {epoch}\nactive {}\n", u8::from(active))?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, dir.join(NODE_FILE))?;
+    crate::persist::files::sync_dir(dir)
+}
+
+impl Replication {
+    /// Records this server's epoch and whether it is active, on disk when restartable.
+    fn store_role(&self, active: bool) {
+        self.was_active.store(active, Ordering::Release);
+        if let Some(dir) = &self.dir
+            && let Err(e) = write_node_file(dir, self.epoch(), active)
+        {
+            tracing::error!("cannot write {}: {e}", dir.join(NODE_FILE).display());
+        }
+    }
+
+    /// Becomes the stripe's active at `epoch`: the log numbers records again from after
+    /// the last one held, and writes are taken.
+    pub(crate) fn become_active(&self, epoch: u64) {
+        self.epoch.store(epoch, Ordering::Release);
+        if let Some(log) = self.log.get() {
+            let next = log.last_lsn() + 1;
+            self.epoch_start.store(next, Ordering::Release);
+            log.set_follower(false, next);
+        }
+        self.set_active_peer(Some(self.me.clone()));
+        self.store_role(true);
+        self.set_state(State::ActiveCoordinator);
+        self.gate.store(GATE_OPEN, Ordering::Release);
+    }
+
+    /// Stops taking writes and becomes a mirror looking for its active.
+    pub(crate) fn become_mirror(&self, why: &str) {
+        self.gate.store(GATE_CLOSED, Ordering::Release);
+        self.was_mirror.store(true, Ordering::Release);
+        if let Some(log) = self.log.get() {
+            log.set_follower(true, log.last_lsn() + 1);
+        }
+        if self.is_active() {
+            tracing::warn!("{} stops being active: {why}", self.me.name);
+            self.in_sync.clear("this server is no longer active");
+            self.store_role(false);
+        }
+        self.set_state(State::PassiveUninitialized);
+    }
+
+    /// Pauses (true) or reopens (false) writes for a switchover.
+    pub(crate) fn pause_writes(&self, pause: bool) {
+        let _ = self.gate.compare_exchange(
+            if pause { GATE_OPEN } else { super::GATE_PAUSED },
+            if pause { super::GATE_PAUSED } else { GATE_OPEN },
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    /// Whether a resuming mirror at (`epoch`, `lsn`) holds a prefix of this active's log.
+    pub(crate) fn is_prefix(&self, epoch: u64, lsn: u64) -> bool {
+        let mine = self.epoch();
+        epoch == mine
+            || (epoch + 1 == mine && lsn < self.epoch_start.load(Ordering::Acquire))
+    }
+}
+
+/// Starts replication once the data is loaded: sets up the log (a memory-only one when not
+/// restartable) with its backlog, and the role thread. A server alone in its stripe is
+/// active at once and needs none of it.
+pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
+    let repl = &shared.repl;
+    if !repl.has_peers() {
+        return Ok(());
+    }
+    let log = match shared.persist.as_ref().and_then(|p| p.log()) {
+        Some(l) => l.clone(),
+        None => {
+            let l = Arc::new(Log::memory(1));
+            shared.keyspace.set_sink(l.clone());
+            l
+        }
+    };
+    log.enable_backlog(repl.backlog_bytes);
+    // Until a role is chosen, nothing local is numbered.
+    log.set_follower(true, log.last_lsn() + 1);
+    let _ = repl.log.set(log);
+    let shared = shared.clone();
+    std::thread::Builder::new()
+        .name("repl-role".into())
+        .spawn(move || run(&shared))?;
+    Ok(())
+}
+
+fn run(shared: &Arc<Shared>) {
+    let repl = &shared.repl;
+    let mut waiting_logged = false;
+    while !*shared.shutdown.borrow() {
+        if repl.is_active() {
+            std::thread::sleep(RETRY);
+            continue;
+        }
+        let views = probe_all(&repl.peers);
+        if let Some((peer, _)) = views
+            .iter()
+            .find(|(_, v)| v.state == State::ActiveCoordinator.name())
+        {
+            waiting_logged = false;
+            follow(shared, peer);
+            continue;
+        }
+        match choose(repl, &views) {
+            Choice::Me => {
+                std::thread::sleep(HOLD);
+                let again = probe_all(&repl.peers);
+                let taken = again
+                    .iter()
+                    .any(|(_, v)| v.state == State::ActiveCoordinator.name());
+                if !taken && choose(repl, &again) == Choice::Me && !*shared.shutdown.borrow() {
+                    let epoch = again
+                        .iter()
+                        .map(|(_, v)| v.epoch)
+                        .chain([repl.epoch()])
+                        .max()
+                        .unwrap_or(0)
+                        + 1;
+                    repl.become_active(epoch);
+                    shared.key_range_lost();
+                }
+            }
+            Choice::Wait(why) => {
+                if !waiting_logged {
+                    tracing::info!("{} waits for an active: {why}", repl.me.name);
+                    waiting_logged = true;
+                }
+                std::thread::sleep(RETRY);
+            }
+        }
+    }
+}
+
+/// Follows `active` until the link ends or this server takes over.
+fn follow(shared: &Arc<Shared>, active: &Peer) {
+    let repl = &shared.repl;
+    if repl.state() == State::Starting {
+        repl.become_mirror("another server is active");
+        repl.store_role(false);
+    }
+    repl.set_active_peer(Some(active.clone()));
+    match super::mirror::session(shared, active) {
+        Ok(super::mirror::End::Promoted) => {}
+        Ok(super::mirror::End::Closed(why)) | Err(why) => {
+            tracing::warn!(
+                "{}: link to active {} ({}) ended: {why}",
+                repl.me.name,
+                active.name,
+                active.group
+            );
+            repl.link_up.store(false, Ordering::Release);
+            if !repl.is_active() {
+                repl.set_state(State::PassiveUninitialized);
+            }
+            std::thread::sleep(RETRY);
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Choice {
+    Me,
+    Wait(String),
+}
+
+/// Whether this server should become active, given what the reachable peers said.
+fn choose(repl: &Replication, views: &[(Peer, PeerView)]) -> Choice {
+    let me = repl.view();
+    let rank = |v: &PeerView| (v.was_active, v.lsn > 0, std::cmp::Reverse(v.index));
+    // Servers following an active we cannot see are not candidates.
+    let candidates: Vec<&PeerView> = views
+        .iter()
+        .map(|(_, v)| v)
+        .filter(|v| {
+            v.state == State::Starting.name() || v.state == State::PassiveUninitialized.name()
+        })
+        .collect();
+    if let Some(best) = candidates.iter().max_by_key(|v| rank(v))
+        && rank(best) > rank(&me)
+    {
+        return Choice::Wait(format!("{} ranks first", best.name));
+    }
+    if repl.was_mirror.load(Ordering::Acquire)
+        && !candidates
+            .iter()
+            .any(|v| v.state == State::Starting.name())
+    {
+        return Choice::Wait(format!(
+            "no active in stripe {}; a mirror does not promote itself (use `terrace failover`, \
+             or restart the old active)",
+            repl.stripe
+        ));
+    }
+    Choice::Me
+}
+
+fn probe_all(peers: &[Peer]) -> Vec<(Peer, PeerView)> {
+    peers
+        .iter()
+        .filter_map(|p| probe(&p.group).ok().map(|v| (p.clone(), v)))
+        .collect()
+}
+
+/// Asks one peer's group port who it is.
+pub fn probe(group: &str) -> Result<PeerView, String> {
+    let addr = group
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or("no address")?;
+    let mut s = TcpStream::connect_timeout(&addr, PROBE_TIMEOUT).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(PROBE_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    s.write_all(b"HELLO\n").map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    BufReader::new(s.take(1024))
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    PeerView::parse(line.trim_end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_node_file_round_trips() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(read_node_file(dir.path()), None);
+        write_node_file(dir.path(), 7, true).expect("write");
+        assert_eq!(read_node_file(dir.path()), Some((7, true)));
+        write_node_file(dir.path(), 8, false).expect("write");
+        assert_eq!(read_node_file(dir.path()), Some((8, false)));
+    }
+}

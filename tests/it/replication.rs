@@ -1,0 +1,441 @@
+//! Mirror groups with real processes: full sync under load, a mirror killed mid-sync,
+//! strong acks, planned switchover under load, a stopped mirror, redirects, `terrace stop`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::util::{TestServer, free_port};
+
+/// A stripe's config in a temp dir: server names with their client ports.
+struct Stripe {
+    dir: tempfile::TempDir,
+    conf: PathBuf,
+    ports: Vec<(String, u16)>,
+}
+
+impl Stripe {
+    /// `n` servers (`m0`, `m1`, ...) in stripe `s1`; `restartable` gives each a data dir.
+    fn new(n: usize, restartable: bool, cluster: &str, caches: &str) -> Stripe {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut servers = String::new();
+        let mut ports = Vec::new();
+        for i in 0..n {
+            let (port, group) = (free_port(), free_port());
+            let data = dir.path().join(format!("data{i}"));
+            servers.push_str(&format!(
+                "        - {{ name: m{i}, host: 127.0.0.1, port: {port}, group_port: {group}, data: {} }}\n",
+                data.display()
+            ));
+            ports.push((format!("m{i}"), port));
+        }
+        let yaml = format!(
+            "cluster:\n  replica_timeout: 3s\n{cluster}  stripes:\n    - name: s1\n      servers:\n{servers}storage:\n  restartable: {restartable}\n  fsync: everysec\ncaches:\n{caches}"
+        );
+        let conf = dir.path().join("conf.yaml");
+        std::fs::write(&conf, yaml).expect("config");
+        Stripe { dir, conf, ports }
+    }
+
+    fn port(&self, i: usize) -> u16 {
+        self.ports[i].1
+    }
+
+    fn start(&self, i: usize) -> TestServer {
+        TestServer::start_named(&self.conf, &self.ports[i].0, self.port(i))
+    }
+
+    /// Runs the `terrace` CLI with this config.
+    fn cli(&self, args: &[&str]) -> std::process::Output {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["-f", self.conf.to_str().expect("utf-8 path")]);
+        std::process::Command::new(env!("CARGO_BIN_EXE_terrace"))
+            .args(&all)
+            .output()
+            .expect("terrace cli")
+    }
+}
+
+const CACHES: &str = "  - { name: s, consistency: strong }\n  - { name: default, consistency: eventual }\n";
+
+fn con(port: u16) -> redis::Connection {
+    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .expect("client")
+        .get_connection_with_timeout(Duration::from_secs(5))
+        .expect("connect")
+}
+
+fn info(port: u16, field: &str) -> Option<String> {
+    let text: String = redis::cmd("INFO")
+        .arg("terrace")
+        .query(&mut con(port))
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .map(|v| v.trim().to_string())
+}
+
+/// Waits (bounded) until server `s` reports `state`.
+fn wait_state(s: &TestServer, state: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        if info(s.port, "terrace_state").as_deref() == Some(state) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server on {} not {state} after {within:?}:\n{}",
+            s.port,
+            s.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits (bounded) until the mirror holds every record the active has.
+fn wait_caught_up(active: &TestServer, mirror: &TestServer) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let a = info(active.port, "terrace_lsn");
+        if a.is_some() && a == info(mirror.port, "terrace_lsn") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "mirror at lsn {:?}, active at {a:?}",
+            info(mirror.port, "terrace_lsn")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn digest(port: u16) -> String {
+    redis::cmd("DEBUG")
+        .arg("DIGEST")
+        .query(&mut con(port))
+        .expect("DEBUG DIGEST")
+}
+
+fn load(port: u16, keys: u64) {
+    let mut c = con(port);
+    for chunk in (0..keys).collect::<Vec<_>>().chunks(10_000) {
+        let mut p = redis::pipe();
+        for i in chunk {
+            p.cmd("SET").arg(format!("k:{i}")).arg(format!("v{i}")).ignore();
+        }
+        p.query::<()>(&mut c).expect("load");
+    }
+}
+
+/// `n` threads writing until `stop`: new keys and overwrites of loaded ones.
+fn writers(port: u16, n: usize, stop: &Arc<AtomicBool>, loaded: u64) -> Vec<std::thread::JoinHandle<u64>> {
+    (0..n)
+        .map(|t| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut c = con(port);
+                let mut j = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let mut p = redis::pipe();
+                    for _ in 0..10 {
+                        p.cmd("SET").arg(format!("w:{t}:{j}")).arg(j).ignore();
+                        p.cmd("SET")
+                            .arg(format!("k:{}", fastrand::u64(..loaded.max(1))))
+                            .arg(format!("x{t}.{j}"))
+                            .ignore();
+                        j += 1;
+                    }
+                    p.query::<()>(&mut c).expect("write");
+                }
+                j
+            })
+        })
+        .collect()
+}
+
+fn sync_keys() -> u64 {
+    std::env::var("TERRACE_TEST_SYNC_KEYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+#[test]
+fn full_sync_of_a_million_keys_under_twenty_writers_ends_identical() {
+    let st = Stripe::new(2, false, "", CACHES);
+    let a = st.start(0);
+    wait_state(&a, "ACTIVE-COORDINATOR", Duration::from_secs(20));
+    let keys = sync_keys();
+    load(a.port, keys);
+    let stop = Arc::new(AtomicBool::new(false));
+    let ws = writers(a.port, 20, &stop, keys);
+    std::thread::sleep(Duration::from_millis(300));
+    let b = st.start(1);
+    wait_state(&b, "PASSIVE-STANDBY", Duration::from_secs(180));
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let written: u64 = ws.into_iter().map(|w| w.join().expect("writer")).sum();
+    assert!(written > 0);
+    wait_caught_up(&a, &b);
+    let size = |p: u16| -> u64 { redis::cmd("DBSIZE").query(&mut con(p)).expect("dbsize") };
+    assert!(size(a.port) >= keys, "{}", size(a.port));
+    assert_eq!(size(a.port), size(b.port));
+    assert_eq!(digest(a.port), digest(b.port), "mirror and active differ");
+    let log = b.log_text();
+    assert!(log.contains("full sync from m0"), "{log}");
+    assert!(log.contains("INITIALIZING -> PASSIVE-STANDBY"), "{log}");
+}
+
+#[test]
+fn a_mirror_killed_during_its_sync_resyncs_to_identical_data() {
+    let st = Stripe::new(2, true, "", CACHES);
+    let a = st.start(0);
+    wait_state(&a, "ACTIVE-COORDINATOR", Duration::from_secs(20));
+    let keys = sync_keys() / 2;
+    load(a.port, keys);
+    let stop = Arc::new(AtomicBool::new(false));
+    let ws = writers(a.port, 2, &stop, keys);
+    let mut b = st.start(1);
+    // Kill it while it is INITIALIZING (bounded wait for that state).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while info(b.port, "terrace_state").as_deref() != Some("INITIALIZING") {
+        assert!(Instant::now() < deadline, "never INITIALIZING:\n{}", b.log_text());
+        assert_ne!(
+            info(b.port, "terrace_state").as_deref(),
+            Some("PASSIVE-STANDBY"),
+            "the sync ended before the test could kill it; raise TERRACE_TEST_SYNC_KEYS"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    b.sigkill();
+    let b = st.start(1);
+    wait_state(&b, "PASSIVE-STANDBY", Duration::from_secs(180));
+    stop.store(true, Ordering::Relaxed);
+    for w in ws {
+        w.join().expect("writer");
+    }
+    wait_caught_up(&a, &b);
+    assert_eq!(digest(a.port), digest(b.port), "mirror and active differ");
+    assert!(b.log_text().contains("full sync from m0"));
+}
+
+#[test]
+fn a_strong_write_is_on_the_mirror_when_its_reply_arrives_and_wait_counts_mirrors() {
+    let st = Stripe::new(2, false, "", CACHES);
+    let a = st.start(0);
+    wait_state(&a, "ACTIVE-COORDINATOR", Duration::from_secs(20));
+    let b = st.start(1);
+    wait_state(&b, "PASSIVE-STANDBY", Duration::from_secs(60));
+    let (mut ca, mut cb) = (con(a.port), con(b.port));
+    let dv = |c: &mut redis::Connection, k: &str| -> Vec<String> {
+        redis::cmd("DEBUG")
+            .arg("DIGEST-VALUE")
+            .arg(k)
+            .query(c)
+            .expect("digest-value")
+    };
+    for i in 0..300 {
+        let k = format!("s:{}", i % 7);
+        let _: () = redis::cmd("SET").arg(&k).arg(i).query(&mut ca).expect("set");
+        // No wait, no retry: the reply itself says the mirror has it.
+        assert_eq!(dv(&mut cb, &k), dv(&mut ca, &k), "write {i} of {k}");
+    }
+    // WAIT: an eventual write, then the number of mirrors that have it.
+    let _: () = redis::cmd("SET").arg("e:1").arg("v").query(&mut ca).expect("set");
+    let n: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(&mut ca).expect("wait");
+    assert_eq!(n, 1);
+    assert_eq!(dv(&mut cb, "e:1"), dv(&mut ca, "e:1"));
+    let n: i64 = redis::cmd("WAIT").arg(2).arg(200).query(&mut ca).expect("wait");
+    assert_eq!(n, 1, "only one mirror exists: the timeout answers with 1");
+    let err = redis::cmd("WAIT")
+        .arg(1)
+        .arg(0)
+        .query::<i64>(&mut cb)
+        .expect_err("WAIT on a mirror");
+    assert!(err.to_string().contains("replica"), "{err}");
+}
+
+#[test]
+fn a_mirror_redirects_writes_and_strong_reads_and_serves_readonly_eventual_reads() {
+    let st = Stripe::new(2, false, "", CACHES);
+    let a = st.start(0);
+    wait_state(&a, "ACTIVE-COORDINATOR", Duration::from_secs(20));
+    let b = st.start(1);
+    wait_state(&b, "PASSIVE-STANDBY", Duration::from_secs(60));
+    let mut ca = con(a.port);
+    let _: () = redis::cmd("SET").arg("e:k").arg("ev").query(&mut ca).expect("set");
+    let _: () = redis::cmd("SET").arg("s:k").arg("sv").query(&mut ca).expect("set");
+    let n: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(&mut ca).expect("wait");
+    assert_eq!(n, 1);
+    let mut raw = crate::util::Resp3::connect(b.port);
+    let slot = |k: &str| redis_protocol::redis_keyslot(k.as_bytes());
+    let text = raw.text(&["SET", "e:k", "x"]);
+    assert_eq!(text, format!("MOVED {} 127.0.0.1:{}", slot("e:k"), a.port));
+    assert_eq!(
+        raw.text(&["GET", "e:k"]),
+        format!("MOVED {} 127.0.0.1:{}", slot("e:k"), a.port),
+        "without READONLY every keyed command is redirected"
+    );
+    assert_eq!(raw.text(&["READONLY"]), "OK");
+    assert_eq!(raw.text(&["GET", "e:k"]), "ev", "eventual reads are served");
+    assert_eq!(
+        raw.text(&["GET", "s:k"]),
+        format!("MOVED {} 127.0.0.1:{}", slot("s:k"), a.port),
+        "strong reads go to the active"
+    );
+    assert!(raw.text(&["FLUSHALL"]).starts_with("READONLY"));
+    assert_eq!(raw.text(&["READWRITE"]), "OK");
+    assert!(raw.text(&["GET", "e:k"]).starts_with("MOVED"));
+    let out = st.cli(&["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().any(|l| l.contains("m0") && l.contains("ACTIVE-COORDINATOR"))
+            && text.lines().any(|l| l.contains("m1") && l.contains("PASSIVE-STANDBY")),
+        "{text}"
+    );
+    let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut con(b.port)).expect("role");
+    assert_eq!(role[0], redis::Value::BulkString(b"slave".to_vec()));
+    let repl: String = redis::cmd("INFO")
+        .arg("replication")
+        .query(&mut ca)
+        .expect("info");
+    assert!(repl.contains("role:master") && repl.contains("connected_slaves:1"), "{repl}");
+    assert!(repl.contains("state=online"), "{repl}");
+}
+
+#[test]
+fn a_planned_switchover_under_writes_loses_no_acknowledged_write() {
+    let st = Stripe::new(2, false, "", CACHES);
+    let a = st.start(0);
+    wait_state(&a, "ACTIVE-COORDINATOR", Duration::from_secs(20));
+    let b = st.start(1);
+    wait_state(&b, "PASSIVE-STANDBY", Duration::from_secs(60));
+    let ports = [a.port, b.port];
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(parking_lot::Mutex::new(Vec::<(String, String)>::new()));
+    let retried = Arc::new(AtomicU64::new(0));
+    let ws: Vec<_> = (0..4)
+        .map(|t| {
+            let (stop, acked, retried) = (stop.clone(), acked.clone(), retried.clone());
+            std::thread::spawn(move || {
+                let mut at = 0;
+                let mut c = con(ports[at]);
+                let mut j = 0u64;
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    let key = format!("{}:{t}:{j}", if j % 2 == 0 { "s" } else { "e" });
+                    let val = format!("{t}.{j}");
+                    match redis::cmd("SET").arg(&key).arg(&val).query::<()>(&mut c) {
+                        Ok(()) => {
+                            acked.lock().push((key, val));
+                            j += 1;
+                        }
+                        Err(e) => {
+                            // MOVED / TRYAGAIN during the switch: try the other server.
+                            retried.fetch_add(1, Ordering::Relaxed);
+                            if e.to_string().contains("MOVED") {
+                                at = 1 - at;
+                                c = con(ports[at]);
+                            } else {
+                                std::thread::sleep(Duration::from_millis(5));
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(800));
+    let out = st.cli(&["failover", "--stripe", "s1"]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        a.log_text()
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("active is now m1"));
+    std::thread::sleep(Duration::from_millis(800));
+    stop.store(true, Ordering::Relaxed);
+    for w in ws {
+        w.join().expect("writer");
+    }
+    assert_eq!(info(b.port, "terrace_role").as_deref(), Some("active"));
+    wait_state(&a, "PASSIVE-STANDBY", Duration::from_secs(60));
+    assert!(
+        a.log_text().contains("resuming from m1"),
+        "the old active resumes instead of a full sync:\n{}",
+        a.log_text()
+    );
+    let acked = acked.lock().clone();
+    assert!(acked.len() > 100, "only {} writes", acked.len());
+    let mut cb = con(b.port);
+    for chunk in acked.chunks(1000) {
+        let keys: Vec<&String> = chunk.iter().map(|(k, _)| k).collect();
+        let got: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query(&mut cb).expect("mget");
+        for ((k, v), g) in chunk.iter().zip(got) {
+            assert_eq!(g.as_deref(), Some(v.as_str()), "acknowledged {k} lost");
+        }
+    }
+    wait_caught_up(&b, &a);
+    assert_eq!(digest(a.port), digest(b.port));
+}
+
+#[test]
+fn a_stopped_mirror_does_not_hold_eventual_writes_and_strong_ones_only_until_its_timeout() {
+    let st = Stripe::new(2, false, "", CACHES);
+    let a = st.start(0);
+    wait_state(&a, "ACTIVE-COORDINATOR", Duration::from_secs(20));
+    let b = st.start(1);
+    wait_state(&b, "PASSIVE-STANDBY", Duration::from_secs(60));
+    b.signal(rustix::process::Signal::STOP);
+    let strong_done = Arc::new(AtomicBool::new(false));
+    let port = a.port;
+    let strong = {
+        let done = strong_done.clone();
+        std::thread::spawn(move || {
+            let r = redis::cmd("SET").arg("s:blocked").arg(1).query::<()>(&mut con(port));
+            done.store(true, Ordering::Release);
+            r
+        })
+    };
+    // While the strong write waits for the stopped mirror, eventual writes go through.
+    let mut ca = con(a.port);
+    for i in 0..1000 {
+        let _: () = redis::cmd("SET").arg(format!("e:{i}")).arg(i).query(&mut ca).expect("set");
+    }
+    assert!(
+        !strong_done.load(Ordering::Acquire),
+        "the strong write did not wait for the stopped mirror"
+    );
+    // The mirror is marked out of sync after replica_timeout (3s): the strong write answers.
+    strong.join().expect("thread").expect("strong SET answered OK");
+    assert!(a.log_text().contains("out of sync"), "{}", a.log_text());
+    b.signal(rustix::process::Signal::CONT);
+    wait_state(&b, "PASSIVE-STANDBY", Duration::from_secs(60));
+    wait_caught_up(&a, &b);
+    assert_eq!(digest(a.port), digest(b.port));
+}
+
+#[test]
+fn stop_refuses_an_active_without_a_standby_mirror_unless_forced() {
+    let st = Stripe::new(2, false, "", CACHES);
+    let mut a = st.start(0);
+    wait_state(&a, "ACTIVE-COORDINATOR", Duration::from_secs(20));
+    let out = st.cli(&["stop", "m0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no PASSIVE-STANDBY mirror"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(info(a.port, "terrace_role").as_deref(), Some("active"), "still up");
+    let b = st.start(1);
+    wait_state(&b, "PASSIVE-STANDBY", Duration::from_secs(60));
+    let out = st.cli(&["stop", "m1"]);
+    assert!(out.status.success(), "a mirror may always stop");
+    let out = st.cli(&["stop", "m0", "--force"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(a.wait_exit(Duration::from_secs(20)).is_some(), "--force stopped it");
+    drop(st.dir);
+}
