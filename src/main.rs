@@ -125,22 +125,35 @@ fn main() -> ExitCode {
             stripe,
             to,
             timeout_ms,
-        } => report(Config::load(&config).map_err(|e| e.to_string()).and_then(|c| {
-            terrace::admin::ops::failover(
-                &c,
-                &stripe,
-                to.as_deref(),
-                std::time::Duration::from_millis(timeout_ms),
-            )
-        })),
+        } => report(
+            Config::load(&config)
+                .map_err(|e| e.to_string())
+                .and_then(|c| {
+                    terrace::admin::ops::failover(
+                        &c,
+                        &stripe,
+                        to.as_deref(),
+                        std::time::Duration::from_millis(timeout_ms),
+                    )
+                }),
+        ),
         Cmd::Stop {
             config,
             name,
             force,
             timeout_ms,
-        } => report(Config::load(&config).map_err(|e| e.to_string()).and_then(|c| {
-            terrace::admin::ops::stop(&c, &name, force, std::time::Duration::from_millis(timeout_ms))
-        })),
+        } => report(
+            Config::load(&config)
+                .map_err(|e| e.to_string())
+                .and_then(|c| {
+                    terrace::admin::ops::stop(
+                        &c,
+                        &name,
+                        force,
+                        std::time::Duration::from_millis(timeout_ms),
+                    )
+                }),
+        ),
         Cmd::Check {
             config,
             print_config,

@@ -38,7 +38,10 @@ pub fn failover(config: &Config, stripe: &str, to: Option<&str>, timeout: Durati
         .servers
         .iter()
         .find(|s| {
-            info(s).and_then(|i| info_field(&i, "terrace_role")).as_deref() == Some("active")
+            info(s)
+                .and_then(|i| info_field(&i, "terrace_role"))
+                .as_deref()
+                == Some("active")
         })
         .ok_or_else(|| format!("stripe '{stripe}' has no active server that answers"))?;
     let mut cmd = vec!["FAILOVER".to_string()];
@@ -61,7 +64,10 @@ pub fn failover(config: &Config, stripe: &str, to: Option<&str>, timeout: Durati
         .servers
         .iter()
         .find(|s| {
-            info(s).and_then(|i| info_field(&i, "terrace_role")).as_deref() == Some("active")
+            info(s)
+                .and_then(|i| info_field(&i, "terrace_role"))
+                .as_deref()
+                == Some("active")
         })
         .map_or_else(|| "(none answers yet)".to_string(), |s| s.name.clone());
     Ok(format!(

@@ -45,7 +45,12 @@ pub fn status(config: &Config, timeout: Duration) -> Vec<ServerStatus> {
     for stripe in &config.cluster.stripes {
         for s in &stripe.servers {
             let addr = format!("{}:{}", s.host, s.port);
-            let (role, state) = match ask(&addr, password, timeout, &["INFO", "terrace", "persistence"]) {
+            let (role, state) = match ask(
+                &addr,
+                password,
+                timeout,
+                &["INFO", "terrace", "persistence"],
+            ) {
                 Ok(info) => {
                     let field = |name: &str| info_field(&info, name);
                     let state = if field("loading").as_deref() == Some("1") {

@@ -117,7 +117,9 @@ impl<'a> Exec<'a> for Failover {
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
         let repl = &ctx.server.repl;
         if !repl.is_active() {
-            return Err(CmdError::err("FAILOVER is not valid when server is a replica."));
+            return Err(CmdError::err(
+                "FAILOVER is not valid when server is a replica.",
+            ));
         }
         if repl.in_sync.standby_count() == 0 {
             return Err(CmdError::err("FAILOVER requires connected replicas."));

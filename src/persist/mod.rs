@@ -495,7 +495,11 @@ mod tests {
                     .expect("set");
             }
             db.del(b"k7").expect("del");
-            assert_eq!(db.commit().map(|c| c.lsn), Some(1), "one record for the whole view");
+            assert_eq!(
+                db.commit().map(|c| c.lsn),
+                Some(1),
+                "one record for the whole view"
+            );
         }
         assert!(!p.claim_rewrite(0, 0), "nothing asked for a rewrite");
         assert!(p.request_rewrite());

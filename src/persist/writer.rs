@@ -237,7 +237,8 @@ impl Log {
         if wake_flusher {
             self.wake.notify_one();
         }
-        if self.ship_waiting.load(Ordering::SeqCst) && self.ship_waiting.swap(false, Ordering::SeqCst)
+        if self.ship_waiting.load(Ordering::SeqCst)
+            && self.ship_waiting.swap(false, Ordering::SeqCst)
         {
             self.shipped.notify_waiters();
         }

@@ -184,6 +184,12 @@ impl InSync {
         });
     }
 
+    /// True while a strong write or a WAIT is waiting for acks (the shipper then sends at
+    /// once instead of gathering records).
+    pub fn has_waiters(&self) -> bool {
+        self.acked.receiver_count() > 0 || self.acks.receiver_count() > 0
+    }
+
     /// Waits until every in-sync mirror has acknowledged `lsn`.
     pub async fn replicated(&self, lsn: u64) {
         let mut rx = self.acked.subscribe();
@@ -243,7 +249,11 @@ mod tests {
         s.add(b.clone());
         a.standby_at.store(10, Ordering::Release);
         assert!(!s.on_ack(&a, 5), "not caught up yet");
-        assert_eq!(*s.acked.borrow(), u64::MAX, "initializing mirrors do not count");
+        assert_eq!(
+            *s.acked.borrow(),
+            u64::MAX,
+            "initializing mirrors do not count"
+        );
         assert!(s.on_ack(&a, 10));
         assert_eq!(*s.acked.borrow(), 10);
         b.standby_at.store(0, Ordering::Release);
@@ -251,7 +261,11 @@ mod tests {
         assert_eq!(*s.acked.borrow(), 7, "the slowest in-sync mirror");
         assert_eq!(s.count_acked(8), 1);
         s.mark_out_of_sync(&b, "test");
-        assert_eq!(*s.acked.borrow(), 10, "b no longer holds strong writes back");
+        assert_eq!(
+            *s.acked.borrow(),
+            10,
+            "b no longer holds strong writes back"
+        );
         assert_eq!(s.standby_count(), 1);
         s.remove(&a, "closed");
         assert_eq!(*s.acked.borrow(), u64::MAX);

@@ -320,9 +320,9 @@ impl Replication {
             (Some(k), Some(a)) => CmdError::Prefixed(
                 format!("MOVED {} {}", redis_protocol::redis_keyslot(k), a.addr).into(),
             ),
-            (None, Some(_)) => CmdError::Prefixed(
-                "READONLY You can't write against a read only replica.".into(),
-            ),
+            (None, Some(_)) => {
+                CmdError::Prefixed("READONLY You can't write against a read only replica.".into())
+            }
             (_, None) => CmdError::Prefixed(
                 format!(
                     "CLUSTERDOWN stripe {} has no active server yet",
@@ -355,7 +355,11 @@ impl Replication {
             let now = crate::store::now_ms();
             for (i, l) in links.iter().enumerate() {
                 let (host, port) = l.addr.rsplit_once(':').unwrap_or((&l.addr, "0"));
-                let state = if l.is_standby() { "online" } else { "wait_bgsave" };
+                let state = if l.is_standby() {
+                    "online"
+                } else {
+                    "wait_bgsave"
+                };
                 put(
                     &format!("slave{i}"),
                     format!(

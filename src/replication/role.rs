@@ -116,8 +116,7 @@ impl Replication {
     /// Whether a resuming mirror at (`epoch`, `lsn`) holds a prefix of this active's log.
     pub(crate) fn is_prefix(&self, epoch: u64, lsn: u64) -> bool {
         let mine = self.epoch();
-        epoch == mine
-            || (epoch + 1 == mine && lsn < self.epoch_start.load(Ordering::Acquire))
+        epoch == mine || (epoch + 1 == mine && lsn < self.epoch_start.load(Ordering::Acquire))
     }
 }
 
@@ -245,9 +244,7 @@ fn choose(repl: &Replication, views: &[(Peer, PeerView)]) -> Choice {
         return Choice::Wait(format!("{} ranks first", best.name));
     }
     if repl.was_mirror.load(Ordering::Acquire)
-        && !candidates
-            .iter()
-            .any(|v| v.state == State::Starting.name())
+        && !candidates.iter().any(|v| v.state == State::Starting.name())
     {
         return Choice::Wait(format!(
             "no active in stripe {}; a mirror does not promote itself (use `terrace failover`, \

@@ -25,6 +25,10 @@ use crate::server::Shared;
 const BATCH: usize = 1 << 20;
 /// A heartbeat goes out when the stream was idle this long.
 const HEARTBEAT: Duration = Duration::from_millis(500);
+/// Below this many bytes of records, an eventual-only stream waits [`GATHER`] for more.
+const GATHER_BELOW: usize = 64 << 10;
+/// How long an eventual-only stream lets records gather.
+const GATHER: Duration = Duration::from_millis(1);
 /// The longest handshake line.
 const LINE_MAX: usize = 1024;
 
@@ -131,7 +135,9 @@ async fn serve_mirror(
                 .write_all(format!("FULLSYNC {} {start}\n", repl.epoch()).as_bytes())
                 .await
                 .map_err(io)?;
-            tracing::info!("mirror {name} ({addr}) gets a full sync: a snapshot, then records from lsn {start}");
+            tracing::info!(
+                "mirror {name} ({addr}) gets a full sync: a snapshot, then records from lsn {start}"
+            );
             (cur, Some(spawn_snapshot(shared.clone())))
         }
     };
@@ -197,8 +203,8 @@ async fn stream_to(
         if link.is_out() {
             return Err("out of sync".into());
         }
-        let silent = crate::store::now_ms()
-            .saturating_sub(link.last_contact_ms.load(Ordering::Relaxed));
+        let silent =
+            crate::store::now_ms().saturating_sub(link.last_contact_ms.load(Ordering::Relaxed));
         if silent > timeout.as_millis() as u64 {
             let why = format!("no ack for {silent} ms (replica_timeout {timeout:?})");
             repl.in_sync.mark_out_of_sync(link, &why);
@@ -212,6 +218,17 @@ async fn stream_to(
             }
             _ = link.wake.notified() => true,
         };
+        if !records.is_empty() && records.len() < GATHER_BELOW && !repl.in_sync.has_waiters() {
+            // Nobody waits for these acks (eventual writes only): let records gather for a
+            // moment, so the mirror applies (and acks) in batches, not once per record.
+            tokio::time::sleep(GATHER).await;
+            log.next_records(cursor, &mut records, BATCH, Duration::ZERO)
+                .await
+                .map_err(|_| {
+                    "the mirror fell behind the replication backlog (repl_backlog); it will resync"
+                        .to_string()
+                })?;
+        }
         if !records.is_empty() {
             let mut msg = Vec::with_capacity(records.len() + wire::HEADER);
             wire::put(&mut msg, wire::RECORDS, &records);
@@ -261,11 +278,7 @@ async fn send(
 }
 
 /// Reads the mirror's acks (and its answer to a takeover) until the link closes.
-async fn read_acks(
-    shared: Arc<Shared>,
-    link: Arc<Link>,
-    mut rd: tokio::net::tcp::OwnedReadHalf,
-) {
+async fn read_acks(shared: Arc<Shared>, link: Arc<Link>, mut rd: tokio::net::tcp::OwnedReadHalf) {
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
     loop {
@@ -305,7 +318,10 @@ async fn read_acks(
         }
         buf.drain(..pos);
     }
-    shared.repl.in_sync.mark_out_of_sync(&link, "its link closed");
+    shared
+        .repl
+        .in_sync
+        .mark_out_of_sync(&link, "its link closed");
 }
 
 /// A planned switchover (FAILOVER): writes pause, the chosen PASSIVE-STANDBY mirror

@@ -264,7 +264,12 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
     // The group port, for a stripe with mirrors (bound before anyone is told we are up).
     let group = match server.as_ref() {
-        Some(s) if opts.config.cluster.stripes[opts.placement.stripe].servers.len() > 1 => {
+        Some(s)
+            if opts.config.cluster.stripes[opts.placement.stripe]
+                .servers
+                .len()
+                > 1 =>
+        {
             let gaddr = format!("{}:{}", s.bind(), s.group_port());
             Some(
                 TcpListener::bind(&gaddr)

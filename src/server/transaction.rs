@@ -143,7 +143,10 @@ fn run(
     };
     let mut db = ks.db(set, clock.now_ms(), !client.no_touch);
     // Under the locks, like a single write: a switchover's barrier sees this EXEC.
-    let writes = tx.queued.iter().find(|q| q.id.spec().flags.has(Flags::WRITE));
+    let writes = tx
+        .queued
+        .iter()
+        .find(|q| q.id.spec().flags.has(Flags::WRITE));
     if let Some(q) = writes {
         let key = q.id.spec().key_positions(q.args.len()).next();
         if let Some(e) = shared

@@ -57,7 +57,8 @@ impl Stripe {
     }
 }
 
-const CACHES: &str = "  - { name: s, consistency: strong }\n  - { name: default, consistency: eventual }\n";
+const CACHES: &str =
+    "  - { name: s, consistency: strong }\n  - { name: default, consistency: eventual }\n";
 
 fn con(port: u16) -> redis::Connection {
     redis::Client::open(format!("redis://127.0.0.1:{port}/"))
@@ -122,14 +123,22 @@ fn load(port: u16, keys: u64) {
     for chunk in (0..keys).collect::<Vec<_>>().chunks(10_000) {
         let mut p = redis::pipe();
         for i in chunk {
-            p.cmd("SET").arg(format!("k:{i}")).arg(format!("v{i}")).ignore();
+            p.cmd("SET")
+                .arg(format!("k:{i}"))
+                .arg(format!("v{i}"))
+                .ignore();
         }
         p.query::<()>(&mut c).expect("load");
     }
 }
 
 /// `n` threads writing until `stop`: new keys and overwrites of loaded ones.
-fn writers(port: u16, n: usize, stop: &Arc<AtomicBool>, loaded: u64) -> Vec<std::thread::JoinHandle<u64>> {
+fn writers(
+    port: u16,
+    n: usize,
+    stop: &Arc<AtomicBool>,
+    loaded: u64,
+) -> Vec<std::thread::JoinHandle<u64>> {
     (0..n)
         .map(|t| {
             let stop = stop.clone();
@@ -200,7 +209,11 @@ fn a_mirror_killed_during_its_sync_resyncs_to_identical_data() {
     // Kill it while it is INITIALIZING (bounded wait for that state).
     let deadline = Instant::now() + Duration::from_secs(60);
     while info(b.port, "terrace_state").as_deref() != Some("INITIALIZING") {
-        assert!(Instant::now() < deadline, "never INITIALIZING:\n{}", b.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "never INITIALIZING:\n{}",
+            b.log_text()
+        );
         assert_ne!(
             info(b.port, "terrace_state").as_deref(),
             Some("PASSIVE-STANDBY"),
@@ -237,16 +250,32 @@ fn a_strong_write_is_on_the_mirror_when_its_reply_arrives_and_wait_counts_mirror
     };
     for i in 0..300 {
         let k = format!("s:{}", i % 7);
-        let _: () = redis::cmd("SET").arg(&k).arg(i).query(&mut ca).expect("set");
+        let _: () = redis::cmd("SET")
+            .arg(&k)
+            .arg(i)
+            .query(&mut ca)
+            .expect("set");
         // No wait, no retry: the reply itself says the mirror has it.
         assert_eq!(dv(&mut cb, &k), dv(&mut ca, &k), "write {i} of {k}");
     }
     // WAIT: an eventual write, then the number of mirrors that have it.
-    let _: () = redis::cmd("SET").arg("e:1").arg("v").query(&mut ca).expect("set");
-    let n: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(&mut ca).expect("wait");
+    let _: () = redis::cmd("SET")
+        .arg("e:1")
+        .arg("v")
+        .query(&mut ca)
+        .expect("set");
+    let n: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(5000)
+        .query(&mut ca)
+        .expect("wait");
     assert_eq!(n, 1);
     assert_eq!(dv(&mut cb, "e:1"), dv(&mut ca, "e:1"));
-    let n: i64 = redis::cmd("WAIT").arg(2).arg(200).query(&mut ca).expect("wait");
+    let n: i64 = redis::cmd("WAIT")
+        .arg(2)
+        .arg(200)
+        .query(&mut ca)
+        .expect("wait");
     assert_eq!(n, 1, "only one mirror exists: the timeout answers with 1");
     let err = redis::cmd("WAIT")
         .arg(1)
@@ -264,9 +293,21 @@ fn a_mirror_redirects_writes_and_strong_reads_and_serves_readonly_eventual_reads
     let b = st.start(1);
     wait_state(&b, "PASSIVE-STANDBY", Duration::from_secs(60));
     let mut ca = con(a.port);
-    let _: () = redis::cmd("SET").arg("e:k").arg("ev").query(&mut ca).expect("set");
-    let _: () = redis::cmd("SET").arg("s:k").arg("sv").query(&mut ca).expect("set");
-    let n: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(&mut ca).expect("wait");
+    let _: () = redis::cmd("SET")
+        .arg("e:k")
+        .arg("ev")
+        .query(&mut ca)
+        .expect("set");
+    let _: () = redis::cmd("SET")
+        .arg("s:k")
+        .arg("sv")
+        .query(&mut ca)
+        .expect("set");
+    let n: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(5000)
+        .query(&mut ca)
+        .expect("wait");
     assert_eq!(n, 1);
     let mut raw = crate::util::Resp3::connect(b.port);
     let slot = |k: &str| redis_protocol::redis_keyslot(k.as_bytes());
@@ -290,8 +331,11 @@ fn a_mirror_redirects_writes_and_strong_reads_and_serves_readonly_eventual_reads
     let out = st.cli(&["status"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.lines().any(|l| l.contains("m0") && l.contains("ACTIVE-COORDINATOR"))
-            && text.lines().any(|l| l.contains("m1") && l.contains("PASSIVE-STANDBY")),
+        text.lines()
+            .any(|l| l.contains("m0") && l.contains("ACTIVE-COORDINATOR"))
+            && text
+                .lines()
+                .any(|l| l.contains("m1") && l.contains("PASSIVE-STANDBY")),
         "{text}"
     );
     let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut con(b.port)).expect("role");
@@ -300,7 +344,10 @@ fn a_mirror_redirects_writes_and_strong_reads_and_serves_readonly_eventual_reads
         .arg("replication")
         .query(&mut ca)
         .expect("info");
-    assert!(repl.contains("role:master") && repl.contains("connected_slaves:1"), "{repl}");
+    assert!(
+        repl.contains("role:master") && repl.contains("connected_slaves:1"),
+        "{repl}"
+    );
     assert!(repl.contains("state=online"), "{repl}");
 }
 
@@ -324,7 +371,7 @@ fn a_planned_switchover_under_writes_loses_no_acknowledged_write() {
                 let mut j = 0u64;
                 let deadline = Instant::now() + Duration::from_secs(60);
                 while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                    let key = format!("{}:{t}:{j}", if j % 2 == 0 { "s" } else { "e" });
+                    let key = format!("{}:{t}:{j}", if j.is_multiple_of(2) { "s" } else { "e" });
                     let val = format!("{t}.{j}");
                     match redis::cmd("SET").arg(&key).arg(&val).query::<()>(&mut c) {
                         Ok(()) => {
@@ -394,7 +441,10 @@ fn a_stopped_mirror_does_not_hold_eventual_writes_and_strong_ones_only_until_its
     let strong = {
         let done = strong_done.clone();
         std::thread::spawn(move || {
-            let r = redis::cmd("SET").arg("s:blocked").arg(1).query::<()>(&mut con(port));
+            let r = redis::cmd("SET")
+                .arg("s:blocked")
+                .arg(1)
+                .query::<()>(&mut con(port));
             done.store(true, Ordering::Release);
             r
         })
@@ -402,14 +452,21 @@ fn a_stopped_mirror_does_not_hold_eventual_writes_and_strong_ones_only_until_its
     // While the strong write waits for the stopped mirror, eventual writes go through.
     let mut ca = con(a.port);
     for i in 0..1000 {
-        let _: () = redis::cmd("SET").arg(format!("e:{i}")).arg(i).query(&mut ca).expect("set");
+        let _: () = redis::cmd("SET")
+            .arg(format!("e:{i}"))
+            .arg(i)
+            .query(&mut ca)
+            .expect("set");
     }
     assert!(
         !strong_done.load(Ordering::Acquire),
         "the strong write did not wait for the stopped mirror"
     );
     // The mirror is marked out of sync after replica_timeout (3s): the strong write answers.
-    strong.join().expect("thread").expect("strong SET answered OK");
+    strong
+        .join()
+        .expect("thread")
+        .expect("strong SET answered OK");
     assert!(a.log_text().contains("out of sync"), "{}", a.log_text());
     b.signal(rustix::process::Signal::CONT);
     wait_state(&b, "PASSIVE-STANDBY", Duration::from_secs(60));
@@ -429,13 +486,24 @@ fn stop_refuses_an_active_without_a_standby_mirror_unless_forced() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(info(a.port, "terrace_role").as_deref(), Some("active"), "still up");
+    assert_eq!(
+        info(a.port, "terrace_role").as_deref(),
+        Some("active"),
+        "still up"
+    );
     let b = st.start(1);
     wait_state(&b, "PASSIVE-STANDBY", Duration::from_secs(60));
     let out = st.cli(&["stop", "m1"]);
     assert!(out.status.success(), "a mirror may always stop");
     let out = st.cli(&["stop", "m0", "--force"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(a.wait_exit(Duration::from_secs(20)).is_some(), "--force stopped it");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        a.wait_exit(Duration::from_secs(20)).is_some(),
+        "--force stopped it"
+    );
     drop(st.dir);
 }
