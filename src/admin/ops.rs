@@ -22,6 +22,20 @@ fn client_addr(s: &crate::config::ServerConfig) -> String {
     format!("{}:{}", s.host, s.port)
 }
 
+/// The server of `st` that says it is active.
+fn find_active<'a>(
+    st: &'a crate::config::StripeConfig,
+    pass: Option<&str>,
+) -> Option<&'a crate::config::ServerConfig> {
+    st.servers.iter().find(|s| {
+        ask(&client_addr(s), pass, ASK_TIMEOUT, &["INFO", "terrace"])
+            .ok()
+            .and_then(|i| info_field(&i, "terrace_role"))
+            .as_deref()
+            == Some("active")
+    })
+}
+
 /// Promotes a PASSIVE-STANDBY mirror of stripe `stripe` (the one named `to`, if given).
 pub fn failover(config: &Config, stripe: &str, to: Option<&str>, timeout: Duration) -> Outcome {
     let pass = config.security.requirepass.as_deref();
@@ -31,18 +45,7 @@ pub fn failover(config: &Config, stripe: &str, to: Option<&str>, timeout: Durati
         .iter()
         .find(|s| s.name == stripe)
         .ok_or_else(|| format!("no stripe named '{stripe}' in the config"))?;
-    let info = |s: &crate::config::ServerConfig| {
-        ask(&client_addr(s), pass, ASK_TIMEOUT, &["INFO", "terrace"]).ok()
-    };
-    let active = st
-        .servers
-        .iter()
-        .find(|s| {
-            info(s)
-                .and_then(|i| info_field(&i, "terrace_role"))
-                .as_deref()
-                == Some("active")
-        })
+    let active = find_active(st, pass)
         .ok_or_else(|| format!("stripe '{stripe}' has no active server that answers"))?;
     let mut cmd = vec!["FAILOVER".to_string()];
     if let Some(name) = to {
@@ -60,16 +63,7 @@ pub fn failover(config: &Config, stripe: &str, to: Option<&str>, timeout: Durati
     ask(&client_addr(active), pass, wait, &args)
         .map_err(|e| format!("{} refused the failover: {e}", active.name))?;
     // Report who is active now.
-    let now = st
-        .servers
-        .iter()
-        .find(|s| {
-            info(s)
-                .and_then(|i| info_field(&i, "terrace_role"))
-                .as_deref()
-                == Some("active")
-        })
-        .map_or_else(|| "(none answers yet)".to_string(), |s| s.name.clone());
+    let now = find_active(st, pass).map_or_else(|| "(none answers yet)".into(), |s| s.name.clone());
     Ok(format!(
         "stripe {stripe}: {} handed over; active is now {now}",
         active.name

@@ -38,6 +38,16 @@ impl Stripe {
         Stripe { dir, conf, ports }
     }
 
+    /// An active `m0` and its PASSIVE-STANDBY mirror `m1`, not restartable.
+    fn pair() -> (Stripe, TestServer, TestServer) {
+        let st = Stripe::new(2, false, "", CACHES);
+        let a = st.start(0);
+        wait_state(&a, "ACTIVE-COORDINATOR", Duration::from_secs(20));
+        let b = st.start(1);
+        wait_state(&b, "PASSIVE-STANDBY", Duration::from_secs(60));
+        (st, a, b)
+    }
+
     fn port(&self, i: usize) -> u16 {
         self.ports[i].1
     }
@@ -109,6 +119,19 @@ fn wait_caught_up(active: &TestServer, mirror: &TestServer) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+fn set(c: &mut redis::Connection, key: impl redis::ToRedisArgs, val: impl redis::ToRedisArgs) {
+    let _: () = redis::cmd("SET").arg(key).arg(val).query(c).expect("set");
+}
+
+/// WAIT numreplicas timeout.
+fn wait(c: &mut redis::Connection, replicas: u64, ms: u64) -> i64 {
+    redis::cmd("WAIT")
+        .arg(replicas)
+        .arg(ms)
+        .query(c)
+        .expect("wait")
 }
 
 fn digest(port: u16) -> String {
@@ -235,11 +258,7 @@ fn a_mirror_killed_during_its_sync_resyncs_to_identical_data() {
 
 #[test]
 fn a_strong_write_is_on_the_mirror_when_its_reply_arrives_and_wait_counts_mirrors() {
-    let st = Stripe::new(2, false, "", CACHES);
-    let a = st.start(0);
-    wait_state(&a, "ACTIVE-COORDINATOR", Duration::from_secs(20));
-    let b = st.start(1);
-    wait_state(&b, "PASSIVE-STANDBY", Duration::from_secs(60));
+    let (_st, a, b) = Stripe::pair();
     let (mut ca, mut cb) = (con(a.port), con(b.port));
     let dv = |c: &mut redis::Connection, k: &str| -> Vec<String> {
         redis::cmd("DEBUG")
@@ -250,32 +269,16 @@ fn a_strong_write_is_on_the_mirror_when_its_reply_arrives_and_wait_counts_mirror
     };
     for i in 0..300 {
         let k = format!("s:{}", i % 7);
-        let _: () = redis::cmd("SET")
-            .arg(&k)
-            .arg(i)
-            .query(&mut ca)
-            .expect("set");
+        set(&mut ca, &k, i);
         // No wait, no retry: the reply itself says the mirror has it.
         assert_eq!(dv(&mut cb, &k), dv(&mut ca, &k), "write {i} of {k}");
     }
     // WAIT: an eventual write, then the number of mirrors that have it.
-    let _: () = redis::cmd("SET")
-        .arg("e:1")
-        .arg("v")
-        .query(&mut ca)
-        .expect("set");
-    let n: i64 = redis::cmd("WAIT")
-        .arg(1)
-        .arg(5000)
-        .query(&mut ca)
-        .expect("wait");
+    set(&mut ca, "e:1", "v");
+    let n = wait(&mut ca, 1, 5000);
     assert_eq!(n, 1);
     assert_eq!(dv(&mut cb, "e:1"), dv(&mut ca, "e:1"));
-    let n: i64 = redis::cmd("WAIT")
-        .arg(2)
-        .arg(200)
-        .query(&mut ca)
-        .expect("wait");
+    let n = wait(&mut ca, 2, 200);
     assert_eq!(n, 1, "only one mirror exists: the timeout answers with 1");
     let err = redis::cmd("WAIT")
         .arg(1)
@@ -287,27 +290,11 @@ fn a_strong_write_is_on_the_mirror_when_its_reply_arrives_and_wait_counts_mirror
 
 #[test]
 fn a_mirror_redirects_writes_and_strong_reads_and_serves_readonly_eventual_reads() {
-    let st = Stripe::new(2, false, "", CACHES);
-    let a = st.start(0);
-    wait_state(&a, "ACTIVE-COORDINATOR", Duration::from_secs(20));
-    let b = st.start(1);
-    wait_state(&b, "PASSIVE-STANDBY", Duration::from_secs(60));
+    let (st, a, b) = Stripe::pair();
     let mut ca = con(a.port);
-    let _: () = redis::cmd("SET")
-        .arg("e:k")
-        .arg("ev")
-        .query(&mut ca)
-        .expect("set");
-    let _: () = redis::cmd("SET")
-        .arg("s:k")
-        .arg("sv")
-        .query(&mut ca)
-        .expect("set");
-    let n: i64 = redis::cmd("WAIT")
-        .arg(1)
-        .arg(5000)
-        .query(&mut ca)
-        .expect("wait");
+    set(&mut ca, "e:k", "ev");
+    set(&mut ca, "s:k", "sv");
+    let n = wait(&mut ca, 1, 5000);
     assert_eq!(n, 1);
     let mut raw = crate::util::Resp3::connect(b.port);
     let slot = |k: &str| redis_protocol::redis_keyslot(k.as_bytes());
@@ -353,11 +340,7 @@ fn a_mirror_redirects_writes_and_strong_reads_and_serves_readonly_eventual_reads
 
 #[test]
 fn a_planned_switchover_under_writes_loses_no_acknowledged_write() {
-    let st = Stripe::new(2, false, "", CACHES);
-    let a = st.start(0);
-    wait_state(&a, "ACTIVE-COORDINATOR", Duration::from_secs(20));
-    let b = st.start(1);
-    wait_state(&b, "PASSIVE-STANDBY", Duration::from_secs(60));
+    let (st, a, b) = Stripe::pair();
     let ports = [a.port, b.port];
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(parking_lot::Mutex::new(Vec::<(String, String)>::new()));
@@ -430,11 +413,7 @@ fn a_planned_switchover_under_writes_loses_no_acknowledged_write() {
 
 #[test]
 fn a_stopped_mirror_does_not_hold_eventual_writes_and_strong_ones_only_until_its_timeout() {
-    let st = Stripe::new(2, false, "", CACHES);
-    let a = st.start(0);
-    wait_state(&a, "ACTIVE-COORDINATOR", Duration::from_secs(20));
-    let b = st.start(1);
-    wait_state(&b, "PASSIVE-STANDBY", Duration::from_secs(60));
+    let (_st, a, b) = Stripe::pair();
     b.signal(rustix::process::Signal::STOP);
     let strong_done = Arc::new(AtomicBool::new(false));
     let port = a.port;
@@ -452,11 +431,7 @@ fn a_stopped_mirror_does_not_hold_eventual_writes_and_strong_ones_only_until_its
     // While the strong write waits for the stopped mirror, eventual writes go through.
     let mut ca = con(a.port);
     for i in 0..1000 {
-        let _: () = redis::cmd("SET")
-            .arg(format!("e:{i}"))
-            .arg(i)
-            .query(&mut ca)
-            .expect("set");
+        set(&mut ca, format!("e:{i}"), i);
     }
     assert!(
         !strong_done.load(Ordering::Acquire),
