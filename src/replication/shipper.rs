@@ -218,7 +218,7 @@ async fn stream_to(
             }
             _ = link.wake.notified() => true,
         };
-        if !records.is_empty() && records.len() < GATHER_BELOW && !repl.in_sync.has_waiters() {
+        if !records.is_empty() && records.len() < GATHER_BELOW && gather_ok(shared) {
             // Nobody waits for these acks (eventual writes only): let records gather for a
             // moment, so the mirror applies (and acks) in batches, not once per record.
             tokio::time::sleep(GATHER).await;
@@ -258,6 +258,13 @@ async fn stream_to(
             return Ok(());
         }
     }
+}
+
+/// Whether the stream may wait a moment for more records: only when every cache is
+/// eventual and no WAIT is pending (a strong writer's record is shipped before it even
+/// starts to wait, so "nobody waits yet" says nothing about strong records).
+fn gather_ok(shared: &Shared) -> bool {
+    !shared.keyspace.caches().iter().any(|c| c.is_strong()) && !shared.repl.in_sync.has_waiters()
 }
 
 /// Writes `bytes` to a mirror; a mirror that takes nothing for `timeout` is out of sync.

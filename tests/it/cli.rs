@@ -95,11 +95,12 @@ fn resp3_mode() {
 fn status_shows_every_server_of_the_config_with_its_state() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (up, down) = (crate::util::free_port(), crate::util::free_port());
+    let (gup, gdown) = (crate::util::free_port(), crate::util::free_port());
     let conf = dir.path().join("conf.yaml");
     std::fs::write(
         &conf,
         format!(
-            "cluster:\n  stripes:\n    - name: alpha\n      servers:\n        - {{ name: one, host: 127.0.0.1, port: {up} }}\n        - {{ name: two, host: 127.0.0.1, port: {down} }}\nsecurity:\n  requirepass: sesame\n"
+            "cluster:\n  stripes:\n    - name: alpha\n      servers:\n        - {{ name: one, host: 127.0.0.1, port: {up}, group_port: {gup} }}\n        - {{ name: two, host: 127.0.0.1, port: {down}, group_port: {gdown} }}\nsecurity:\n  requirepass: sesame\n"
         ),
     )
     .expect("config");
