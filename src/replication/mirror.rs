@@ -73,6 +73,7 @@ pub fn session(shared: &Arc<Shared>, active: &Peer) -> Result<End, String> {
         Some("FULLSYNC") => {
             let (e, start) = (num(1)?, num(2)?);
             repl.epoch.store(e, Ordering::Release);
+            repl.store_role(false);
             repl.set_state(State::Initializing);
             tracing::info!(
                 "{}: full sync from {}: clearing the data, then a snapshot and records from lsn {start}",
@@ -89,6 +90,7 @@ pub fn session(shared: &Arc<Shared>, active: &Peer) -> Result<End, String> {
         }
         Some("CONTINUE") => {
             repl.epoch.store(num(1)?, Ordering::Release);
+            repl.store_role(false);
             repl.set_state(State::Initializing);
             tracing::info!(
                 "{}: resuming from {} after lsn {lsn}",

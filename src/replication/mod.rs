@@ -169,6 +169,9 @@ pub struct Replication {
     dir: Option<PathBuf>,
     /// `cluster.replica_timeout`.
     pub timeout: Duration,
+    /// `cluster.election_time`: how long a former mirror waits for the last active to come
+    /// back after a whole-stripe restart before the usual choice applies.
+    pub election_time: Duration,
     /// `cluster.repl_backlog`, bytes.
     pub backlog_bytes: usize,
 }
@@ -232,6 +235,7 @@ impl Replication {
             last_io_ms: AtomicU64::new(0),
             dir,
             timeout: config.cluster.replica_timeout.0,
+            election_time: config.cluster.election_time.0,
             backlog_bytes: config.cluster.repl_backlog.0 as usize,
         }
     }

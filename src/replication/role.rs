@@ -64,7 +64,7 @@ fn write_node_file(dir: &Path, epoch: u64, active: bool) -> std::io::Result<()> 
 
 impl Replication {
     /// Records this server's epoch and whether it is active, on disk when restartable.
-    fn store_role(&self, active: bool) {
+    pub(crate) fn store_role(&self, active: bool) {
         self.was_active.store(active, Ordering::Release);
         if let Some(dir) = &self.dir
             && let Err(e) = write_node_file(dir, self.epoch(), active)
@@ -150,6 +150,7 @@ pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
 fn run(shared: &Arc<Shared>) {
     let repl = &shared.repl;
     let mut waiting_logged = false;
+    let started = std::time::Instant::now();
     while !*shared.shutdown.borrow() {
         if repl.is_active() {
             std::thread::sleep(RETRY);
@@ -164,14 +165,19 @@ fn run(shared: &Arc<Shared>) {
             follow(shared, peer);
             continue;
         }
-        match choose(repl, &views) {
+        let patient = started.elapsed() < repl.election_time;
+        match choose(repl, &views, patient) {
             Choice::Me => {
                 std::thread::sleep(HOLD);
                 let again = probe_all(&repl.peers);
                 let taken = again
                     .iter()
                     .any(|(_, v)| v.state == State::ActiveCoordinator.name());
-                if !taken && choose(repl, &again) == Choice::Me && !*shared.shutdown.borrow() {
+                let patient = started.elapsed() < repl.election_time;
+                if !taken
+                    && choose(repl, &again, patient) == Choice::Me
+                    && !*shared.shutdown.borrow()
+                {
                     let epoch = again
                         .iter()
                         .map(|(_, v)| v.epoch)
@@ -227,7 +233,9 @@ enum Choice {
 }
 
 /// Whether this server should become active, given what the reachable peers said.
-fn choose(repl: &Replication, views: &[(Peer, PeerView)]) -> Choice {
+/// `patient`: still within `election_time` of this server's start, when a server whose data
+/// directory says it was a mirror leaves the role to the last active if it comes back.
+fn choose(repl: &Replication, views: &[(Peer, PeerView)], patient: bool) -> Choice {
     let me = repl.view();
     let rank = |v: &PeerView| (v.was_active, v.lsn > 0, std::cmp::Reverse(v.index));
     // Servers following an active we cannot see are not candidates.
@@ -242,6 +250,13 @@ fn choose(repl: &Replication, views: &[(Peer, PeerView)]) -> Choice {
         && rank(best) > rank(&me)
     {
         return Choice::Wait(format!("{} ranks first", best.name));
+    }
+    if patient && !me.was_active && me.epoch > 0 && !candidates.iter().any(|v| v.was_active) {
+        return Choice::Wait(format!(
+            "this server was a mirror at epoch {}: waiting up to election_time ({:?}) for the \
+             last active to come back",
+            me.epoch, repl.election_time
+        ));
     }
     if repl.was_mirror.load(Ordering::Acquire)
         && !candidates.iter().any(|v| v.state == State::Starting.name())

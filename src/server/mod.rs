@@ -11,7 +11,9 @@
 //!             │                            └─▶ connection task per client ──▶ dispatch
 //!             │ cron (100 ms): active expiry, cache shrink, tier balance, tracking-table trim,
 //!             │                invalidations of those, ops/sec sample, log rewrite start
-//!             │ loader (restartable): replays the data dir, then the log writer starts
+//!             │ loader (restartable): replays the data dir, then the log writer starts;
+//!             │   then replication (stripes with mirrors): the role thread picks active/mirror
+//!             │ group listener (stripes with mirrors): HELLO, SYNC ─▶ replication::shipper
 //!             │ on shutdown: stop accepting, connections finish their batch, join workers
 //!             └────────────────────────────────┘
 //! ```

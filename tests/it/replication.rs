@@ -482,3 +482,40 @@ fn stop_refuses_an_active_without_a_standby_mirror_unless_forced() {
     );
     drop(st.dir);
 }
+
+#[test]
+fn after_a_whole_stripe_restart_the_last_active_is_active_again_with_all_its_data() {
+    let st = Stripe::new(2, true, "  election_time: 10s\n", CACHES);
+    let mut a = st.start(0);
+    wait_state(&a, "ACTIVE-COORDINATOR", Duration::from_secs(20));
+    let mut b = st.start(1);
+    wait_state(&b, "PASSIVE-STANDBY", Duration::from_secs(60));
+    load(a.port, 20_000);
+    set(&mut con(a.port), "s:strong", "kept");
+    wait_caught_up(&a, &b);
+    let before = digest(a.port);
+    // Stop the active first, then the mirror, as an operator would.
+    assert!(a.terminate().is_some_and(|s| s.success()));
+    assert!(b.terminate().is_some_and(|s| s.success()));
+    // The mirror comes back first: its data directory says it was a mirror, so it waits
+    // (up to election_time) for the last active instead of taking over.
+    let b = st.start(1);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(info(b.port, "terrace_state").as_deref(), Some("STARTING"));
+    assert!(
+        b.log_text().contains("waiting up to election_time"),
+        "{}",
+        b.log_text()
+    );
+    let a = st.start(0);
+    wait_state(&a, "ACTIVE-COORDINATOR", Duration::from_secs(30));
+    wait_state(&b, "PASSIVE-STANDBY", Duration::from_secs(60));
+    assert_eq!(digest(a.port), before, "the last active kept every write");
+    wait_caught_up(&a, &b);
+    assert_eq!(digest(b.port), before);
+    assert_eq!(
+        info(a.port, "terrace_epoch").as_deref(),
+        Some("2"),
+        "a new epoch"
+    );
+}
