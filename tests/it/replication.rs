@@ -13,6 +13,7 @@ struct Stripe {
     dir: tempfile::TempDir,
     conf: PathBuf,
     ports: Vec<(String, u16)>,
+    groups: Vec<u16>,
 }
 
 impl Stripe {
@@ -21,6 +22,7 @@ impl Stripe {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut servers = String::new();
         let mut ports = Vec::new();
+        let mut groups = Vec::new();
         for i in 0..n {
             let (port, group) = (free_port(), free_port());
             let data = dir.path().join(format!("data{i}"));
@@ -29,13 +31,19 @@ impl Stripe {
                 data.display()
             ));
             ports.push((format!("m{i}"), port));
+            groups.push(group);
         }
         let yaml = format!(
             "cluster:\n  replica_timeout: 3s\n{cluster}  stripes:\n    - name: s1\n      servers:\n{servers}storage:\n  restartable: {restartable}\n  fsync: everysec\ncaches:\n{caches}"
         );
         let conf = dir.path().join("conf.yaml");
         std::fs::write(&conf, yaml).expect("config");
-        Stripe { dir, conf, ports }
+        Stripe {
+            dir,
+            conf,
+            ports,
+            groups,
+        }
     }
 
     /// An active `m0` and its PASSIVE-STANDBY mirror `m1`, not restartable.
@@ -518,4 +526,31 @@ fn after_a_whole_stripe_restart_the_last_active_is_active_again_with_all_its_dat
         Some("2"),
         "a new epoch"
     );
+}
+
+#[test]
+fn garbage_on_the_group_port_gets_an_error_and_changes_nothing() {
+    use std::io::{BufRead, BufReader, Write};
+    let (st, a, b) = Stripe::pair();
+    let ask = |group: u16, line: &[u8]| -> String {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", group)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        s.write_all(line).expect("write");
+        let mut reply = String::new();
+        let _ = BufReader::new(s).read_line(&mut reply);
+        reply
+    };
+    assert!(ask(st.groups[0], b"NONSENSE\n").starts_with("-ERR unknown handshake"));
+    assert!(ask(st.groups[0], b"SYNC x notanumber 1 a:1\n").starts_with("-ERR bad SYNC"));
+    assert!(ask(st.groups[1], b"SYNC x 0 0 a:1\n").starts_with("-ERR not the active"));
+    assert!(ask(st.groups[0], b"HELLO\n").starts_with("PEER m0 ACTIVE-COORDINATOR"));
+    // A "mirror" that sends garbage instead of acks is dropped; the real one stays in sync.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", st.groups[0])).expect("connect");
+    s.write_all(b"SYNC fake 0 0 127.0.0.1:1\n").expect("write");
+    s.write_all(&[0xff; 64]).expect("garbage");
+    std::thread::sleep(Duration::from_millis(300));
+    set(&mut con(a.port), "s:after", "ok");
+    wait_caught_up(&a, &b);
+    assert_eq!(digest(a.port), digest(b.port));
+    assert!(a.log_text().contains("unknown message tag"), "{}", a.log_text());
 }
