@@ -81,7 +81,7 @@ pub fn session(shared: &Arc<Shared>, active: &Peer) -> Result<End, String> {
                 active.name
             );
             {
-                let mut db = shared.keyspace.db_unrecorded(crate::store::now_ms());
+                let mut db = shared.keyspace.db_replica(crate::store::now_ms());
                 db.flush();
                 drop(db);
             }
@@ -217,7 +217,7 @@ fn apply(shared: &Shared, mut body: &[u8], logged: bool) -> Result<(), String> {
     while !body.is_empty() {
         let now = crate::store::now_ms();
         let started = Instant::now();
-        let mut db = ks.db_unrecorded(now);
+        let mut db = ks.db_replica(now);
         let mut n = 0u32;
         // The clock is read every 64 records: a read per record costs more than the record.
         while !body.is_empty() && (!n.is_multiple_of(64) || started.elapsed() < APPLY_SLICE) {

@@ -126,6 +126,10 @@ pub struct Db<'a> {
     /// The command's clock, unix milliseconds.
     pub now: u64,
     touch: bool,
+    /// A mirror applying its active's records: cache limits are not enforced here, because
+    /// the active's own evictions arrive as records (evicting on its own, a mirror could
+    /// pick other victims and its copy would differ).
+    replica: bool,
     out: Out,
 }
 
@@ -180,6 +184,7 @@ impl<'a> Db<'a> {
             locks,
             now,
             touch,
+            replica: false,
             out: Out {
                 record,
                 effects: Vec::new(),
@@ -189,9 +194,10 @@ impl<'a> Db<'a> {
         }
     }
 
-    /// Records no more effects from here on.
-    pub(crate) fn stop_recording(&mut self) {
+    /// Makes this a mirror's view: no effects recorded, cache limits left to the active.
+    pub(crate) fn as_replica(&mut self) {
         self.out.record = false;
+        self.replica = true;
     }
 
     /// True when this view holds any shard lock (then nothing may lock shards itself).
@@ -304,7 +310,7 @@ impl<'a> Db<'a> {
         let (_, c, mut i) = slot(self.ks, &mut self.locks, now, &mut self.out, key)?;
         let cache = self.ks.caches().get(c);
         let shard = self.ks.shard_of(key);
-        if cache.policy.is_bounded() {
+        if cache.policy.is_bounded() && !self.replica {
             let new_mem = key.len() + value.mem() + super::entry::ENTRY_OVERHEAD;
             let old = i
                 .and_then(|i| self.locks.get(shard)?.tables[c].get_index(i))

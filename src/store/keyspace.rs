@@ -496,11 +496,12 @@ impl Keyspace {
         Db::new(self, locks, now, touch, self.records())
     }
 
-    /// A view of every shard that records no effects and touches nothing: a mirror applies
-    /// the active's records through it (they are logged as received, not re-encoded).
-    pub fn db_unrecorded(&self, now: u64) -> Db<'_> {
+    /// A view of every shard for a mirror applying its active's records: it records no
+    /// effects (records are logged as received, not re-encoded), touches nothing and
+    /// leaves cache limits to the active (whose evictions arrive as records).
+    pub fn db_replica(&self, now: u64) -> Db<'_> {
         let mut db = self.db(ShardSet::All, now, false);
-        db.stop_recording();
+        db.as_replica();
         db
     }
 

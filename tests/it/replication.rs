@@ -534,7 +534,8 @@ fn garbage_on_the_group_port_gets_an_error_and_changes_nothing() {
     let (st, a, b) = Stripe::pair();
     let ask = |group: u16, line: &[u8]| -> String {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", group)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
         s.write_all(line).expect("write");
         let mut reply = String::new();
         let _ = BufReader::new(s).read_line(&mut reply);
@@ -552,5 +553,43 @@ fn garbage_on_the_group_port_gets_an_error_and_changes_nothing() {
     set(&mut con(a.port), "s:after", "ok");
     wait_caught_up(&a, &b);
     assert_eq!(digest(a.port), digest(b.port));
-    assert!(a.log_text().contains("unknown message tag"), "{}", a.log_text());
+    assert!(
+        a.log_text().contains("unknown message tag"),
+        "{}",
+        a.log_text()
+    );
+}
+
+#[test]
+fn evictions_replicate_so_a_size_limited_cache_stays_identical_on_the_mirror() {
+    let caches = "  - { name: small, max_entries: 100, eviction: lru }\n  - { name: default }\n";
+    let st = Stripe::new(2, false, "", caches);
+    let a = st.start(0);
+    wait_state(&a, "ACTIVE-COORDINATOR", Duration::from_secs(20));
+    let b = st.start(1);
+    wait_state(&b, "PASSIVE-STANDBY", Duration::from_secs(60));
+    let mut c = con(a.port);
+    for i in 0..100 {
+        set(&mut c, format!("small:{i}"), i);
+    }
+    // Reads on the active make the oldest keys the most recently used there (reads are
+    // not replicated): the mirror must drop what the active evicted, not its own LRU.
+    for i in 0..50 {
+        let _: Option<String> = redis::cmd("GET")
+            .arg(format!("small:{i}"))
+            .query(&mut c)
+            .expect("get");
+    }
+    for i in 100..150 {
+        set(&mut c, format!("small:{i}"), i);
+    }
+    wait_caught_up(&a, &b);
+    let size = |p: u16| -> u64 { redis::cmd("DBSIZE").query(&mut con(p)).expect("dbsize") };
+    assert_eq!(size(a.port), 100);
+    assert_eq!(size(b.port), 100);
+    assert_eq!(
+        digest(a.port),
+        digest(b.port),
+        "the mirror evicted other keys"
+    );
 }
