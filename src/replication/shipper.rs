@@ -111,7 +111,8 @@ async fn serve_mirror(
         let _ = stream.write_all(b"-ERR not the active\n").await;
         return Err("SYNC refused: not the active".into());
     };
-    let resume = if lsn > 0 && repl.is_prefix(epoch, lsn) && lsn <= log.last_lsn() {
+    // Epoch 0: a mirror that never synced in this process (its data must be cleared).
+    let resume = if epoch > 0 && repl.is_prefix(epoch, lsn) && lsn <= log.last_lsn() {
         log.backlog_find(lsn + 1)
     } else {
         None

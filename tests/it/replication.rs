@@ -455,6 +455,11 @@ fn a_stopped_mirror_does_not_hold_eventual_writes_and_strong_ones_only_until_its
     wait_state(&b, "PASSIVE-STANDBY", Duration::from_secs(60));
     wait_caught_up(&a, &b);
     assert_eq!(digest(a.port), digest(b.port));
+    assert!(
+        b.log_text().contains("resuming from m0"),
+        "a mirror that only lost its link resumes from the backlog:\n{}",
+        b.log_text()
+    );
 }
 
 #[test]
