@@ -34,7 +34,8 @@ pub struct Link {
     pub standby_at: AtomicU64,
     /// Unix ms of the last message from it.
     pub last_contact_ms: AtomicU64,
-    /// A planned switchover asked this mirror to take over after this lsn (0: no).
+    /// A planned switchover asks this mirror to take over: (last lsn, new epoch), until its
+    /// shipper sends it (or the switchover withdraws it).
     pub takeover: Mutex<Option<(u64, u64)>>,
     /// It answered the takeover: it is the active now.
     pub promoted: AtomicBool,

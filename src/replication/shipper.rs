@@ -212,8 +212,14 @@ async fn stream_to(
             return Err(why);
         }
         records.clear();
+        // A pending takeover goes out as soon as the last records have.
+        let wait = if link.takeover.lock().is_some() {
+            Duration::ZERO
+        } else {
+            HEARTBEAT
+        };
         let idle = tokio::select! {
-            r = log.next_records(cursor, &mut records, BATCH, HEARTBEAT) => {
+            r = log.next_records(cursor, &mut records, BATCH, wait) => {
                 r.map_err(|_| "the mirror fell behind the replication backlog (repl_backlog); it will resync".to_string())?;
                 records.is_empty()
             }
@@ -244,13 +250,17 @@ async fn stream_to(
             wire::put(&mut control, wire::STANDBY, &[]);
             told_standby = true;
         }
-        let takeover = *link.takeover.lock();
-        if let Some((last, epoch)) = takeover
-            && log.backlog_end().map(|(c, _)| c) == Some(*cursor)
-        {
+        let sent_all = log.backlog_end().map(|(c, _)| c) == Some(*cursor);
+        // Taken in one step: the switchover's timeout takes it too, and whoever takes it
+        // decides (sent here, or withdrawn there: never both).
+        let takeover = if sent_all {
+            link.takeover.lock().take()
+        } else {
+            None
+        };
+        if let Some((last, epoch)) = takeover {
             // Writes are paused and every record up to `last` has been sent.
             wire::put_u64s(&mut control, wire::TAKEOVER, &[last, epoch]);
-            *link.takeover.lock() = None;
         }
         if !control.is_empty() {
             send(wr, link, timeout, control).await?;
