@@ -74,7 +74,8 @@ enum Cmd {
         #[arg(long, default_value_t = 10000)]
         timeout_ms: u64,
     },
-    /// Stop a server. An active without a PASSIVE-STANDBY mirror is refused unless --force.
+    /// Stop a server. An active hands over to a PASSIVE-STANDBY mirror first; one without
+    /// such a mirror is refused unless --force.
     Stop {
         /// The cluster config file (YAML).
         #[arg(short = 'f', long = "config")]

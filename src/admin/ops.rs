@@ -5,13 +5,16 @@
 //!   mirror with `--to`); the reply comes once the roles have swapped.
 //! - `stop NAME`: refuses to stop an active that has no PASSIVE-STANDBY mirror (the stripe
 //!   would go down and take its data with it) unless `--force`, like Terracotta's
-//!   `stop-tc-server`; then sends `SHUTDOWN`.
+//!   `stop-tc-server`. An active with one first hands over to it (a switchover), since
+//!   mirrors do not take over by themselves yet. Then it sends `SHUTDOWN`.
 
 use std::time::Duration;
 
 use super::status::{ask, info_field};
 use crate::config::Config;
 
+/// How long the switchover before a `stop` of an active may take.
+const FAILOVER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a server may take to answer INFO.
 const ASK_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -70,8 +73,8 @@ pub fn failover(config: &Config, stripe: &str, to: Option<&str>, timeout: Durati
     ))
 }
 
-/// Stops server `name` with SHUTDOWN, unless it is an active without a PASSIVE-STANDBY
-/// mirror and `force` is false.
+/// Stops server `name` with SHUTDOWN. An active hands over to a PASSIVE-STANDBY mirror
+/// first; one without such a mirror is refused unless `force`.
 pub fn stop(config: &Config, name: &str, force: bool, timeout: Duration) -> Outcome {
     let pass = config.security.requirepass.as_deref();
     let (stripe, server) = config
@@ -87,13 +90,21 @@ pub fn stop(config: &Config, name: &str, force: bool, timeout: Duration) -> Outc
     let standby: u64 = info_field(&info, "terrace_standby_mirrors")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    if role == "active" && standby == 0 && !force {
-        return Err(format!(
-            "{name} is the active of stripe {} and has no PASSIVE-STANDBY mirror: stopping it \
-             takes the stripe down. Start a mirror and wait for PASSIVE-STANDBY (terrace \
-             status), or stop it anyway with --force",
-            stripe.name
-        ));
+    let mut handed = String::new();
+    if role == "active" && !force {
+        if standby == 0 {
+            return Err(format!(
+                "{name} is the active of stripe {} and has no PASSIVE-STANDBY mirror: stopping \
+                 it takes the stripe down. Start a mirror and wait for PASSIVE-STANDBY \
+                 (terrace status), or stop it anyway with --force",
+                stripe.name
+            ));
+        }
+        // A mirror does not take over by itself (yet): hand the stripe over first, so
+        // stopping the active never leaves the stripe without one.
+        handed = failover(config, &stripe.name, None, FAILOVER_TIMEOUT)
+            .map_err(|e| format!("not stopping {name}: the switchover failed: {e}"))?;
+        handed.push_str("; ");
     }
     // SHUTDOWN closes the connection instead of replying.
     match ask(&addr, pass, timeout, &["SHUTDOWN"]) {
@@ -102,5 +113,5 @@ pub fn stop(config: &Config, name: &str, force: bool, timeout: Duration) -> Outc
         }
         _ => {}
     }
-    Ok(format!("{name} ({role}) is stopping"))
+    Ok(format!("{handed}{name} is stopping"))
 }

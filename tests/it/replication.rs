@@ -466,7 +466,7 @@ fn a_stopped_mirror_does_not_hold_eventual_writes_and_strong_ones_only_until_its
 }
 
 #[test]
-fn stop_refuses_an_active_without_a_standby_mirror_unless_forced() {
+fn stop_hands_an_active_over_first_and_refuses_one_without_a_standby_unless_forced() {
     let st = Stripe::new(2, false, "", CACHES);
     let mut a = st.start(0);
     wait_state(&a, "ACTIVE-COORDINATOR", Duration::from_secs(20));
@@ -482,20 +482,42 @@ fn stop_refuses_an_active_without_a_standby_mirror_unless_forced() {
         Some("active"),
         "still up"
     );
-    let b = st.start(1);
+    let mut b = st.start(1);
     wait_state(&b, "PASSIVE-STANDBY", Duration::from_secs(60));
-    let out = st.cli(&["stop", "m1"]);
-    assert!(out.status.success(), "a mirror may always stop");
-    let out = st.cli(&["stop", "m0", "--force"]);
+    set(&mut con(a.port), "s:k", "v");
+    // An active with a standby mirror hands over first: the stripe keeps an active.
+    let out = st.cli(&["stop", "m0"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("active is now m1"));
+    assert!(a.wait_exit(Duration::from_secs(20)).is_some(), "m0 stopped");
+    assert_eq!(info(b.port, "terrace_role").as_deref(), Some("active"));
+    let v: Option<String> = redis::cmd("GET")
+        .arg("s:k")
+        .query(&mut con(b.port))
+        .expect("get");
+    assert_eq!(v.as_deref(), Some("v"));
+    // Now m1 is an active alone: refused, then forced.
+    assert_eq!(st.cli(&["stop", "m1"]).status.code(), Some(1));
+    let out = st.cli(&["stop", "m1", "--force"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        a.wait_exit(Duration::from_secs(20)).is_some(),
+        b.wait_exit(Duration::from_secs(20)).is_some(),
         "--force stopped it"
     );
+    // A mirror may always stop.
+    let _a = st.start(0);
+    let mut c = st.start(1);
+    wait_state(&c, "PASSIVE-STANDBY", Duration::from_secs(60));
+    assert!(st.cli(&["stop", "m1"]).status.success());
+    assert!(c.wait_exit(Duration::from_secs(20)).is_some());
     drop(st.dir);
 }
 
