@@ -101,26 +101,31 @@ pub fn session(shared: &Arc<Shared>, active: &Peer) -> Result<End, String> {
         _ => return Err(format!("the active refused: {line}")),
     }
     let mut chunk = vec![0u8; 256 << 10];
+    // The bytes read with the handshake line may already hold messages: parse, then read.
+    let mut first = true;
     loop {
-        let n = match s.read(&mut chunk) {
-            Ok(0) => return Ok(End::Closed("the active closed the link".into())),
-            Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(format!(
-                    "nothing from the active for {:?} (replica_timeout)",
-                    repl.timeout
-                ));
-            }
-            Err(e) => return Err(e.to_string()),
-        };
-        repl.last_io_ms
-            .store(crate::store::now_ms(), Ordering::Relaxed);
-        buf.extend_from_slice(&chunk[..n]);
+        if !first {
+            let n = match s.read(&mut chunk) {
+                Ok(0) => return Ok(End::Closed("the active closed the link".into())),
+                Ok(n) => n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(format!(
+                        "nothing from the active for {:?} (replica_timeout)",
+                        repl.timeout
+                    ));
+                }
+                Err(e) => return Err(e.to_string()),
+            };
+            repl.last_io_ms
+                .store(crate::store::now_ms(), Ordering::Relaxed);
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        first = false;
         let mut pos = 0;
         let mut ack = false;
         loop {
@@ -133,7 +138,11 @@ pub fn session(shared: &Arc<Shared>, active: &Peer) -> Result<End, String> {
             ack = true;
             match tag {
                 wire::SNAPSHOT => apply(shared, body, false)?,
-                wire::RECORDS => apply(shared, body, true)?,
+                wire::RECORDS => {
+                    fence(repl, wire::u64_at(body, 0)?)?;
+                    apply(shared, body.get(8..).unwrap_or_default(), true)?
+                }
+                wire::HEARTBEAT => fence(repl, wire::u64_at(body, 1)?)?,
                 wire::SNAPSHOT_END => {
                     tracing::info!(
                         "{}: snapshot from {} loaded ({} keys); catching up",
@@ -187,6 +196,18 @@ pub fn session(shared: &Arc<Shared>, active: &Peer) -> Result<End, String> {
             s.write_all(&a).map_err(|e| e.to_string())?;
         }
     }
+}
+
+/// Refuses records (and heartbeats) of an epoch older than the one this mirror knows: they
+/// come from an active that has been replaced (fencing, REPLICATION.md "Writes" rule 4).
+fn fence(repl: &super::Replication, epoch: u64) -> Result<(), String> {
+    let known = repl.epoch();
+    if epoch < known {
+        return Err(format!(
+            "fenced: the stream is of epoch {epoch} but this mirror knows epoch {known}"
+        ));
+    }
+    Ok(())
 }
 
 /// Reads the handshake answer line; bytes after it stay in `buf`.

@@ -238,13 +238,20 @@ async fn stream_to(
         }
         if !records.is_empty() {
             let mut msg = Vec::with_capacity(records.len() + wire::HEADER);
-            wire::put(&mut msg, wire::RECORDS, &records);
+            // The epoch that wrote them: a mirror that knows a newer one refuses them.
+            wire::header(&mut msg, wire::RECORDS, 8 + records.len());
+            msg.extend_from_slice(&repl.epoch().to_le_bytes());
+            msg.extend_from_slice(&records);
             send(wr, link, timeout, msg).await?;
             continue;
         }
         let mut control = Vec::new();
         if idle {
-            wire::put_u64s(&mut control, wire::HEARTBEAT, &[log.last_lsn()]);
+            wire::put_u64s(
+                &mut control,
+                wire::HEARTBEAT,
+                &[log.last_lsn(), repl.epoch()],
+            );
         }
         if !told_standby && link.is_standby() {
             wire::put(&mut control, wire::STANDBY, &[]);

@@ -10,18 +10,19 @@
 //! ```
 //!
 //! After `CONTINUE`/`FULLSYNC` both sides exchange binary messages, `tag u8 | len u32 LE |
-//! body`. Active → mirror: `S` snapshot records, `E` end of snapshot, `R` records (whole
-//! frames, as the log wrote them), `H` heartbeat (the active's last lsn), `Y` you are
-//! PASSIVE-STANDBY, `T` take over (last lsn, new epoch). Mirror → active: `A` ack (the last
-//! lsn applied), `P` promoted.
+//! body`. Active → mirror: `S` snapshot records, `E` end of snapshot, `R` records (the
+//! epoch that wrote them, then whole frames as the log wrote them, each with its lsn), `H`
+//! heartbeat (the active's last lsn and epoch), `Y` you are PASSIVE-STANDBY, `T` take over
+//! (last lsn, new epoch). Mirror → active: `A` ack (the last lsn applied), `P` promoted.
+//! A mirror refuses `R` and `H` of an epoch older than the one it knows.
 
 /// Snapshot records (lsn 0), applied but not logged as received.
 pub const SNAPSHOT: u8 = b'S';
 /// The snapshot is complete.
 pub const SNAPSHOT_END: u8 = b'E';
-/// Records: whole frames of the active's log.
+/// Records: the epoch that wrote them, then whole frames of the active's log.
 pub const RECORDS: u8 = b'R';
-/// The active is alive; body: its last lsn.
+/// The active is alive; body: its last lsn and its epoch.
 pub const HEARTBEAT: u8 = b'H';
 /// The mirror has caught up and counts for strong writes.
 pub const STANDBY: u8 = b'Y';

@@ -629,3 +629,70 @@ fn evictions_replicate_so_a_size_limited_cache_stays_identical_on_the_mirror() {
         "the mirror evicted other keys"
     );
 }
+
+/// Plays an active on `listener`: answers probes, then gives the syncing mirror an empty
+/// snapshot and `records` (epoch, key) messages, one key each.
+fn fake_active(listener: std::net::TcpListener, records: Vec<(u64, &'static str)>) {
+    use std::io::{BufRead, BufReader, Write};
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for conn in listener.incoming() {
+            if Instant::now() > deadline {
+                return;
+            }
+            let Ok(mut s) = conn else { continue };
+            let mut line = String::new();
+            let mut r = BufReader::new(s.try_clone().expect("clone"));
+            if r.read_line(&mut line).is_err() {
+                continue;
+            }
+            if line.starts_with("HELLO") {
+                let _ = s.write_all(b"PEER m0 ACTIVE-COORDINATOR 5 0 1 0\n");
+                continue;
+            }
+            let mut out = b"FULLSYNC 5 1\n".to_vec();
+            out.extend_from_slice(&[b'E', 8, 0, 0, 0]);
+            out.extend_from_slice(&0u64.to_le_bytes());
+            for (lsn, (epoch, key)) in records.iter().enumerate() {
+                let mut frame = Vec::new();
+                terrace::persist::record::encode(
+                    &mut frame,
+                    lsn as u64 + 1,
+                    &[terrace::persist::record::set_str(key.as_bytes(), b"v", 0)],
+                );
+                out.push(b'R');
+                out.extend_from_slice(&(8 + frame.len() as u32).to_le_bytes());
+                out.extend_from_slice(&epoch.to_le_bytes());
+                out.extend_from_slice(&frame);
+            }
+            let _ = s.write_all(&out);
+            std::thread::sleep(Duration::from_secs(30));
+            return;
+        }
+    });
+}
+
+#[test]
+fn a_mirror_refuses_records_of_an_older_epoch_than_it_knows() {
+    let st = Stripe::new(2, false, "", CACHES);
+    let listener = std::net::TcpListener::bind(("127.0.0.1", st.groups[0])).expect("bind");
+    fake_active(listener, vec![(5, "e:current"), (3, "e:stale")]);
+    let b = st.start(1);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !b.log_text().contains("fenced") {
+        assert!(Instant::now() < deadline, "not fenced:\n{}", b.log_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let dv: Vec<String> = redis::cmd("DEBUG")
+        .arg("DIGEST-VALUE")
+        .arg("e:current")
+        .arg("e:stale")
+        .query(&mut con(b.port))
+        .expect("digest-value");
+    assert_ne!(dv[0], "0".repeat(40), "the epoch-5 record was applied");
+    assert_eq!(dv[1], "0".repeat(40), "the epoch-3 record was refused");
+    assert!(
+        b.log_text()
+            .contains("epoch 3 but this mirror knows epoch 5")
+    );
+}
