@@ -306,14 +306,15 @@ impl Replication {
 
     /// Why a write cannot run here now, or `None` when it can. Checked while the
     /// command's shards are locked, so a switchover's barrier sees every write that passed.
+    /// `key` gives the command's first key, looked up only when the write is refused.
     #[inline]
-    pub fn write_refusal(&self, key: Option<&[u8]>) -> Option<CmdError> {
+    pub fn write_refusal<'k>(&self, key: impl FnOnce() -> Option<&'k [u8]>) -> Option<CmdError> {
         match self.gate.load(Ordering::Acquire) {
             GATE_OPEN => None,
             GATE_PAUSED => Some(CmdError::Prefixed(
                 "TRYAGAIN A failover is in progress; retry the write".into(),
             )),
-            _ => Some(self.redirect(key)),
+            _ => Some(self.redirect(key())),
         }
     }
 

@@ -103,7 +103,7 @@ fn run(shared: &Shared, client: &mut Client, args: &[&[u8]], clock: &mut BatchCl
     // Checked under the locks: a switchover pauses writes, then takes every lock once to
     // wait for the writes that got past this check.
     if spec.flags.has(Flags::WRITE)
-        && let Some(e) = shared.repl.write_refusal(first_key(spec, args))
+        && let Some(e) = shared.repl.write_refusal(|| first_key(spec, args))
     {
         drop(db);
         return e.into_reply();

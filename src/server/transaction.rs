@@ -148,11 +148,11 @@ fn run(
         .iter()
         .find(|q| q.id.spec().flags.has(Flags::WRITE));
     if let Some(q) = writes {
-        let key = q.id.spec().key_positions(q.args.len()).next();
-        if let Some(e) = shared
-            .repl
-            .write_refusal(key.and_then(|p| q.args.get(p)).map(|k| k.as_ref()))
-        {
+        let key = || {
+            let p = q.id.spec().key_positions(q.args.len()).next()?;
+            q.args.get(p).map(|k| k.as_ref())
+        };
+        if let Some(e) = shared.repl.write_refusal(key) {
             drop(db);
             return e.into_reply();
         }
