@@ -14,6 +14,7 @@
 //!   policy, compaction into base snapshots, recovery.
 //! - [`replication`]: mirror groups: the active's record stream to its mirrors, acks,
 //!   full sync, the mirror states, switchover.
+//! - [`net`]: blocking TCP connect with a deadline (CLI, role thread).
 //! - [`stripe`]: per-thread striped counters.
 //! - [`server`]: listener, connections, dispatch, client registry, settings, stats.
 //! - [`admin`]: INFO text.
@@ -41,6 +42,7 @@ pub mod cache;
 pub mod command;
 pub mod config;
 pub mod error;
+pub mod net;
 pub mod persist;
 pub mod protocol;
 pub mod replication;

@@ -3,7 +3,6 @@
 //! (`INFO terrace persistence`, after `AUTH` when the config sets a password).
 
 use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use crate::config::Config;
@@ -116,16 +115,7 @@ pub fn ask(
     timeout: Duration,
     cmd: &[&str],
 ) -> Result<String, String> {
-    let sock = addr
-        .to_socket_addrs()
-        .map_err(|e| e.to_string())?
-        .next()
-        .ok_or("no address")?;
-    let mut s = TcpStream::connect_timeout(&sock, timeout).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    s.set_write_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
+    let mut s = crate::net::connect(addr, timeout)?;
     let mut req = Vec::new();
     if let Some(p) = password {
         req.extend_from_slice(&command(&["AUTH", p]));

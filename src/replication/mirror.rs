@@ -12,7 +12,7 @@
 //! asks to resume from its last lsn.
 
 use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -41,15 +41,11 @@ pub enum End {
 pub fn session(shared: &Arc<Shared>, active: &Peer) -> Result<End, String> {
     let repl = &shared.repl;
     let log = repl.log().cloned().ok_or("replication has no log")?;
-    let addr = active
-        .group
-        .to_socket_addrs()
-        .map_err(|e| e.to_string())?
-        .next()
-        .ok_or("no address")?;
-    let mut s = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(|e| e.to_string())?;
+    let mut s = crate::net::connect(&active.group, CONNECT_TIMEOUT)?;
     let _ = s.set_nodelay(true);
+    // Reads wait for the active's heartbeats; writes (acks) must not block forever either.
     s.set_read_timeout(Some(repl.timeout))
+        .and_then(|()| s.set_write_timeout(Some(repl.timeout)))
         .map_err(|e| e.to_string())?;
     let (epoch, lsn) = if repl.synced_once.load(Ordering::Acquire) {
         (repl.epoch(), log.last_lsn())

@@ -15,7 +15,6 @@
 //! peer that ranks below it is up, or through `FAILOVER`.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -279,14 +278,7 @@ fn probe_all(peers: &[Peer]) -> Vec<(Peer, PeerView)> {
 
 /// Asks one peer's group port who it is.
 pub fn probe(group: &str) -> Result<PeerView, String> {
-    let addr = group
-        .to_socket_addrs()
-        .map_err(|e| e.to_string())?
-        .next()
-        .ok_or("no address")?;
-    let mut s = TcpStream::connect_timeout(&addr, PROBE_TIMEOUT).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(PROBE_TIMEOUT))
-        .map_err(|e| e.to_string())?;
+    let mut s = crate::net::connect(group, PROBE_TIMEOUT)?;
     s.write_all(b"HELLO\n").map_err(|e| e.to_string())?;
     let mut line = String::new();
     BufReader::new(s.take(1024))

@@ -1,0 +1,20 @@
+//! Blocking TCP for the operator CLI and the replication role thread: one place that
+//! resolves an address and connects with a deadline.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// Connects to `addr` (`host:port`) within `timeout`; reads and writes on the stream then
+/// time out after `timeout` too.
+pub fn connect(addr: &str, timeout: Duration) -> Result<TcpStream, String> {
+    let sock = addr
+        .to_socket_addrs()
+        .map_err(|e| format!("{addr}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{addr}: no address"))?;
+    let s = TcpStream::connect_timeout(&sock, timeout).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(timeout))
+        .and_then(|()| s.set_write_timeout(Some(timeout)))
+        .map_err(|e| e.to_string())?;
+    Ok(s)
+}
