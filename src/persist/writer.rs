@@ -266,8 +266,8 @@ impl Log {
             .map_or((0, 0), |b| (b.len(), b.first_lsn().unwrap_or(t.next_lsn)))
     }
 
-    /// Copies the records after `cur` into `out` (about `max` bytes); when there are none,
-    /// waits up to `idle` for some. `out` stays empty when `idle` passed with nothing new.
+    /// Appends the records after `cur` to `out` (about `max` bytes); when there are none,
+    /// waits up to `idle` for some. Nothing is appended when `idle` passed with nothing new.
     pub async fn next_records(
         &self,
         cur: &mut Cursor,
@@ -276,6 +276,7 @@ impl Log {
         idle: Duration,
     ) -> Result<(), Lost> {
         let deadline = tokio::time::Instant::now() + idle;
+        let had = out.len();
         loop {
             let notified = self.shipped.notified();
             tokio::pin!(notified);
@@ -289,7 +290,7 @@ impl Log {
                     None => return Err(Lost),
                 }
             }
-            if !out.is_empty() {
+            if out.len() > had {
                 return Ok(());
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {

@@ -161,13 +161,13 @@ fn spawn_snapshot(shared: Arc<Shared>) -> tokio::sync::mpsc::Receiver<Vec<u8>> {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tokio::task::spawn_blocking(move || {
         for shard in 0..crate::store::SHARDS {
-            let mut records = Vec::new();
-            crate::persist::compact::snapshot_shard(&shared.keyspace, shard, &mut records);
-            if records.is_empty() {
+            let mut msg = Vec::new();
+            let start = wire::begin(&mut msg, wire::SNAPSHOT);
+            crate::persist::compact::snapshot_shard(&shared.keyspace, shard, &mut msg);
+            if wire::body_len(&msg, start) == 0 {
                 continue;
             }
-            let mut msg = Vec::with_capacity(records.len() + wire::HEADER);
-            wire::put(&mut msg, wire::SNAPSHOT, &records);
+            wire::finish(&mut msg, start);
             if tx.blocking_send(msg).is_err() {
                 return;
             }
@@ -190,16 +190,18 @@ async fn stream_to(
     let timeout = repl.timeout;
     if let Some(mut rx) = snapshot {
         while let Some(msg) = rx.recv().await {
-            send(wr, link, timeout, msg).await?;
+            send(wr, link, timeout, &msg).await?;
         }
         let mut end = Vec::new();
         wire::put_u64s(&mut end, wire::SNAPSHOT_END, &[0]);
-        send(wr, link, timeout, end).await?;
+        send(wr, link, timeout, &end).await?;
         // It is in sync once it has applied what the active had when its load ended.
         link.standby_at.store(log.last_lsn(), Ordering::Release);
     }
     let mut told_standby = false;
-    let mut records = Vec::with_capacity(BATCH);
+    // One message buffer, reused: records are read from the backlog straight into it.
+    let mut msg = Vec::with_capacity(BATCH + 64);
+    let lost = |_| "the mirror fell behind the replication backlog (repl_backlog); it will resync";
     loop {
         if link.is_out() {
             return Err("out of sync".into());
@@ -211,7 +213,12 @@ async fn stream_to(
             repl.in_sync.mark_out_of_sync(link, &why);
             return Err(why);
         }
-        records.clear();
+        msg.clear();
+        let start = wire::begin(&mut msg, wire::RECORDS);
+        // The epoch that writes them: a mirror that knows a newer one refuses them.
+        msg.extend_from_slice(&repl.epoch().to_le_bytes());
+        let epoch_only = wire::body_len(&msg, start);
+        let records = |msg: &Vec<u8>| wire::body_len(msg, start) - epoch_only;
         // A pending takeover goes out as soon as the last records have.
         let wait = if link.takeover.lock().is_some() {
             Duration::ZERO
@@ -219,30 +226,23 @@ async fn stream_to(
             HEARTBEAT
         };
         let idle = tokio::select! {
-            r = log.next_records(cursor, &mut records, BATCH, wait) => {
-                r.map_err(|_| "the mirror fell behind the replication backlog (repl_backlog); it will resync".to_string())?;
-                records.is_empty()
+            r = log.next_records(cursor, &mut msg, BATCH, wait) => {
+                r.map_err(lost)?;
+                records(&msg) == 0
             }
             _ = link.wake.notified() => true,
         };
-        if !records.is_empty() && records.len() < GATHER_BELOW && gather_ok(shared) {
+        if records(&msg) > 0 && records(&msg) < GATHER_BELOW && gather_ok(shared) {
             // Nobody waits for these acks (eventual writes only): let records gather for a
             // moment, so the mirror applies (and acks) in batches, not once per record.
             tokio::time::sleep(GATHER).await;
-            log.next_records(cursor, &mut records, BATCH, Duration::ZERO)
+            log.next_records(cursor, &mut msg, BATCH, Duration::ZERO)
                 .await
-                .map_err(|_| {
-                    "the mirror fell behind the replication backlog (repl_backlog); it will resync"
-                        .to_string()
-                })?;
+                .map_err(lost)?;
         }
-        if !records.is_empty() {
-            let mut msg = Vec::with_capacity(records.len() + wire::HEADER);
-            // The epoch that wrote them: a mirror that knows a newer one refuses them.
-            wire::header(&mut msg, wire::RECORDS, 8 + records.len());
-            msg.extend_from_slice(&repl.epoch().to_le_bytes());
-            msg.extend_from_slice(&records);
-            send(wr, link, timeout, msg).await?;
+        if records(&msg) > 0 {
+            wire::finish(&mut msg, start);
+            send(wr, link, timeout, &msg).await?;
             continue;
         }
         let mut control = Vec::new();
@@ -270,7 +270,7 @@ async fn stream_to(
             wire::put_u64s(&mut control, wire::TAKEOVER, &[last, epoch]);
         }
         if !control.is_empty() {
-            send(wr, link, timeout, control).await?;
+            send(wr, link, timeout, &control).await?;
         }
         if link.promoted.load(Ordering::Acquire) {
             return Ok(());
@@ -290,9 +290,9 @@ async fn send(
     wr: &mut tokio::net::tcp::OwnedWriteHalf,
     link: &Link,
     timeout: Duration,
-    bytes: Vec<u8>,
+    bytes: &[u8],
 ) -> Result<(), String> {
-    match tokio::time::timeout(timeout, wr.write_all(&bytes)).await {
+    match tokio::time::timeout(timeout, wr.write_all(bytes)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!(

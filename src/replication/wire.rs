@@ -40,8 +40,28 @@ pub const HEADER: usize = 5;
 
 /// Appends a message.
 pub fn put(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
-    header(out, tag, body.len());
+    let start = begin(out, tag);
     out.extend_from_slice(body);
+    finish(out, start);
+}
+
+/// Starts a message whose body the caller appends to `out` next (records are read straight
+/// into it, not copied); returns where it starts, for [`finish`].
+pub fn begin(out: &mut Vec<u8>, tag: u8) -> usize {
+    let start = out.len();
+    header(out, tag, 0);
+    start
+}
+
+/// Writes the length of the message begun at `start`: everything appended since.
+pub fn finish(out: &mut [u8], start: usize) {
+    let len = (out.len() - start - HEADER) as u32;
+    out[start + 1..start + HEADER].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Bytes of body appended to the message begun at `start`.
+pub fn body_len(out: &[u8], start: usize) -> usize {
+    out.len() - start - HEADER
 }
 
 /// Appends a message whose body is `u64`s.
@@ -53,7 +73,7 @@ pub fn put_u64s(out: &mut Vec<u8>, tag: u8, vals: &[u64]) {
 }
 
 /// Appends a message header for a body of `len` bytes the caller appends next.
-pub fn header(out: &mut Vec<u8>, tag: u8, len: usize) {
+fn header(out: &mut Vec<u8>, tag: u8, len: usize) {
     out.push(tag);
     out.extend_from_slice(&(len as u32).to_le_bytes());
 }
