@@ -214,19 +214,19 @@ impl Log {
         t.next_lsn = next_lsn;
     }
 
-    /// Appends a record received from the active (its whole frame, lsn `lsn`) to the file
-    /// and the backlog, exactly as the active wrote it.
-    pub fn append_raw(&self, lsn: u64, frame: &[u8]) {
+    /// Appends records received from the active (whole frames, lsns `first..=last`, in
+    /// order) to the file and the backlog, exactly as the active wrote them.
+    pub fn append_raw(&self, first: u64, last: u64, frames: &[u8]) {
         let wake = {
             let mut guard = self.tail.lock();
             let t = &mut *guard;
-            t.next_lsn = lsn + 1;
+            t.next_lsn = last + 1;
             let wake = t.file && t.idle && t.buf.is_empty();
             if t.file {
-                t.buf.extend_from_slice(frame);
+                t.buf.extend_from_slice(frames);
             }
             if let Some(b) = &mut t.backlog {
-                b.push(lsn, frame);
+                b.push(first, frames);
             }
             wake
         };

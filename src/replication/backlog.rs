@@ -57,7 +57,8 @@ impl Backlog {
         }
     }
 
-    /// Appends the frame of record `lsn` (records arrive in lsn order).
+    /// Appends the frames of one or more records, the first of which is `lsn` (records
+    /// arrive in lsn order).
     pub fn push(&mut self, lsn: u64, frame: &[u8]) {
         let fits = self
             .chunks
@@ -227,6 +228,18 @@ mod tests {
         let mut out = Vec::new();
         b.read(&mut cur, &mut out, usize::MAX).expect("kept");
         assert_eq!(lsns(&out), (first..=3000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_batch_of_frames_pushed_at_once_is_found_record_by_record() {
+        let mut b = Backlog::new(CHUNK * 4);
+        let batch: Vec<u8> = (1..=100).flat_map(|lsn| frame(lsn, 20)).collect();
+        b.push(1, &batch);
+        b.push(101, &frame(101, 20));
+        let mut cur = b.find(57, 102).expect("inside the batch");
+        let mut out = Vec::new();
+        b.read(&mut cur, &mut out, usize::MAX).expect("kept");
+        assert_eq!(lsns(&out), (57..=101).collect::<Vec<_>>());
     }
 
     #[test]

@@ -230,32 +230,48 @@ fn read_line(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<String, String> {
 /// this server's own log, as received.
 fn apply(shared: &Shared, mut body: &[u8], logged: bool) -> Result<(), String> {
     let ks = &shared.keyspace;
-    let log = shared.repl.log();
+    let log = shared.repl.log().filter(|_| logged);
     while !body.is_empty() {
         let now = crate::store::now_ms();
         let started = Instant::now();
         let mut db = ks.db_replica(now);
+        let slice = body;
+        let (mut first, mut last) = (0, 0);
         let mut n = 0u32;
         // The clock is read every 64 records: a read per record costs more than the record.
-        while !body.is_empty() && (!n.is_multiple_of(64) || started.elapsed() < APPLY_SLICE) {
+        let applied = loop {
+            if body.is_empty() || (n.is_multiple_of(64) && started.elapsed() >= APPLY_SLICE) {
+                break Ok(());
+            }
             n = n.wrapping_add(1);
             let Frame::Ok { payload, len } = record::frame(body) else {
-                return Err("a damaged record from the active".into());
+                break Err("a damaged record from the active".to_string());
             };
-            let rec = Record::parse(payload).map_err(|e| format!("a bad record: {e}"))?;
+            let rec = match Record::parse(payload) {
+                Ok(r) => r,
+                Err(e) => break Err(format!("a bad record: {e}")),
+            };
             if !crate::persist::loader::apply_all(&mut db, ks, &rec, now) {
-                return Err(format!("record {} does not decode", rec.lsn));
+                break Err(format!("record {} does not decode", rec.lsn));
             }
-            if logged && let Some(log) = log {
-                log.append_raw(rec.lsn, &body[..len]);
+            if first == 0 {
+                first = rec.lsn;
             }
+            last = rec.lsn;
             body = &body[len..];
+        };
+        // What was applied goes to the own log as received, in one append per slice.
+        if let Some(log) = log
+            && last != 0
+        {
+            log.append_raw(first, last, &slice[..slice.len() - body.len()]);
         }
         let inv = db.take_invalidations();
         drop(db);
         if !inv.is_empty() {
             shared.tracking.deliver(inv, 0, &mut Vec::new());
         }
+        applied?;
     }
     Ok(())
 }
