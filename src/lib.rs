@@ -39,6 +39,7 @@
 
 pub mod admin;
 pub mod cache;
+pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod error;

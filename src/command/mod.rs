@@ -10,6 +10,7 @@
 
 pub mod cache;
 pub mod client;
+pub mod cluster;
 pub mod connection;
 pub mod ctx;
 pub mod debug;
@@ -284,6 +285,8 @@ command_table! {
     ReadWrite(replication::ReadWrite) = CommandSpec::new("readwrite", 1, "cluster", "3.0.0", "Enables read-write queries for a connection to a Redis Cluster replica node.").flags(Flags::FAST.with(Flags::LOADING).with(Flags::STALE));
     Failover(replication::Failover) = CommandSpec::new("failover", -1, "server", "6.2.0", "Starts a coordinated failover from a server to one of its replicas.").flags(Flags::ADMIN.with(Flags::NOSCRIPT).with(Flags::STALE).with(Flags::NO_MULTI));
     Role(replication::Role) = CommandSpec::new("role", 1, "server", "2.8.12", "Returns the replication role.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE).with(Flags::FAST));
+    Cluster(cluster::ClusterCmd<'a>) = CommandSpec::new("cluster", -2, "cluster", "3.0.0", "A container for Redis Cluster commands.").subs(cluster::SUBS);
+    ClusterPeer(cluster::Peer) = CommandSpec::new("cluster.peer", 1, "terrace", "0.1.0", "Marks this connection as another Terrace server's forwarding connection: it is served only this stripe's keys (MOVED otherwise) and never routed on.").flags(Flags::FAST.with(Flags::STALE).with(Flags::LOADING));
     Debug(debug::Debug<'a>) = CommandSpec::new("debug", -2, "server", "1.0.0", "A container for debugging commands (DIGEST, DIGEST-VALUE).").flags(Flags::ADMIN.with(Flags::NOSCRIPT).with(Flags::LOADING).with(Flags::STALE));
     Shutdown(server::Shutdown) = CommandSpec::new("shutdown", -1, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.").flags(Flags::ADMIN.with(Flags::NOSCRIPT).with(Flags::LOADING).with(Flags::STALE).with(Flags::NO_MULTI));
 }

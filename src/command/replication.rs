@@ -57,6 +57,10 @@ impl<'a> Exec<'a> for ReadOnly {
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
         ctx.client.readonly = self.0;
+        if self.0 && ctx.client.routing == crate::cluster::Mode::Plain {
+            // Only cluster clients send READONLY: they route themselves.
+            ctx.client.routing = crate::cluster::Mode::Cluster;
+        }
         Ok(Reply::Ok)
     }
 }

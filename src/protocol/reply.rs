@@ -11,7 +11,7 @@ use redis_protocol::resp2::types::BytesFrame as F2;
 use redis_protocol::resp3::types::{BytesFrame as F3, FrameMap, FrameSet, VerbatimStringFormat};
 
 /// The protocol a connection speaks (`HELLO 2|3`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Proto {
     /// RESP2, the default.
     #[default]
@@ -65,6 +65,9 @@ pub enum Reply {
     Push(Vec<Reply>),
     /// Several replies to one command, written back to back (SUBSCRIBE a b).
     Many(Vec<Reply>),
+    /// A reply already encoded in the client's protocol (relayed from the server that
+    /// owns the key): written as it is.
+    Raw(Bytes),
 }
 
 impl Reply {
@@ -90,7 +93,11 @@ impl Reply {
 
     /// True for error replies.
     pub fn is_error(&self) -> bool {
-        matches!(self, Reply::Error(_))
+        match self {
+            Reply::Error(_) => true,
+            Reply::Raw(b) => b.first() == Some(&b'-'),
+            _ => false,
+        }
     }
 
     /// Appends the wire form of this reply to `out`.
@@ -100,6 +107,7 @@ impl Reply {
         // the bytes themselves. Everything else goes through redis-protocol.
         match (&self, proto) {
             (Reply::NoReply, _) => return,
+            (Reply::Raw(b), _) => return out.extend_from_slice(b),
             (Reply::Many(_), _) => {
                 if let Reply::Many(v) = self {
                     for r in v {
@@ -144,7 +152,8 @@ impl Reply {
             Reply::Status(s) => F2::SimpleString(cow_bytes(sanitize(s))),
             Reply::Error(e) => F2::Error(str_of(sanitize(e))),
             Reply::Int(i) => F2::Integer(i),
-            Reply::Bulk(b) | Reply::Verbatim(b) => F2::BulkString(b),
+            // Raw replies are written before conversion; never nested.
+            Reply::Bulk(b) | Reply::Verbatim(b) | Reply::Raw(b) => F2::BulkString(b),
             Reply::Nil | Reply::NoReply => F2::Null,
             Reply::NilArray => F2::Null,
             Reply::Array(v) | Reply::Set(v) | Reply::Push(v) | Reply::Many(v) => {
@@ -178,7 +187,7 @@ impl Reply {
                 data: i,
                 attributes: None,
             },
-            Reply::Bulk(b) => F3::BlobString {
+            Reply::Bulk(b) | Reply::Raw(b) => F3::BlobString {
                 data: b,
                 attributes: None,
             },

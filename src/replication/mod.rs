@@ -70,6 +70,19 @@ impl State {
         }
     }
 
+    /// The state with this [`name`](Self::name).
+    pub fn from_name(name: &str) -> Option<State> {
+        [
+            State::Starting,
+            State::ActiveCoordinator,
+            State::PassiveUninitialized,
+            State::Initializing,
+            State::PassiveStandby,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
+    }
+
     /// The name shown in INFO, `terrace status` and the logs.
     pub fn name(self) -> &'static str {
         match self {

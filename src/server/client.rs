@@ -247,6 +247,12 @@ pub struct Client {
     pub last_lsn: u64,
     /// READONLY: a mirror serves this connection's reads of eventual caches.
     pub readonly: bool,
+    /// How commands for other stripes are handled (a cluster client is redirected, a
+    /// plain one forwarded).
+    pub routing: crate::cluster::Mode,
+    /// A reply being gathered from other stripes: the connection awaits it in the
+    /// command's place.
+    pub routed: Option<crate::cluster::merge::Pending>,
     /// A command that must wait before it can answer (WAIT, FAILOVER): the connection
     /// awaits it and puts its reply in the command's place.
     pub blocked: Option<crate::replication::Blocked>,
@@ -274,6 +280,8 @@ impl Client {
             strong_lsn: 0,
             last_lsn: 0,
             readonly: false,
+            routing: crate::cluster::Mode::Plain,
+            routed: None,
             blocked: None,
         }
     }

@@ -89,6 +89,9 @@ pub async fn serve(
         // batch.
         let mut pos = 0;
         let mut replies = 0;
+        // Once a command of the batch was sent to another stripe, the replies after it
+        // wait their turn here (in order), instead of going straight to `wbuf`.
+        let mut deferred: Vec<Deferred> = Vec::new();
         loop {
             match decoder.decode(&rbuf[pos..], &limits) {
                 Ok(Some(frame)) => {
@@ -103,7 +106,13 @@ pub async fn serve(
                         // WAIT, FAILOVER: the batch waits here, in order.
                         reply = crate::replication::run_blocked(&shared, b).await;
                     }
-                    reply.encode(client.proto, &mut wbuf);
+                    if let Some(p) = client.routed.take() {
+                        deferred.push(Deferred::Routed(p));
+                    } else if deferred.is_empty() {
+                        reply.encode(client.proto, &mut wbuf);
+                    } else {
+                        deferred.push(Deferred::Ready(reply));
+                    }
                     replies += 1;
                     if client.close {
                         break;
@@ -112,11 +121,18 @@ pub async fn serve(
                 Ok(None) => break,
                 Err(e) => {
                     tracing::debug!(client = handle.id, "protocol error: {e}");
-                    Reply::Error(format!("ERR {e}").into()).encode(client.proto, &mut wbuf);
+                    deferred.push(Deferred::Ready(Reply::Error(format!("ERR {e}").into())));
                     client.close = true;
                     break;
                 }
             }
+        }
+        for d in deferred {
+            let reply = match d {
+                Deferred::Ready(r) => r,
+                Deferred::Routed(p) => p.resolve(&shared).await,
+            };
+            reply.encode(client.proto, &mut wbuf);
         }
         rbuf.advance(pos);
         flush_stats(&shared, &mut client);
@@ -193,6 +209,14 @@ pub async fn serve(
     crate::command::pubsub::unsubscribe_all(&shared, &mut client);
     let _ = stream.shutdown().await;
     shared.clients.remove(handle.id);
+}
+
+/// A reply of the batch that waits for an earlier one sent to another stripe.
+enum Deferred {
+    /// Computed here.
+    Ready(Reply),
+    /// Coming from other stripes.
+    Routed(crate::cluster::merge::Pending),
 }
 
 /// This connection's side of [`await_flushes`].

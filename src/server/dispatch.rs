@@ -6,6 +6,8 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::{Client, Shared, transaction};
+use crate::cluster::Route;
+use crate::cluster::merge::{Merge, Part, Pending, SCAN_STRIPE_SHIFT};
 use crate::command::{CmdError, Command, CommandId, CommandSpec, ExecCtx, Flags, Keys};
 use crate::protocol::{Args, Reply};
 use crate::store::{ShardSet, Victim};
@@ -63,7 +65,7 @@ pub fn execute(
 }
 
 fn run(shared: &Shared, client: &mut Client, args: &[&[u8]], clock: &mut BatchClock) -> Reply {
-    let (id, spec) = match check(shared, client, args, clock) {
+    let (id, spec, route) = match check(shared, client, args, clock) {
         Ok(checked) => checked,
         Err(e) => {
             // Inside MULTI, a command that cannot even be queued dooms the transaction.
@@ -94,6 +96,21 @@ fn run(shared: &Shared, client: &mut Client, args: &[&[u8]], clock: &mut BatchCl
         slowlog(shared, client, args, micros);
         return reply;
     }
+    if route != Route::Local {
+        return routed(shared, client, id, spec, args, clock, route);
+    }
+    run_local(shared, client, id, spec, args, clock)
+}
+
+/// Runs a command on this server's keys.
+fn run_local(
+    shared: &Shared,
+    client: &mut Client,
+    id: CommandId,
+    spec: &'static CommandSpec,
+    args: &[&[u8]],
+    clock: &mut BatchClock,
+) -> Reply {
     let cmd = match Command::parse(id, &mut Args::new(&args[1..])) {
         Ok(c) => c,
         Err(e) => return e.into_reply(),
@@ -141,6 +158,142 @@ fn run(shared: &Shared, client: &mut Client, args: &[&[u8]], clock: &mut BatchCl
     result.unwrap_or_else(CmdError::into_reply)
 }
 
+/// The parts of a routed command: (stripe, arguments), in merge order.
+type Plan<'a> = Vec<(usize, Vec<&'a [u8]>)>;
+
+/// Sends a command (or its parts) to the stripes that own its keys; the connection waits
+/// for [`Client::routed`] in this command's place. The local part of a split or fan-out
+/// runs here and now.
+fn routed(
+    shared: &Shared,
+    client: &mut Client,
+    id: CommandId,
+    spec: &'static CommandSpec,
+    args: &[&[u8]],
+    clock: &mut BatchClock,
+    route: Route,
+) -> Reply {
+    let cluster = &shared.cluster;
+    let (plan, merge): (Plan<'_>, Merge) = match route {
+        Route::Local => return run_local(shared, client, id, spec, args, clock),
+        Route::Forward(stripe) => (vec![(stripe, args.to_vec())], Merge::Relay),
+        Route::Split(groups) => {
+            let step = match spec.keys {
+                Keys::Range { step, .. } => step.max(1) as usize,
+                _ => 1,
+            };
+            let mut at: Vec<(usize, (usize, usize))> = Vec::new();
+            let plan = groups
+                .iter()
+                .enumerate()
+                .map(|(i, (stripe, positions))| {
+                    let mut sub: Vec<&[u8]> = args.iter().take(1).copied().collect();
+                    for (j, &p) in positions.iter().enumerate() {
+                        sub.extend(args.iter().skip(p).take(step));
+                        at.push((p, (i, j)));
+                    }
+                    (*stripe, sub)
+                })
+                .collect();
+            at.sort_unstable();
+            let merge = match id {
+                CommandId::MGet => Merge::Mget(at.into_iter().map(|(_, o)| o).collect()),
+                CommandId::MSet => Merge::AllOk,
+                _ => Merge::Sum,
+            };
+            (plan, merge)
+        }
+        Route::FanOut => {
+            let n = cluster.topology.stripes.len();
+            let merge = match id {
+                CommandId::Keys => Merge::Concat,
+                CommandId::DbSize => Merge::Sum,
+                _ => Merge::AllOk,
+            };
+            ((0..n).map(|s| (s, args.to_vec())).collect(), merge)
+        }
+        Route::Scan => {
+            let n = cluster.topology.stripes.len();
+            let cursor = args
+                .get(1)
+                .and_then(|c| std::str::from_utf8(c).ok())
+                .and_then(|c| c.parse::<u64>().ok());
+            let Some(cursor) = cursor else {
+                return CmdError::err("invalid cursor").into_reply();
+            };
+            let stripe = (cursor >> SCAN_STRIPE_SHIFT) as usize;
+            if stripe >= n {
+                return CmdError::err("invalid cursor").into_reply();
+            }
+            let local = (cursor & ((1 << SCAN_STRIPE_SHIFT) - 1)).to_string();
+            let mut sub = args.to_vec();
+            if let Some(c) = sub.get_mut(1) {
+                *c = local.as_bytes();
+            }
+            let plan = vec![(stripe, sub)];
+            return send_parts(
+                shared,
+                client,
+                id,
+                spec,
+                clock,
+                plan,
+                Merge::Scan { stripe, stripes: n },
+            );
+        }
+    };
+    send_parts(shared, client, id, spec, clock, plan, merge)
+}
+
+/// Runs the local part and sends the others; leaves the [`Pending`] reply on the client.
+/// Nothing runs anywhere when a stripe has no known active.
+fn send_parts(
+    shared: &Shared,
+    client: &mut Client,
+    id: CommandId,
+    spec: &'static CommandSpec,
+    clock: &mut BatchClock,
+    plan: Plan<'_>,
+    merge: Merge,
+) -> Reply {
+    let cluster = &shared.cluster;
+    let me = cluster.my_stripe();
+    let mut addrs = Vec::with_capacity(plan.len());
+    for (stripe, _) in &plan {
+        if *stripe == me {
+            addrs.push(None);
+            continue;
+        }
+        match cluster.active_addr(shared, *stripe) {
+            Some(a) => addrs.push(Some(a)),
+            None => return cluster.down(*stripe).into_reply(),
+        }
+    }
+    // A relayed reply is written as it came: ask in the client's protocol. Merged ones
+    // are decoded: RESP2 (these commands' replies have the same shape in both).
+    let proto = if merge == Merge::Relay {
+        client.proto
+    } else {
+        crate::protocol::Proto::Resp2
+    };
+    let mut parts = Vec::with_capacity(plan.len());
+    for ((stripe, sub), addr) in plan.into_iter().zip(addrs) {
+        match addr {
+            None => parts.push(Part::Ready(run_local(
+                shared, client, id, spec, &sub, clock,
+            ))),
+            Some(addr) => {
+                let mut req = Vec::with_capacity(sub.iter().map(|a| a.len() + 16).sum());
+                crate::cluster::upstream::encode_command(&mut req, &sub);
+                let answer = cluster.pool.send(addr, proto, client.id(), req, 1);
+                parts.push(Part::Remote { stripe, answer });
+            }
+        }
+    }
+    client.routed = Some(Pending { parts, merge });
+    Reply::NoReply
+}
+
 /// Logs the command if it took at least `slowlog-log-slower-than`.
 fn slowlog(shared: &Shared, client: &Client, args: &[&[u8]], micros: u64) {
     let threshold = shared
@@ -170,7 +323,7 @@ fn check(
     client: &Client,
     args: &[&[u8]],
     clock: &BatchClock,
-) -> Result<(CommandId, &'static CommandSpec), CmdError> {
+) -> Result<(CommandId, &'static CommandSpec, Route), CmdError> {
     let Some(id) = args.first().and_then(|n| CommandId::lookup(n)) else {
         return Err(CmdError::unknown_command(args));
     };
@@ -218,7 +371,13 @@ fn check(
             return Err(CmdError::Prefixed(crate::persist::misconf(&why).into()));
         }
     }
-    if !shared.repl.is_active() {
+    // Keys of other stripes first: a mirror redirects only what its own stripe owns.
+    let route = if shared.cluster.is_multi() {
+        crate::cluster::route::route(shared, client, id, spec, args)?
+    } else {
+        Route::Local
+    };
+    if route == Route::Local && !shared.repl.is_active() {
         mirror_serves(shared, client, spec, args)?;
     }
     if client.tx.is_some() && spec.flags.has(Flags::NO_MULTI) {
@@ -230,7 +389,7 @@ fn check(
     if spec.flags.has(Flags::DENYOOM) || queued {
         memory_ok(shared, clock.now_ms())?;
     }
-    Ok((id, spec))
+    Ok((id, spec, route))
 }
 
 /// The first key of a command, if it has keys.

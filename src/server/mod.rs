@@ -13,7 +13,8 @@
 //!             │                invalidations of those, ops/sec sample, log rewrite start
 //!             │ loader (restartable): replays the data dir, then the log writer starts;
 //!             │   then replication (stripes with mirrors): the role thread picks active/mirror
-//!             │ group listener (stripes with mirrors): HELLO, SYNC ─▶ replication::shipper
+//!             │ group listener (clusters of several servers): HELLO, SYNC ─▶ replication::shipper
+//!             │ cluster view (several servers): who is active in every stripe (cluster::topology)
 //!             │ on shutdown: stop accepting, connections finish their batch, join workers
 //!             └────────────────────────────────┘
 //! ```
@@ -99,6 +100,8 @@ pub struct Shared {
     pub persist: Option<Arc<Persist>>,
     /// This server's role in its stripe, its mirrors or its active.
     pub repl: crate::replication::Replication,
+    /// The slot map, the other stripes and the forwarding connections.
+    pub cluster: crate::cluster::Cluster,
 }
 
 impl Shared {
@@ -129,6 +132,7 @@ impl Shared {
             settings.appendfsync = p.policy_cell().clone();
         }
         let repl = crate::replication::Replication::new(&config, placement);
+        let cluster = crate::cluster::Cluster::new(&config, placement);
         let track_state = Arc::new(crate::store::TrackingState::new(
             settings.tracking_table_max_keys.clone(),
         ));
@@ -169,6 +173,7 @@ impl Shared {
             tracking: tracking::Tracking::new(track_state),
             persist,
             repl,
+            cluster,
         }
     }
 
@@ -264,14 +269,17 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
             source,
         })?;
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
-    // The group port, for a stripe with mirrors (bound before anyone is told we are up).
+    // The group port, in a cluster of several servers (bound before anyone is told we are
+    // up): mirrors sync through it, and every server asks every other who it is.
+    let servers: usize = opts
+        .config
+        .cluster
+        .stripes
+        .iter()
+        .map(|s| s.servers.len())
+        .sum();
     let group = match server.as_ref() {
-        Some(s)
-            if opts.config.cluster.stripes[opts.placement.stripe]
-                .servers
-                .len()
-                > 1 =>
-        {
+        Some(s) if servers > 1 => {
             let gaddr = format!("{}:{}", s.bind(), s.group_port());
             Some(
                 TcpListener::bind(&gaddr)
@@ -331,6 +339,10 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
             // The role is chosen once the data is loaded: what a server holds decides.
             if let Err(e) = crate::replication::role::start(&shared) {
                 tracing::error!("cannot start replication: {e}");
+                shared.request_shutdown();
+            }
+            if let Err(e) = crate::cluster::Topology::start(&shared) {
+                tracing::error!("cannot start the cluster view: {e}");
                 shared.request_shutdown();
             }
             Ok(())

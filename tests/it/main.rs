@@ -11,6 +11,7 @@ mod persist;
 mod protocol;
 mod pubsub;
 mod replication;
+mod stripes;
 mod tiers;
 mod tracking;
 mod transactions;

@@ -1,0 +1,236 @@
+//! Who is where: every stripe's servers (from the config) and what each last said about
+//! itself (its state and epoch), so a server knows the active of every other stripe.
+//!
+//! The view is kept by probing: a `cluster-view` thread asks every other server's group port
+//! `HELLO` once a second, and at once when a forward to a stripe failed. The server's own
+//! stripe comes from its replication state. The failover issue replaces the probing with
+//! the control plane's state machine (each stripe's epoch and active); [`Topology::active`]
+//! is the one place that answers, so that swap changes only this file.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::config::{Config, Placement};
+use crate::replication::{Peer, State};
+use crate::server::Shared;
+
+/// How often the view is refreshed when nothing asks sooner.
+const REFRESH: Duration = Duration::from_secs(1);
+
+/// One server of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// The server (name, client and group addresses, place in its stripe).
+    pub peer: Peer,
+    /// Host for clients.
+    pub host: String,
+    /// Client port.
+    pub port: u16,
+    /// Its node id: 40 hex characters derived from its name, the same on every server
+    /// and across restarts (cluster clients key their connection pools on it).
+    pub id: String,
+}
+
+/// What a server last said about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Seen {
+    /// Its state, `None` when it did not answer.
+    pub state: Option<State>,
+    /// The epoch it knows.
+    pub epoch: u64,
+    /// Its last lsn (`replication-offset`).
+    pub lsn: u64,
+}
+
+/// One stripe.
+#[derive(Debug, Clone)]
+pub struct Stripe {
+    /// Its name.
+    pub name: String,
+    /// Its servers, in config order.
+    pub nodes: Vec<Node>,
+}
+
+/// Every stripe and what its servers last said.
+#[derive(Debug)]
+pub struct Topology {
+    /// The stripes, in config order (the slot map's stripe indexes).
+    pub stripes: Vec<Stripe>,
+    /// This server: (stripe, server) indexes.
+    pub me: (usize, usize),
+    seen: RwLock<Vec<Vec<Seen>>>,
+    wake: Mutex<Option<mpsc::Sender<()>>>,
+}
+
+/// A node id from a server name: five CRC32C words of the name, as 40 hex characters.
+pub fn node_id(name: &str) -> String {
+    (0u8..5)
+        .map(|i| {
+            let mut b = name.as_bytes().to_vec();
+            b.push(i);
+            format!("{:08x}", crc32c::crc32c(&b))
+        })
+        .collect()
+}
+
+impl Topology {
+    /// The topology of `config`, seen from the server at `at`.
+    pub fn new(config: &Config, at: &Placement) -> Topology {
+        let stripes: Vec<Stripe> = config
+            .cluster
+            .stripes
+            .iter()
+            .map(|s| Stripe {
+                name: s.name.clone(),
+                nodes: s
+                    .servers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| Node {
+                        peer: Peer {
+                            name: c.name.clone(),
+                            addr: format!("{}:{}", c.host, c.port),
+                            group: format!("{}:{}", c.host, c.group_port()),
+                            index: i,
+                        },
+                        host: c.host.clone(),
+                        port: c.port,
+                        id: node_id(&c.name),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let seen = stripes
+            .iter()
+            .map(|s| vec![Seen::default(); s.nodes.len()])
+            .collect();
+        Topology {
+            stripes,
+            me: (at.stripe, at.server),
+            seen: RwLock::new(seen),
+            wake: Mutex::new(None),
+        }
+    }
+
+    /// This server's node.
+    pub fn my_node(&self) -> Option<&Node> {
+        self.stripes.get(self.me.0)?.nodes.get(self.me.1)
+    }
+
+    /// The active of `stripe`: from this server's own role for its stripe; for another,
+    /// the server that says it is ACTIVE-COORDINATOR at the highest epoch, or the only
+    /// server of a one-server stripe.
+    pub fn active(&self, shared: &Shared, stripe: usize) -> Option<usize> {
+        if stripe == self.me.0 {
+            let active = shared.repl.active()?;
+            return Some(active.index);
+        }
+        let s = self.stripes.get(stripe)?;
+        if s.nodes.len() == 1 {
+            return Some(0);
+        }
+        let seen = self.seen.read();
+        seen.get(stripe)?
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.state == Some(State::ActiveCoordinator))
+            .max_by_key(|(_, v)| v.epoch)
+            .map(|(i, _)| i)
+    }
+
+    /// The client address (`host:port`) of `stripe`'s active.
+    pub fn active_addr(&self, shared: &Shared, stripe: usize) -> Option<&str> {
+        let i = self.active(shared, stripe)?;
+        Some(self.stripes.get(stripe)?.nodes.get(i)?.peer.addr.as_str())
+    }
+
+    /// What every server last said (this server's own entry from its replication state).
+    pub fn seen(&self, shared: &Shared) -> Vec<Vec<Seen>> {
+        let mut v = self.seen.read().clone();
+        if let Some(me) = v.get_mut(self.me.0).and_then(|s| s.get_mut(self.me.1)) {
+            *me = Seen {
+                state: Some(shared.repl.state()),
+                epoch: shared.repl.epoch(),
+                lsn: shared.repl.last_lsn(),
+            };
+        }
+        v
+    }
+
+    /// Asks for a refresh now (a forward failed: the stripe may have a new active).
+    pub fn refresh(&self) {
+        if let Some(w) = self.wake.lock().as_ref() {
+            let _ = w.send(());
+        }
+    }
+
+    /// Starts the `cluster-view` thread (only clusters of several servers need one).
+    pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
+        let topo = &shared.cluster.topology;
+        if topo.stripes.iter().map(|s| s.nodes.len()).sum::<usize>() <= 1 {
+            return Ok(());
+        }
+        let (tx, rx) = mpsc::channel();
+        *topo.wake.lock() = Some(tx);
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name("cluster-view".into())
+            .spawn(move || {
+                while !*shared.shutdown.borrow() {
+                    shared.cluster.topology.probe_all();
+                    // Many refresh requests at once cost one round.
+                    let _ = rx.recv_timeout(REFRESH);
+                    while rx.try_recv().is_ok() {}
+                }
+            })?;
+        Ok(())
+    }
+
+    fn probe_all(&self) {
+        for (si, s) in self.stripes.iter().enumerate() {
+            for (ni, n) in s.nodes.iter().enumerate() {
+                if (si, ni) == self.me {
+                    continue;
+                }
+                let seen = match crate::replication::role::probe(&n.peer.group) {
+                    Ok(v) => Seen {
+                        state: State::from_name(&v.state),
+                        epoch: v.epoch,
+                        lsn: v.lsn,
+                    },
+                    Err(_) => Seen::default(),
+                };
+                let mut all = self.seen.write();
+                let was = all.get(si).and_then(|s| s.get(ni)).copied();
+                if was.map(|w| w.state) != Some(seen.state) {
+                    tracing::info!(
+                        "cluster view: {} (stripe {}) is {}",
+                        n.peer.name,
+                        s.name,
+                        seen.state.map_or("unreachable", State::name)
+                    );
+                }
+                if let Some(slot) = all.get_mut(si).and_then(|s| s.get_mut(ni)) {
+                    *slot = seen;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_ids_are_stable_40_hex_and_distinct() {
+        let a = node_id("server1");
+        assert_eq!(a.len(), 40);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(a, node_id("server1"));
+        assert_ne!(a, node_id("server2"));
+    }
+}

@@ -1,0 +1,246 @@
+//! Connections to other stripes' actives, pooled and pipelined: the forwarding path of
+//! transparent routing.
+//!
+//! ```text
+//!  connection task ──Job (encoded commands, reply count)──▶ writer task ──▶ socket
+//!        ▲                                  │ Waiting, in send order
+//!        └──────── oneshot: raw replies ◀── reader task ◀── socket
+//! ```
+//! A connection is kept per (address, protocol, lane); a client always uses the same lane,
+//! so its commands to one stripe run there in the order it sent them, while many clients
+//! share a connection's pipeline. Replies are kept raw (the bytes the owner sent), so a
+//! relayed reply is written to the client without decoding it again. A connection that
+//! fails is dropped with every request on it (their callers get an error) and replaced at
+//! the next request.
+
+use std::collections::HashMap;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::protocol::Proto;
+
+/// Connections per (address, protocol).
+const LANES: u64 = 2;
+/// How long connecting to another server may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What a forwarded request gets: one raw reply per command sent, or why it failed.
+pub type Answer = Result<Vec<Bytes>, String>;
+
+/// Requests waiting to be written.
+struct Job {
+    bytes: Vec<u8>,
+    replies: usize,
+    done: oneshot::Sender<Answer>,
+}
+
+/// A request written, waiting for its replies.
+struct Waiting {
+    replies: usize,
+    done: oneshot::Sender<Answer>,
+}
+
+/// The pool of connections to other servers.
+#[derive(Debug, Default)]
+pub struct Pool {
+    conns: Mutex<HashMap<(String, Proto, u64), mpsc::UnboundedSender<Job>>>,
+    /// The password forwarding connections authenticate with (`requirepass`).
+    auth: Option<String>,
+}
+
+impl Pool {
+    /// A pool whose connections authenticate with `auth`.
+    pub fn new(auth: Option<String>) -> Pool {
+        Pool {
+            conns: Mutex::default(),
+            auth,
+        }
+    }
+
+    /// Sends `request` (`replies` encoded commands) to the server at `addr`, on the
+    /// connection for `proto` and the client's `lane`. Must run inside a tokio runtime.
+    pub fn send(
+        &self,
+        addr: &str,
+        proto: Proto,
+        lane: u64,
+        request: Vec<u8>,
+        replies: usize,
+    ) -> oneshot::Receiver<Answer> {
+        let (done, answer) = oneshot::channel();
+        let mut job = Job {
+            bytes: request,
+            replies,
+            done,
+        };
+        let key = (addr.to_string(), proto, lane % LANES);
+        let mut conns = self.conns.lock();
+        // A connection whose tasks ended is replaced (once: a new one takes any job).
+        for _ in 0..2 {
+            let tx = conns.entry(key.clone()).or_insert_with(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(run(addr.to_string(), proto, self.auth.clone(), rx));
+                tx
+            });
+            match tx.send(job) {
+                Ok(()) => break,
+                Err(mpsc::error::SendError(j)) => {
+                    job = j;
+                    conns.remove(&key);
+                }
+            }
+        }
+        answer
+    }
+}
+
+/// Appends a command as a RESP array of bulk strings.
+pub fn encode_command<A: AsRef<[u8]>>(out: &mut Vec<u8>, args: &[A]) {
+    put_header(out, b'*', args.len());
+    for a in args {
+        let a = a.as_ref();
+        put_header(out, b'$', a.len());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+fn put_header(out: &mut Vec<u8>, kind: u8, n: usize) {
+    out.push(kind);
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// One connection: connects, says who it is, then writes jobs as they come while a
+/// reader task hands replies back in order. Dropping the job queue or the waiting list
+/// fails their requests (their senders are dropped).
+async fn run(
+    addr: String,
+    proto: Proto,
+    auth: Option<String>,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+) {
+    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return fail_all(&mut jobs, &format!("cannot connect to {addr}: {e}")),
+        Err(_) => return fail_all(&mut jobs, &format!("cannot connect to {addr}: timed out")),
+    };
+    let _ = stream.set_nodelay(true);
+    let (rd, mut wr) = stream.into_split();
+    let (waiting, replies) = mpsc::unbounded_channel::<Waiting>();
+    tokio::spawn(read_replies(rd, replies, proto));
+    // Who this connection is: served locally, never routed on (see CLUSTER.PEER).
+    let mut hello = Vec::new();
+    let mut n = 1;
+    if let Some(p) = &auth {
+        encode_command(&mut hello, &[b"AUTH".as_slice(), p.as_bytes()]);
+        n += 1;
+    }
+    if proto == Proto::Resp3 {
+        encode_command(&mut hello, &[b"HELLO".as_slice(), b"3"]);
+        n += 1;
+    }
+    encode_command(&mut hello, &[b"CLUSTER.PEER".as_slice()]);
+    let (done, _) = oneshot::channel();
+    if waiting.send(Waiting { replies: n, done }).is_err() || wr.write_all(&hello).await.is_err() {
+        return fail_all(&mut jobs, &format!("connection to {addr} lost"));
+    }
+    let mut buf = Vec::with_capacity(16 << 10);
+    while let Some(job) = jobs.recv().await {
+        // Everything queued goes out in one write.
+        let mut next = Some(job);
+        while let Some(job) = next {
+            buf.extend_from_slice(&job.bytes);
+            if waiting
+                .send(Waiting {
+                    replies: job.replies,
+                    done: job.done,
+                })
+                .is_err()
+            {
+                return fail_all(&mut jobs, &format!("connection to {addr} lost"));
+            }
+            next = jobs.try_recv().ok();
+        }
+        if let Err(e) = wr.write_all(&buf).await {
+            return fail_all(&mut jobs, &format!("connection to {addr} lost: {e}"));
+        }
+        buf.clear();
+        if buf.capacity() > 1 << 20 {
+            buf = Vec::with_capacity(16 << 10);
+        }
+    }
+}
+
+/// Answers every queued job with `why` and closes the queue.
+fn fail_all(jobs: &mut mpsc::UnboundedReceiver<Job>, why: &str) {
+    tracing::debug!("forwarding: {why}");
+    jobs.close();
+    while let Ok(j) = jobs.try_recv() {
+        let _ = j.done.send(Err(why.to_string()));
+    }
+}
+
+/// Reads replies and hands each request its own, in order. Ends at EOF, at a read error
+/// or at bytes that are not RESP; the requests still waiting then fail.
+async fn read_replies(
+    mut rd: tokio::net::tcp::OwnedReadHalf,
+    mut waiting: mpsc::UnboundedReceiver<Waiting>,
+    proto: Proto,
+) {
+    let mut buf = BytesMut::with_capacity(16 << 10);
+    let mut current: VecDeque<(Waiting, Vec<Bytes>)> = VecDeque::with_capacity(1);
+    let why = loop {
+        loop {
+            let frame = match proto {
+                Proto::Resp2 => redis_protocol::resp2::decode::decode_bytes_mut(&mut buf)
+                    .map(|f| f.map(|(_, _, raw)| raw)),
+                Proto::Resp3 => redis_protocol::resp3::decode::complete::decode_bytes_mut(&mut buf)
+                    .map(|f| f.map(|(_, _, raw)| raw)),
+            };
+            let raw = match frame {
+                Ok(Some(raw)) => raw,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!("forwarding: a reply that is not RESP: {e:?}");
+                    return;
+                }
+            };
+            if current.is_empty() {
+                match waiting.try_recv() {
+                    Ok(w) => {
+                        let n = w.replies;
+                        current.push_back((w, Vec::with_capacity(n)));
+                    }
+                    Err(_) => {
+                        tracing::warn!("forwarding: a reply nobody asked for");
+                        return;
+                    }
+                }
+            }
+            if let Some((w, got)) = current.front_mut() {
+                got.push(raw);
+                if got.len() >= w.replies
+                    && let Some((w, got)) = current.pop_front()
+                {
+                    let _ = w.done.send(Ok(got));
+                }
+            }
+        }
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(16 << 10);
+        }
+        match rd.read_buf(&mut buf).await {
+            Ok(0) => break "closed by the peer".to_string(),
+            Ok(_) => {}
+            Err(e) => break e.to_string(),
+        }
+    };
+    tracing::debug!("forwarding connection ended: {why}");
+}
