@@ -24,7 +24,21 @@ pub enum Part {
         stripe: usize,
         /// Its raw reply, when it comes.
         answer: oneshot::Receiver<Answer>,
+        /// What was sent, to send again where a MOVED points.
+        resend: Resend,
     },
+}
+
+/// A forwarded request, kept so that it can follow one MOVED (the stripe's active changed
+/// before this server noticed).
+#[derive(Debug, Clone)]
+pub struct Resend {
+    /// The encoded command.
+    pub request: Bytes,
+    /// The protocol it was sent in.
+    pub proto: crate::protocol::Proto,
+    /// The client's lane.
+    pub lane: u64,
 }
 
 /// How the parts become one reply.
@@ -67,7 +81,11 @@ impl Pending {
         for part in self.parts {
             let r = match part {
                 Part::Ready(r) => r,
-                Part::Remote { stripe, answer } => match wait(shared, stripe, answer).await {
+                Part::Remote {
+                    stripe,
+                    answer,
+                    resend,
+                } => match wait(shared, stripe, answer, resend).await {
                     Ok(raw) if relay => Reply::Raw(raw),
                     Ok(raw) => decode(&raw),
                     Err(e) => e,
@@ -82,16 +100,40 @@ impl Pending {
     }
 }
 
-/// One remote answer, or the error reply for its failure.
+/// One remote answer, or the error reply for its failure. A MOVED answer (the server
+/// asked is no longer the stripe's active) is followed once.
 async fn wait(
     shared: &Shared,
     stripe: usize,
-    answer: oneshot::Receiver<Answer>,
+    mut answer: oneshot::Receiver<Answer>,
+    resend: Resend,
 ) -> Result<Bytes, Reply> {
     let cluster = &shared.cluster;
     let name = cluster.stripe_name(stripe);
-    let why = match tokio::time::timeout(cluster.forward_timeout, answer).await {
-        Ok(Ok(Ok(mut v))) if v.len() == 1 => return v.pop().ok_or(Reply::Nil),
+    let mut followed = false;
+    let got = loop {
+        match tokio::time::timeout(cluster.forward_timeout, &mut answer).await {
+            Ok(Ok(Ok(mut v))) if v.len() == 1 => {
+                let raw = v.pop().unwrap_or_default();
+                match moved_to(&raw) {
+                    Some(addr) if !followed => {
+                        followed = true;
+                        cluster.topology.refresh();
+                        answer = cluster.pool.send(
+                            &addr,
+                            resend.proto,
+                            resend.lane,
+                            resend.request.clone(),
+                            1,
+                        );
+                    }
+                    _ => return Ok(raw),
+                }
+            }
+            other => break other,
+        }
+    };
+    let why = match got {
         Ok(Ok(Ok(v))) => format!("{} replies to one command", v.len()),
         Ok(Ok(Err(why))) => why,
         Ok(Err(_)) => "the connection was lost".to_string(),
@@ -105,6 +147,14 @@ async fn wait(
     Err(Reply::Error(
         format!("CLUSTERDOWN stripe {name} is unreachable: {why}").into(),
     ))
+}
+
+/// The address a `-MOVED slot host:port` reply points to.
+fn moved_to(raw: &[u8]) -> Option<String> {
+    let line = raw.strip_prefix(b"-MOVED ")?;
+    let line = std::str::from_utf8(line).ok()?.trim_end();
+    let (_, addr) = line.split_once(' ')?;
+    Some(addr.to_string())
 }
 
 /// A raw RESP2 reply as a [`Reply`].
@@ -219,6 +269,16 @@ mod tests {
         // A part shorter than promised is an error, not a panic.
         let r = merge(Merge::Mget(vec![(0, 5)]), vec![Reply::Array(vec![])]);
         assert!(r.is_error());
+    }
+
+    #[test]
+    fn moved_replies_name_their_address() {
+        assert_eq!(
+            moved_to(b"-MOVED 3999 127.0.0.1:7002\r\n").as_deref(),
+            Some("127.0.0.1:7002")
+        );
+        assert_eq!(moved_to(b"-ERR MOVED\r\n"), None);
+        assert_eq!(moved_to(b"+OK\r\n"), None);
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub type Answer = Result<Vec<Bytes>, String>;
 
 /// Requests waiting to be written.
 struct Job {
-    bytes: Vec<u8>,
+    bytes: Bytes,
     replies: usize,
     done: oneshot::Sender<Answer>,
 }
@@ -49,7 +49,8 @@ struct Waiting {
 /// The pool of connections to other servers.
 #[derive(Debug, Default)]
 pub struct Pool {
-    conns: Mutex<HashMap<(String, Proto, u64), mpsc::UnboundedSender<Job>>>,
+    /// Per address: the connection of each (protocol, lane), at `proto * LANES + lane`.
+    conns: Mutex<HashMap<String, Vec<Option<mpsc::UnboundedSender<Job>>>>>,
     /// The password forwarding connections authenticate with (`requirepass`).
     auth: Option<String>,
 }
@@ -70,7 +71,7 @@ impl Pool {
         addr: &str,
         proto: Proto,
         lane: u64,
-        request: Vec<u8>,
+        request: Bytes,
         replies: usize,
     ) -> oneshot::Receiver<Answer> {
         let (done, answer) = oneshot::channel();
@@ -79,11 +80,17 @@ impl Pool {
             replies,
             done,
         };
-        let key = (addr.to_string(), proto, lane % LANES);
+        let at = (proto == Proto::Resp3) as usize * LANES as usize + (lane % LANES) as usize;
         let mut conns = self.conns.lock();
+        if !conns.contains_key(addr) {
+            conns.insert(addr.to_string(), vec![None; 2 * LANES as usize]);
+        }
+        let Some(slot) = conns.get_mut(addr).and_then(|v| v.get_mut(at)) else {
+            return answer;
+        };
         // A connection whose tasks ended is replaced (once: a new one takes any job).
         for _ in 0..2 {
-            let tx = conns.entry(key.clone()).or_insert_with(|| {
+            let tx = slot.get_or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
                 tokio::spawn(run(addr.to_string(), proto, self.auth.clone(), rx));
                 tx
@@ -92,7 +99,7 @@ impl Pool {
                 Ok(()) => break,
                 Err(mpsc::error::SendError(j)) => {
                     job = j;
-                    conns.remove(&key);
+                    *slot = None;
                 }
             }
         }

@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::{Client, Shared, transaction};
 use crate::cluster::Route;
-use crate::cluster::merge::{Merge, Part, Pending, SCAN_STRIPE_SHIFT};
+use crate::cluster::merge::{Merge, Part, Pending, Resend, SCAN_STRIPE_SHIFT};
 use crate::command::{CmdError, Command, CommandId, CommandSpec, ExecCtx, Flags, Keys};
 use crate::protocol::{Args, Reply};
 use crate::store::{ShardSet, Victim};
@@ -285,8 +285,19 @@ fn send_parts(
             Some(addr) => {
                 let mut req = Vec::with_capacity(sub.iter().map(|a| a.len() + 16).sum());
                 crate::cluster::upstream::encode_command(&mut req, &sub);
-                let answer = cluster.pool.send(addr, proto, client.id(), req, 1);
-                parts.push(Part::Remote { stripe, answer });
+                let resend = Resend {
+                    request: req.into(),
+                    proto,
+                    lane: client.id(),
+                };
+                let answer = cluster
+                    .pool
+                    .send(addr, proto, resend.lane, resend.request.clone(), 1);
+                parts.push(Part::Remote {
+                    stripe,
+                    answer,
+                    resend,
+                });
             }
         }
     }

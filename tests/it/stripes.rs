@@ -12,35 +12,55 @@ use redis::Value;
 
 use crate::util::{TestServer, free_port};
 
-/// A cluster of `stripes` one-server stripes (`stripe1`.., servers `s1`..) in a temp dir.
+/// A cluster of `stripes` stripes (`stripe1`..) of `per` servers each (`s1`.. in order) in a
+/// temp dir; the first server of each stripe is its active.
 struct Cluster {
     _dir: tempfile::TempDir,
+    conf: PathBuf,
     servers: Vec<TestServer>,
 }
 
 impl Cluster {
     fn start(stripes: usize) -> Cluster {
+        Cluster::start_with(stripes, 1)
+    }
+
+    fn start_with(stripes: usize, per: usize) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
-        let ports: Vec<u16> = (0..stripes).map(|_| free_port()).collect();
+        let ports: Vec<u16> = (0..stripes * per).map(|_| free_port()).collect();
         let mut yaml = String::from("cluster:\n  stripes:\n");
-        for (i, p) in ports.iter().enumerate() {
-            yaml.push_str(&format!(
-                "    - name: stripe{n}\n      servers: [{{ name: s{n}, host: 127.0.0.1, port: {p}, group_port: {g} }}]\n",
-                n = i + 1,
-                g = free_port()
-            ));
+        for st in 0..stripes {
+            yaml.push_str(&format!("    - name: stripe{}\n      servers:\n", st + 1));
+            for i in st * per..(st + 1) * per {
+                yaml.push_str(&format!(
+                    "        - {{ name: s{n}, host: 127.0.0.1, port: {p}, group_port: {g} }}\n",
+                    n = i + 1,
+                    p = ports[i],
+                    g = free_port()
+                ));
+            }
         }
         let conf: PathBuf = dir.path().join("conf.yaml");
         std::fs::write(&conf, yaml).expect("config");
-        let servers: Vec<TestServer> = ports
-            .iter()
-            .enumerate()
-            .map(|(i, &p)| TestServer::start_named(&conf, &format!("s{}", i + 1), p))
-            .collect();
-        for s in &servers {
-            wait_ok(s.port);
+        let mut servers = Vec::new();
+        for (i, &p) in ports.iter().enumerate() {
+            servers.push(TestServer::start_named(&conf, &format!("s{}", i + 1), p));
+            if per > 1 && i % per == 0 {
+                // The first listed is the active: let it take the role before the others.
+                wait_field(p, "terrace_state", "ACTIVE-COORDINATOR");
+            }
         }
-        Cluster { _dir: dir, servers }
+        for (i, s) in servers.iter().enumerate() {
+            wait_ok(s.port);
+            if i % per != 0 {
+                wait_field(s.port, "terrace_state", "PASSIVE-STANDBY");
+            }
+        }
+        Cluster {
+            _dir: dir,
+            conf,
+            servers,
+        }
     }
 
     fn port(&self, i: usize) -> u16 {
@@ -64,6 +84,19 @@ fn wait_ok(port: u16) {
             return;
         }
         assert!(Instant::now() < deadline, "cluster not ok on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits (bounded) until INFO terrace shows `field:value`.
+fn wait_field(port: u16, field: &str, value: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let info: Option<String> = redis::cmd("INFO").arg("terrace").query(&mut con(port)).ok();
+        if info.is_some_and(|i| i.lines().any(|l| l == format!("{field}:{value}"))) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{port} not {field}:{value}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -555,4 +588,89 @@ print(len(rc.get_nodes()), rc.dbsize())
     );
     // Two nodes; DBSIZE is summed over the primaries by redis-py: 504 keys.
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2 504");
+}
+
+#[test]
+fn routing_follows_a_switchover_in_another_stripe() {
+    // Two stripes of an active and a mirror.
+    let cl = Cluster::start_with(2, 2);
+    let mut plain = con(cl.port(0));
+    let keys: Vec<String> = (0..200).map(|i| format!("sw{i}")).collect();
+    for k in &keys {
+        let () = redis::cmd("SET")
+            .arg(k)
+            .arg(k)
+            .query(&mut plain)
+            .expect("set");
+    }
+    let client =
+        redis::cluster::ClusterClient::new(vec![format!("redis://127.0.0.1:{}/", cl.port(0))])
+            .expect("cluster client");
+    let mut cc = client.get_connection().expect("cluster connection");
+    let v: String = redis::cmd("GET").arg("sw1").query(&mut cc).expect("get");
+    assert_eq!(v, "sw1");
+    // CLUSTER NODES shows each stripe's mirror as a replica of its active.
+    let nodes: String = redis::cmd("CLUSTER")
+        .arg("NODES")
+        .query(&mut con(cl.port(0)))
+        .expect("nodes");
+    assert_eq!(
+        nodes.lines().filter(|l| l.contains(" slave ")).count(),
+        2,
+        "{nodes}"
+    );
+
+    // stripe2's mirror (s4) takes over.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_terrace"))
+        .args([
+            "failover",
+            "-f",
+            cl.conf.to_str().expect("path"),
+            "--stripe",
+            "stripe2",
+        ])
+        .output()
+        .expect("terrace failover");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_field(cl.port(3), "terrace_state", "ACTIVE-COORDINATOR");
+
+    // The plain connection on stripe1 still reads and writes every key, stripe2's included.
+    for k in &keys {
+        let v: String = redis::cmd("GET")
+            .arg(k)
+            .query(&mut plain)
+            .expect("get after switchover");
+        assert_eq!(&v, k);
+        let () = redis::cmd("SET")
+            .arg(k)
+            .arg(format!("{k}+"))
+            .query(&mut plain)
+            .expect("set");
+    }
+    // The cluster client follows MOVED to the new active.
+    for k in &keys {
+        let v: String = redis::cmd("GET")
+            .arg(k)
+            .query(&mut cc)
+            .expect("cluster get");
+        assert_eq!(v, format!("{k}+"));
+    }
+    // Within a few seconds every server's slot map names the new active.
+    let new_active = format!("127.0.0.1:{}", cl.port(3));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let maps: Vec<_> = (0..4).map(|i| slot_ranges(&mut con(cl.port(i)))).collect();
+        if maps.iter().all(|m| m.iter().any(|r| r.2 == new_active)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "slot maps still name the old active: {maps:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
