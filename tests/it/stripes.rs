@@ -29,16 +29,18 @@ impl Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let ports: Vec<u16> = (0..stripes * per).map(|_| free_port()).collect();
         let mut yaml = String::from("cluster:\n  stripes:\n");
-        for st in 0..stripes {
-            yaml.push_str(&format!("    - name: stripe{}\n      servers:\n", st + 1));
-            for i in st * per..(st + 1) * per {
+        for (i, p) in ports.iter().enumerate() {
+            if i % per == 0 {
                 yaml.push_str(&format!(
-                    "        - {{ name: s{n}, host: 127.0.0.1, port: {p}, group_port: {g} }}\n",
-                    n = i + 1,
-                    p = ports[i],
-                    g = free_port()
+                    "    - name: stripe{}\n      servers:\n",
+                    i / per + 1
                 ));
             }
+            yaml.push_str(&format!(
+                "        - {{ name: s{n}, host: 127.0.0.1, port: {p}, group_port: {g} }}\n",
+                n = i + 1,
+                g = free_port()
+            ));
         }
         let conf: PathBuf = dir.path().join("conf.yaml");
         std::fs::write(&conf, yaml).expect("config");
