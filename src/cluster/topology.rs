@@ -37,8 +37,10 @@ pub struct Node {
 /// What a server last said about itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Seen {
-    /// Its state, `None` when it did not answer.
+    /// Its state when it last answered, `None` when it never did.
     pub state: Option<State>,
+    /// It answered the last probe.
+    pub reachable: bool,
     /// The epoch it knows.
     pub epoch: u64,
     /// Its last lsn (`replication-offset`).
@@ -121,8 +123,10 @@ impl Topology {
     }
 
     /// The active of `stripe`: from this server's own role for its stripe; for another,
-    /// the server that says it is ACTIVE-COORDINATOR at the highest epoch, or the only
-    /// server of a one-server stripe.
+    /// the server that said it is ACTIVE-COORDINATOR at the highest epoch, or the only
+    /// server of a one-server stripe. A probe that fails (a loaded machine, a brief
+    /// partition) does not forget an active: a new one has a higher epoch, and forwarding
+    /// to a dead one fails on its own.
     pub fn active(&self, shared: &Shared, stripe: usize) -> Option<usize> {
         if stripe == self.me.0 {
             let active = shared.repl.active()?;
@@ -153,6 +157,7 @@ impl Topology {
         if let Some(me) = v.get_mut(self.me.0).and_then(|s| s.get_mut(self.me.1)) {
             *me = Seen {
                 state: Some(shared.repl.state()),
+                reachable: true,
                 epoch: shared.repl.epoch(),
                 lsn: shared.repl.last_lsn(),
             };
@@ -195,22 +200,34 @@ impl Topology {
                 if (si, ni) == self.me {
                     continue;
                 }
-                let seen = match crate::replication::role::probe(&n.peer.group) {
+                let probed = crate::replication::role::probe(&n.peer.group);
+                let mut all = self.seen.write();
+                let was = all
+                    .get(si)
+                    .and_then(|s| s.get(ni))
+                    .copied()
+                    .unwrap_or_default();
+                let seen = match probed {
                     Ok(v) => Seen {
                         state: State::from_name(&v.state),
+                        reachable: true,
                         epoch: v.epoch,
                         lsn: v.lsn,
                     },
-                    Err(_) => Seen::default(),
+                    Err(_) => Seen {
+                        reachable: false,
+                        ..was
+                    },
                 };
-                let mut all = self.seen.write();
-                let was = all.get(si).and_then(|s| s.get(ni)).copied();
-                if was.map(|w| w.state) != Some(seen.state) {
+                if (was.state, was.reachable) != (seen.state, seen.reachable) {
                     tracing::info!(
                         "cluster view: {} (stripe {}) is {}",
                         n.peer.name,
                         s.name,
-                        seen.state.map_or("unreachable", State::name)
+                        match (seen.reachable, seen.state) {
+                            (true, Some(st)) => st.name(),
+                            _ => "unreachable",
+                        }
                     );
                 }
                 if let Some(slot) = all.get_mut(si).and_then(|s| s.get_mut(ni)) {

@@ -242,9 +242,9 @@ fn shard_id(shared: &Shared, stripe: usize) -> String {
     node_id(&format!("stripe/{}", shared.cluster.stripe_name(stripe)))
 }
 
-/// Whether a server is a mirror that can serve (PASSIVE-STANDBY).
+/// Whether a server is a reachable mirror that can serve (PASSIVE-STANDBY).
 fn standby(seen: &Seen) -> bool {
-    seen.state == Some(State::PassiveStandby)
+    seen.reachable && seen.state == Some(State::PassiveStandby)
 }
 
 /// CLUSTER SLOTS: each range with its active, then its PASSIVE-STANDBY mirrors. Ranges of
@@ -302,7 +302,7 @@ fn shards(shared: &Shared) -> Reply {
                     .and_then(|v| v.get(i))
                     .copied()
                     .unwrap_or_default();
-                let health = match v.state {
+                let health = match v.state.filter(|_| v.reachable) {
                     None => "fail",
                     Some(State::ActiveCoordinator | State::PassiveStandby) => "online",
                     Some(_) => "loading",
@@ -361,7 +361,7 @@ fn nodes(shared: &Shared) -> String {
             } else {
                 "slave"
             });
-            if v.state.is_none() && (si, i) != topo.me {
+            if !v.reachable {
                 flags.push("fail");
             }
             let master = if is_active {
@@ -370,7 +370,7 @@ fn nodes(shared: &Shared) -> String {
                 active_id.unwrap_or("-")
             };
             let gport = n.peer.group.rsplit_once(':').map_or("0", |(_, p)| p);
-            let link = if v.state.is_some() || (si, i) == topo.me {
+            let link = if v.reachable {
                 "connected"
             } else {
                 "disconnected"

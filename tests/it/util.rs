@@ -15,6 +15,11 @@ pub struct TestServer {
     pub log: PathBuf,
 }
 
+/// Async connection settings for tests: a 30 s response timeout (see [`TestServer::conn`]).
+pub fn patient() -> redis::AsyncConnectionConfig {
+    redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(30)))
+}
+
 /// A free loopback port: bind port 0, read it, release it.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -145,10 +150,13 @@ impl TestServer {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    /// A multiplexed connection. Its response timeout is 30 s, not the crate's 500 ms: a
+    /// big pipeline on a loaded 2-core machine can take longer, and each test bounds its
+    /// own waits.
     pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
         redis::Client::open(self.url())
             .expect("client")
-            .get_multiplexed_async_connection()
+            .get_multiplexed_async_connection_with_config(&patient())
             .await
             .expect("connect")
     }
@@ -156,7 +164,7 @@ impl TestServer {
     pub async fn conn3(&self) -> redis::aio::MultiplexedConnection {
         redis::Client::open(format!("{}?protocol=resp3", self.url()))
             .expect("client")
-            .get_multiplexed_async_connection()
+            .get_multiplexed_async_connection_with_config(&patient())
             .await
             .expect("connect resp3")
     }
