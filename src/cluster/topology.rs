@@ -64,6 +64,9 @@ pub struct Topology {
     /// This server: (stripe, server) indexes.
     pub me: (usize, usize),
     seen: RwLock<Vec<Vec<Seen>>>,
+    /// Per stripe, the last server seen as its active: used while no server says it is
+    /// (a probe failed during a switchover); a former active redirects with MOVED.
+    last_active: RwLock<Vec<Option<usize>>>,
     wake: Mutex<Option<mpsc::Sender<()>>>,
 }
 
@@ -110,6 +113,7 @@ impl Topology {
             .map(|s| vec![Seen::default(); s.nodes.len()])
             .collect();
         Topology {
+            last_active: RwLock::new(vec![None; stripes.len()]),
             stripes,
             me: (at.stripe, at.server),
             seen: RwLock::new(seen),
@@ -137,12 +141,7 @@ impl Topology {
             return Some(0);
         }
         let seen = self.seen.read();
-        seen.get(stripe)?
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.state == Some(State::ActiveCoordinator))
-            .max_by_key(|(_, v)| v.epoch)
-            .map(|(i, _)| i)
+        claimed(seen.get(stripe)?).or_else(|| self.last_active.read().get(stripe).copied()?)
     }
 
     /// The client address (`host:port`) of `stripe`'s active.
@@ -234,8 +233,23 @@ impl Topology {
                     *slot = seen;
                 }
             }
+            let active = self.seen.read().get(si).and_then(|v| claimed(v));
+            if let Some(a) = active
+                && let Some(last) = self.last_active.write().get_mut(si)
+            {
+                *last = Some(a);
+            }
         }
     }
+}
+
+/// The server of a stripe that says it is ACTIVE-COORDINATOR at the highest epoch.
+fn claimed(seen: &[Seen]) -> Option<usize> {
+    seen.iter()
+        .enumerate()
+        .filter(|(_, v)| v.state == Some(State::ActiveCoordinator))
+        .max_by_key(|(_, v)| v.epoch)
+        .map(|(i, _)| i)
 }
 
 #[cfg(test)]

@@ -427,11 +427,44 @@ fn plain_clients_are_routed_split_and_fanned_out() {
     assert!(e.to_string().contains("invalid cursor"), "{e}");
     let n: i64 = redis::cmd("DBSIZE").query(&mut c).expect("dbsize");
     assert_eq!(n, 60);
+    // The owner counts and lists a slot's keys (from a cluster connection: the local view).
+    let mut probe = con(cl.port(0));
+    let slot = keyslot(&mut probe, "p0");
+    let in_slot: Vec<String> = keys
+        .iter()
+        .filter(|k| keyslot(&mut probe, k) == slot)
+        .cloned()
+        .collect();
+    let owner = owner_of(&slot_ranges(&mut probe), slot).to_string();
+    let port: u16 = owner
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    let mut oc = con(port);
+    let n: usize = redis::cmd("CLUSTER")
+        .arg("COUNTKEYSINSLOT")
+        .arg(slot)
+        .query(&mut oc)
+        .expect("count");
+    assert_eq!(n, in_slot.len());
+    let got: Vec<String> = redis::cmd("CLUSTER")
+        .arg("GETKEYSINSLOT")
+        .arg(slot)
+        .arg(100)
+        .query(&mut oc)
+        .expect("keys");
+    assert_eq!(got, in_slot);
     let n: i64 = redis::cmd("DEL")
-        .arg(&keys[..20])
+        .arg(&keys[..10])
         .query(&mut c)
         .expect("del");
-    assert_eq!(n, 20);
+    assert_eq!(n, 10);
+    let n: i64 = redis::cmd("UNLINK")
+        .arg(&keys[..20])
+        .query(&mut c)
+        .expect("unlink");
+    assert_eq!(n, 10);
     let n: i64 = redis::cmd("DBSIZE").query(&mut c2).expect("dbsize");
     assert_eq!(n, 40);
     // A command that cannot be split across stripes is refused, not half done.
@@ -674,5 +707,81 @@ fn routing_follows_a_switchover_in_another_stripe() {
             "slot maps still name the old active: {maps:?}"
         );
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn tools_cluster_starts_and_stops_a_cluster_from_a_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (p1, p2) = (free_port(), free_port());
+    let conf = dir.path().join("two.yaml");
+    std::fs::write(
+        &conf,
+        format!(
+            "cluster:\n  stripes:\n    - name: a\n      servers: [{{ name: a1, port: {p1}, group_port: {} }}]\n    - name: b\n      servers: [{{ name: b1, port: {p2}, group_port: {} }}]\n",
+            free_port(),
+            free_port()
+        ),
+    )
+    .expect("config");
+    let folder = dir.path().join("run");
+    let tool = |action: &str| {
+        std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/cluster"))
+            .args([action, "-f", conf.to_str().expect("path"), "--dir"])
+            .arg(&folder)
+            .env("TERRACE_BIN", env!("CARGO_BIN_EXE_terrace"))
+            .output()
+            .expect("tools/cluster")
+    };
+    let up = tool("up");
+    let text = String::from_utf8_lossy(&up.stdout).to_string();
+    assert!(
+        up.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    assert_eq!(text.matches("ACTIVE-COORDINATOR").count(), 2, "{text}");
+    let pids: Vec<u32> = ["a1", "b1"]
+        .iter()
+        .map(|n| {
+            std::fs::read_to_string(folder.join("run").join(format!("{n}.pid")))
+                .expect("pid file")
+                .trim()
+                .parse()
+                .expect("pid")
+        })
+        .collect();
+    // A working cluster: a key written through one server is read through the other.
+    let () = redis::cmd("SET")
+        .arg("tool-key")
+        .arg("v")
+        .query(&mut con(p1))
+        .expect("set");
+    let v: String = redis::cmd("GET")
+        .arg("tool-key")
+        .query(&mut con(p2))
+        .expect("get");
+    assert_eq!(v, "v");
+    assert!(tool("status").status.success());
+    let down = tool("down");
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    // Ended: no such process, or a zombie waiting for init to reap it.
+    for pid in pids {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().to_string()));
+        assert!(
+            state.is_none_or(|s| s.starts_with('Z')),
+            "server {pid} still running after down"
+        );
+    }
+    for n in ["a1", "b1"] {
+        let log =
+            std::fs::read_to_string(folder.join("logs").join(format!("{n}.log"))).expect("log");
+        assert!(log.contains("ready to accept connections"), "{log}");
     }
 }
