@@ -45,7 +45,7 @@ pub enum Route {
     Scan,
 }
 
-/// Commands split per stripe on a plain connection, and how their replies merge.
+/// Commands split per stripe on a plain connection (dispatch picks their merge).
 fn splits(id: CommandId) -> bool {
     matches!(
         id,

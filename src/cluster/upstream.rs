@@ -14,7 +14,6 @@
 //! the next request.
 
 use std::collections::HashMap;
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -202,7 +201,8 @@ async fn read_replies(
     proto: Proto,
 ) {
     let mut buf = BytesMut::with_capacity(16 << 10);
-    let mut current: VecDeque<(Waiting, Vec<Bytes>)> = VecDeque::with_capacity(1);
+    // The request whose replies are arriving, and those it has so far.
+    let mut current: Option<(Waiting, Vec<Bytes>)> = None;
     let why = loop {
         loop {
             let frame = match proto {
@@ -219,25 +219,24 @@ async fn read_replies(
                     return;
                 }
             };
-            if current.is_empty() {
-                match waiting.try_recv() {
+            let (w, mut got) = match current.take() {
+                Some(c) => c,
+                None => match waiting.try_recv() {
                     Ok(w) => {
                         let n = w.replies;
-                        current.push_back((w, Vec::with_capacity(n)));
+                        (w, Vec::with_capacity(n))
                     }
                     Err(_) => {
                         tracing::warn!("forwarding: a reply nobody asked for");
                         return;
                     }
-                }
-            }
-            if let Some((w, got)) = current.front_mut() {
-                got.push(raw);
-                if got.len() >= w.replies
-                    && let Some((w, got)) = current.pop_front()
-                {
-                    let _ = w.done.send(Ok(got));
-                }
+                },
+            };
+            got.push(raw);
+            if got.len() >= w.replies {
+                let _ = w.done.send(Ok(got));
+            } else {
+                current = Some((w, got));
             }
         }
         if buf.capacity() - buf.len() < 4096 {

@@ -190,20 +190,14 @@ impl<'a> Exec<'a> for ClusterCmd<'a> {
             ),
             ClusterCmd::MyShardId => Reply::bulk(shard_id(shared, shared.cluster.my_stripe())),
             ClusterCmd::KeySlot(k) => Reply::Int(i64::from(key_slot(k))),
+            // No per-slot index: both walk every key, copying only the slot's.
             ClusterCmd::CountKeysInSlot(slot) => {
-                let n = ctx
-                    .db
-                    .keys(b"*")
-                    .iter()
-                    .filter(|k| key_slot(k) == slot)
-                    .count();
-                Reply::Int(n as i64)
+                Reply::Int(ctx.db.keys_where(|k| key_slot(k) == slot).len() as i64)
             }
             ClusterCmd::GetKeysInSlot(slot, n) => Reply::Array(
                 ctx.db
-                    .keys(b"*")
+                    .keys_where(|k| key_slot(k) == slot)
                     .into_iter()
-                    .filter(|k| key_slot(k) == slot)
                     .take(n)
                     .map(Reply::Bulk)
                     .collect(),

@@ -705,17 +705,20 @@ impl<'a> Db<'a> {
 
     /// Every live key matching `pat` (KEYS).
     pub fn keys(&mut self, pat: &[u8]) -> Vec<Bytes> {
-        let now = self.now;
         let all = pat == b"*";
+        self.keys_where(|k| all || pattern::matches(pat, k, false))
+    }
+
+    /// Every live key for which `keep` is true; only those are copied out.
+    pub fn keys_where(&mut self, mut keep: impl FnMut(&[u8]) -> bool) -> Vec<Bytes> {
+        let now = self.now;
         let mut out = Vec::new();
         for s in self.locks.all() {
             for t in s.tables.iter() {
                 out.extend(
                     (0..t.len())
                         .filter_map(|i| t.get_index(i))
-                        .filter(|(k, e)| {
-                            t.expiry(e, now).is_none() && (all || pattern::matches(pat, k, false))
-                        })
+                        .filter(|(k, e)| t.expiry(e, now).is_none() && keep(k))
                         .map(|(k, _)| Bytes::copy_from_slice(k)),
                 );
             }
