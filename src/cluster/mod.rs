@@ -12,12 +12,14 @@
 //!  connection: replies of the batch in order ◀── merge::Pending::resolve ◀──┘
 //! ```
 //!
+//! - [`control`]: the Raft control plane (who is active in every stripe, leases).
 //! - [`slots`]: CRC16 slots and the consistent-hash slot map.
 //! - [`topology`]: every stripe's servers and which one is active.
 //! - [`route`]: where a command runs.
 //! - [`upstream`]: pooled, pipelined connections to other servers.
 //! - [`merge`]: waiting for and merging other stripes' replies.
 
+pub mod control;
 pub mod merge;
 pub mod route;
 pub mod slots;

@@ -8,10 +8,14 @@ use super::units::Dur;
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterConfig {
-    /// `consistency` (Raft-decided failover, never two actives) or `availability`
-    /// (2-server stripes without voters: the mirror takes over after `election_time`).
-    /// Default: `consistency`.
-    pub failover_priority: FailoverPriority,
+    /// `consistency` (failover decided by the control plane's majority: never two actives,
+    /// no acknowledged strong write lost) or `availability` (Terracotta's classic mode for
+    /// 2-server stripes without voters: a mirror takes over after `election_time` on its
+    /// own; after a split brain the higher epoch wins and the other is zapped). Default:
+    /// `consistency` when the cluster has at least 3 members (servers plus voters), else
+    /// `availability`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failover_priority: Option<FailoverPriority>,
     /// How long an active may be silent before it is declared failed. Default: `5s`.
     pub election_time: Dur,
     /// How long an active waits for a mirror's acks or heartbeats before it marks the mirror
@@ -88,6 +92,10 @@ pub struct VoterConfig {
     pub host: String,
     /// Control-plane port.
     pub group_port: u16,
+    /// Directory for its control-plane state (votes, log, the cluster map). Without it
+    /// the state is in memory and a restart forgets the voter's votes. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
 }
 
 fn default_host() -> String {
@@ -96,6 +104,22 @@ fn default_host() -> String {
 
 fn default_port() -> u16 {
     6379
+}
+
+impl ClusterConfig {
+    /// The failover priority in force: the configured one, else `consistency` with at
+    /// least 3 members and `availability` below.
+    pub fn priority(&self) -> FailoverPriority {
+        self.failover_priority.unwrap_or_else(|| {
+            let members =
+                self.stripes.iter().map(|s| s.servers.len()).sum::<usize>() + self.voters.len();
+            if members >= 3 {
+                FailoverPriority::Consistency
+            } else {
+                FailoverPriority::Availability
+            }
+        })
+    }
 }
 
 impl ServerConfig {
@@ -119,7 +143,7 @@ impl ServerConfig {
 impl Default for ClusterConfig {
     fn default() -> Self {
         ClusterConfig {
-            failover_priority: FailoverPriority::Consistency,
+            failover_priority: None,
             election_time: Dur(std::time::Duration::from_secs(5)),
             replica_timeout: Dur(std::time::Duration::from_secs(5)),
             repl_backlog: super::units::Size(64 << 20),

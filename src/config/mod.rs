@@ -556,7 +556,7 @@ impl Config {
             c.stripes.len(),
             servers,
             c.voters.len(),
-            c.failover_priority,
+            c.priority(),
             c.election_time
         )
         .to_lowercase();
