@@ -17,7 +17,9 @@
 //! - [`net`]: blocking TCP connect with a deadline (CLI, role thread).
 //! - [`stripe`]: per-thread striped counters.
 //! - [`server`]: listener, connections, dispatch, client registry, settings, stats.
-//! - [`admin`]: INFO text.
+//! - [`cluster`]: stripes, slots, routing, and the Raft control plane (who is active).
+//! - [`voter`]: `terrace voter`, a control-plane member without data.
+//! - [`admin`]: INFO text, `terrace status`, failover and stop.
 //!
 //! # How a request flows
 //!
@@ -50,5 +52,6 @@ pub mod replication;
 pub mod server;
 pub mod store;
 pub mod stripe;
+pub mod voter;
 
 pub use error::{Error, Result};

@@ -89,6 +89,19 @@ enum Cmd {
         #[arg(long, default_value_t = 2000)]
         timeout_ms: u64,
     },
+    /// Run a voter: a control-plane member that holds no cache data (it keeps a majority
+    /// for failover in stripes of two servers).
+    Voter {
+        /// The cluster config file (YAML).
+        #[arg(short = 'f', long = "config")]
+        config: PathBuf,
+        /// This voter's name in the config.
+        #[arg(short = 'n', long = "name")]
+        name: String,
+        /// Log filter (error, warn, info, debug, trace, or tracing directives).
+        #[arg(long = "log-level", env = "TERRACE_LOG")]
+        log_level: Option<String>,
+    },
     /// Validate a config file: prints a summary, or every error with its field path.
     Check {
         /// The cluster config file (YAML).
@@ -155,6 +168,41 @@ fn main() -> ExitCode {
                     )
                 }),
         ),
+        Cmd::Voter {
+            config,
+            name,
+            log_level,
+        } => {
+            let cfg = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            init_logging(log_level.as_deref().unwrap_or(&cfg.logging.level));
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let r = rt.block_on(terrace::voter::run(cfg, &name));
+            rt.shutdown_background();
+            match r {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Cmd::Check {
             config,
             print_config,

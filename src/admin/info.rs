@@ -303,7 +303,7 @@ fn caches(srv: &Shared, out: &mut String) {
 
 fn terrace(srv: &Shared) -> Lines {
     let id = &srv.identity;
-    vec![
+    let mut v: Lines = vec![
         ("terrace_server", id.name.clone()),
         ("terrace_stripe", id.stripe.clone()),
         ("terrace_role", srv.repl.state().role().to_string()),
@@ -328,5 +328,40 @@ fn terrace(srv: &Shared) -> Lines {
                 .clone()
                 .unwrap_or_else(|| "embedded dev".to_string()),
         ),
-    ]
+        (
+            "terrace_failover_priority",
+            format!("{:?}", srv.repl.priority).to_lowercase(),
+        ),
+    ];
+    if let Some(cp) = srv.repl.control() {
+        let leader = cp
+            .leader()
+            .and_then(|l| cp.member_name(l))
+            .unwrap_or("")
+            .to_string();
+        let entry = cp.stripe(&id.stripe);
+        v.extend([
+            ("control_plane_leader", leader),
+            ("control_plane_term", cp.term().to_string()),
+            (
+                "control_plane_epoch",
+                entry.as_ref().map_or(0, |e| e.epoch).to_string(),
+            ),
+            (
+                "control_plane_active",
+                entry.as_ref().map(|e| e.active.clone()).unwrap_or_default(),
+            ),
+            (
+                "control_plane_in_sync",
+                entry
+                    .map(|e| e.in_sync.into_iter().collect::<Vec<_>>().join(","))
+                    .unwrap_or_default(),
+            ),
+            (
+                "terrace_lease_ms",
+                srv.repl.lease.remaining_ms().to_string(),
+            ),
+        ]);
+    }
+    v
 }

@@ -21,6 +21,8 @@ pub struct ServerStatus {
     /// `ACTIVE-COORDINATOR`, `PASSIVE-STANDBY`, ..., `LOADING`, or why it could not be
     /// asked (`UNREACHABLE (...)`).
     pub state: String,
+    /// The epoch it knows, when it answered.
+    pub epoch: Option<u64>,
 }
 
 impl ServerStatus {
@@ -44,7 +46,7 @@ pub fn status(config: &Config, timeout: Duration) -> Vec<ServerStatus> {
     for stripe in &config.cluster.stripes {
         for s in &stripe.servers {
             let addr = format!("{}:{}", s.host, s.port);
-            let (role, state) = match ask(
+            let (role, state, epoch) = match ask(
                 &addr,
                 password,
                 timeout,
@@ -57,9 +59,14 @@ pub fn status(config: &Config, timeout: Duration) -> Vec<ServerStatus> {
                     } else {
                         field("terrace_state").unwrap_or_else(|| "UNKNOWN".into())
                     };
-                    (Some(field("terrace_role").unwrap_or_default()), state)
+                    let epoch = field("terrace_epoch").and_then(|e| e.parse().ok());
+                    (
+                        Some(field("terrace_role").unwrap_or_default()),
+                        state,
+                        epoch,
+                    )
                 }
-                Err(e) => (None, format!("UNREACHABLE ({e})")),
+                Err(e) => (None, format!("UNREACHABLE ({e})"), None),
             };
             out.push(ServerStatus {
                 stripe: stripe.name.clone(),
@@ -67,6 +74,7 @@ pub fn status(config: &Config, timeout: Duration) -> Vec<ServerStatus> {
                 addr,
                 role,
                 state,
+                epoch,
             });
         }
     }
@@ -75,7 +83,7 @@ pub fn status(config: &Config, timeout: Duration) -> Vec<ServerStatus> {
 
 /// The table `terrace status` prints.
 pub fn render(list: &[ServerStatus]) -> String {
-    let rows: Vec<[String; 5]> = list
+    let rows: Vec<[String; 6]> = list
         .iter()
         .map(|s| {
             [
@@ -83,11 +91,12 @@ pub fn render(list: &[ServerStatus]) -> String {
                 s.server.clone(),
                 s.addr.clone(),
                 s.role.clone().unwrap_or_else(|| "-".into()),
+                s.epoch.map_or_else(|| "-".into(), |e| e.to_string()),
                 s.state.clone(),
             ]
         })
         .collect();
-    let head = ["STRIPE", "SERVER", "ADDRESS", "ROLE", "STATE"].map(String::from);
+    let head = ["STRIPE", "SERVER", "ADDRESS", "ROLE", "EPOCH", "STATE"].map(String::from);
     let mut widths = head.clone().map(|h| h.len());
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -193,6 +202,7 @@ mod tests {
                 addr: "127.0.0.1:1".into(),
                 role: Some("active".into()),
                 state: "ACTIVE-COORDINATOR".into(),
+                epoch: Some(12),
             },
             ServerStatus {
                 stripe: "s".into(),
@@ -200,12 +210,13 @@ mod tests {
                 addr: "127.0.0.1:2".into(),
                 role: None,
                 state: "UNREACHABLE (refused)".into(),
+                epoch: None,
             },
         ]);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with("STRIPE  SERVER      ADDRESS"));
-        assert!(lines[1].contains("active  ACTIVE-COORDINATOR"));
-        assert!(lines[2].contains("-       UNREACHABLE (refused)"));
+        assert!(lines[1].contains("active  12     ACTIVE-COORDINATOR"));
+        assert!(lines[2].contains("-       -      UNREACHABLE (refused)"));
     }
 }

@@ -1,11 +1,11 @@
 //! Who is where: every stripe's servers (from the config) and what each last said about
 //! itself (its state and epoch), so a server knows the active of every other stripe.
 //!
-//! The view is kept by probing: a `cluster-view` thread asks every other server's group port
-//! `HELLO` once a second, and at once when a forward to a stripe failed. The server's own
-//! stripe comes from its replication state. The failover issue replaces the probing with
-//! the control plane's state machine (each stripe's epoch and active); [`Topology::active`]
-//! is the one place that answers, so that swap changes only this file.
+//! With a control plane, each stripe's active is the one its map names. Without one
+//! (`availability`), the view is kept by probing: a `cluster-view` thread asks every other
+//! server's group port `HELLO` once a second, and at once when a forward to a stripe
+//! failed. The server's own stripe comes from its replication state. [`Topology::active`]
+//! is the one place that answers.
 
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -139,6 +139,12 @@ impl Topology {
         let s = self.stripes.get(stripe)?;
         if s.nodes.len() == 1 {
             return Some(0);
+        }
+        if let Some(cp) = shared.repl.control()
+            && let Some(e) = cp.stripe(&s.name)
+        {
+            // The control plane's map decides; probes only tell who is reachable.
+            return s.nodes.iter().position(|n| n.peer.name == e.active);
         }
         let seen = self.seen.read();
         claimed(seen.get(stripe)?).or_else(|| self.last_active.read().get(stripe).copied()?)

@@ -1,6 +1,10 @@
 //! `DEBUG DIGEST` and `DEBUG DIGEST-VALUE key...`: order-independent digests of the data,
 //! as Redis's test suite uses them to compare a primary with its replicas. Both are
 //! keyless admin commands, so a mirror answers them from its own copy.
+//!
+//! `DEBUG CONTROL-ISOLATE 1|0` is fault injection for the failover tests: this server stops
+//! (or resumes) all control-plane traffic, as if its group port were cut off from the other
+//! members, while its clients and mirrors still reach it.
 
 use super::ctx::ExecCtx;
 use super::{CmdError, Exec};
@@ -17,6 +21,8 @@ pub enum Debug<'a> {
     Digest,
     /// These keys' values.
     DigestValue(Vec<&'a [u8]>),
+    /// Cut this server off the control plane (true) or reconnect it.
+    ControlIsolate(bool),
 }
 
 impl<'a> Exec<'a> for Debug<'a> {
@@ -28,6 +34,15 @@ impl<'a> Exec<'a> for Debug<'a> {
                 Ok(Debug::Digest)
             }
             "DIGEST-VALUE" => Ok(Debug::DigestValue(args.rest())),
+            "CONTROL-ISOLATE" => {
+                let on = args.bytes()?;
+                args.end()?;
+                match on {
+                    b"1" => Ok(Debug::ControlIsolate(true)),
+                    b"0" => Ok(Debug::ControlIsolate(false)),
+                    _ => Err(CmdError::err("CONTROL-ISOLATE takes 1 or 0")),
+                }
+            }
             _ => Err(CmdError::err(format!(
                 "unknown subcommand or wrong number of arguments for '{sub}'. Try DEBUG HELP."
             ))),
@@ -41,6 +56,17 @@ impl<'a> Exec<'a> for Debug<'a> {
             hasher.hash_one((key, v, e.expire_at()))
         };
         match self {
+            Debug::ControlIsolate(on) => match ctx.server.repl.control() {
+                Some(cp) => {
+                    cp.isolation.set(on);
+                    tracing::warn!(
+                        "DEBUG CONTROL-ISOLATE: control-plane traffic {}",
+                        if on { "cut" } else { "restored" }
+                    );
+                    Ok(Reply::Ok)
+                }
+                None => Err(CmdError::err("this server runs no control plane")),
+            },
             Debug::Digest => {
                 let (mut sum, mut xor, mut n) = (0u64, 0u64, 0u64);
                 let now = crate::store::now_ms();

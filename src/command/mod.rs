@@ -287,7 +287,7 @@ command_table! {
     Role(replication::Role) = CommandSpec::new("role", 1, "server", "2.8.12", "Returns the replication role.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE).with(Flags::FAST));
     Cluster(cluster::ClusterCmd<'a>) = CommandSpec::new("cluster", -2, "cluster", "3.0.0", "A container for Redis Cluster commands.").subs(cluster::SUBS);
     ClusterPeer(cluster::Peer) = CommandSpec::new("cluster.peer", 1, "terrace", "0.1.0", "Marks this connection as another Terrace server's forwarding connection: it is served only this stripe's keys (MOVED otherwise) and never routed on.").flags(Flags::FAST.with(Flags::STALE).with(Flags::LOADING));
-    Debug(debug::Debug<'a>) = CommandSpec::new("debug", -2, "server", "1.0.0", "A container for debugging commands (DIGEST, DIGEST-VALUE).").flags(Flags::ADMIN.with(Flags::NOSCRIPT).with(Flags::LOADING).with(Flags::STALE));
+    Debug(debug::Debug<'a>) = CommandSpec::new("debug", -2, "server", "1.0.0", "A container for debugging commands (DIGEST, DIGEST-VALUE, CONTROL-ISOLATE).").flags(Flags::ADMIN.with(Flags::NOSCRIPT).with(Flags::LOADING).with(Flags::STALE));
     Shutdown(server::Shutdown) = CommandSpec::new("shutdown", -1, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.").flags(Flags::ADMIN.with(Flags::NOSCRIPT).with(Flags::LOADING).with(Flags::STALE).with(Flags::NO_MULTI));
 }
 

@@ -2,9 +2,12 @@
 //! (links in `PASSIVE-STANDBY`), and the lsn every in-sync mirror has acknowledged, which
 //! strong writers wait for.
 //!
-//! [`InSync::mark_out_of_sync`] is the one place a mirror leaves the in-sync set (its link
-//! closed, or it was silent for `replica_timeout`). The failover issue moves this decision
-//! into the control plane (a `RemoveInSync` proposal that must commit first).
+//! Without a control plane, [`InSync::mark_out_of_sync`] is the one place a mirror leaves
+//! the in-sync set (its link closed, or it was silent for `replica_timeout`). With one, the
+//! set strong writes wait for also holds every mirror of the *committed* in-sync set
+//! ([`InSync::set_committed`]): a mirror stops counting only once the active's
+//! `RemoveInSync` committed ([`reconcile`]), so whoever the control plane may promote holds
+//! every acknowledged strong write.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -88,6 +91,11 @@ pub struct InSync {
     acked: watch::Sender<u64>,
     /// Bumped on every ack (WAIT counts mirrors then).
     acks: watch::Sender<u64>,
+    /// The committed in-sync set's mirrors (control plane only): strong writes wait for
+    /// each of them, connected or not, until their removal commits.
+    committed: Mutex<Vec<String>>,
+    /// Notified when a link joins or leaves the in-sync set (the reconciler proposes it).
+    pub changed: Notify,
 }
 
 impl Default for InSync {
@@ -96,6 +104,8 @@ impl Default for InSync {
             links: Mutex::new(Vec::new()),
             acked: watch::channel(u64::MAX).0,
             acks: watch::channel(0).0,
+            committed: Mutex::new(Vec::new()),
+            changed: Notify::new(),
         }
     }
 }
@@ -140,6 +150,7 @@ impl InSync {
                 link.name,
                 link.addr
             );
+            self.changed.notify_one();
         }
         self.recompute();
         self.acks.send_modify(|n| *n += 1);
@@ -153,10 +164,16 @@ impl InSync {
         let was = link.state.swap(OUT, Ordering::AcqRel);
         if was == STANDBY {
             tracing::warn!(
-                "mirror {} ({}) is out of sync: {why}; strong writes no longer wait for it",
+                "mirror {} ({}) is out of sync: {why}; strong writes no longer wait for it{}",
                 link.name,
-                link.addr
+                link.addr,
+                if self.committed.lock().contains(&link.name) {
+                    " once the control plane removed it from the in-sync set"
+                } else {
+                    ""
+                }
             );
+            self.changed.notify_one();
         }
         self.recompute();
         link.wake.notify_one();
@@ -169,15 +186,46 @@ impl InSync {
         }
     }
 
-    fn recompute(&self) {
-        let min = self
-            .links
+    /// Sets the committed in-sync set's mirrors (the active excluded).
+    pub fn set_committed(&self, mirrors: Vec<String>) {
+        {
+            let mut c = self.committed.lock();
+            if *c == mirrors {
+                return;
+            }
+            *c = mirrors;
+        }
+        self.recompute();
+    }
+
+    /// Names of the links in PASSIVE-STANDBY.
+    pub fn standby_names(&self) -> Vec<String> {
+        self.links
             .lock()
             .iter()
             .filter(|l| l.is_standby())
-            .map(|l| l.acked.load(Ordering::Acquire))
-            .min()
-            .unwrap_or(u64::MAX);
+            .map(|l| l.name.clone())
+            .collect()
+    }
+
+    fn recompute(&self) {
+        let links = self.links.lock();
+        let standby = links
+            .iter()
+            .filter(|l| l.is_standby())
+            .map(|l| l.acked.load(Ordering::Acquire));
+        // A committed member counts with what its link acknowledged, 0 without a link.
+        let committed = self.committed.lock().clone();
+        let members = committed.iter().map(|name| {
+            links
+                .iter()
+                .filter(|l| l.name == *name)
+                .map(|l| l.acked.load(Ordering::Acquire))
+                .max()
+                .unwrap_or(0)
+        });
+        let min = standby.chain(members).min().unwrap_or(u64::MAX);
+        drop(links);
         self.acked.send_if_modified(|a| {
             let changed = *a != min;
             *a = min;
@@ -231,6 +279,63 @@ impl InSync {
                 None => {
                     let _ = changed.await;
                 }
+            }
+        }
+    }
+}
+
+/// The active's side of the in-sync set under a control plane: keeps the committed set
+/// the strong writes wait for, and proposes `AddInSync` for every PASSIVE-STANDBY link not
+/// in it and `RemoveInSync` for every member without one. Runs on every server; acts only
+/// while this server is the map's active at its epoch.
+pub async fn reconcile(
+    shared: Arc<crate::server::Shared>,
+    cp: Arc<crate::cluster::control::ControlPlane>,
+) {
+    use crate::cluster::control::Proposal;
+    let repl = &shared.repl;
+    let mut map = cp.watch();
+    let mut shutdown = shared.shutdown.subscribe();
+    let every = cp.election_time / 4;
+    loop {
+        tokio::select! {
+            _ = map.changed() => {}
+            _ = repl.in_sync.changed.notified() => {}
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        let Some(e) = cp.stripe(&repl.stripe) else {
+            continue;
+        };
+        let me = &repl.me.name;
+        if !repl.is_active() || e.active != *me || e.epoch != repl.epoch() {
+            repl.in_sync.set_committed(Vec::new());
+            continue;
+        }
+        let members: Vec<String> = e.in_sync.iter().filter(|s| *s != me).cloned().collect();
+        repl.in_sync.set_committed(members.clone());
+        let standby = repl.in_sync.standby_names();
+        let adds =
+            standby
+                .iter()
+                .filter(|s| !e.in_sync.contains(*s))
+                .map(|s| Proposal::AddInSync {
+                    stripe: repl.stripe.clone(),
+                    server: s.clone(),
+                    epoch: e.epoch,
+                });
+        let removes =
+            members
+                .iter()
+                .filter(|m| !standby.contains(m))
+                .map(|m| Proposal::RemoveInSync {
+                    stripe: repl.stripe.clone(),
+                    server: m.clone(),
+                    epoch: e.epoch,
+                });
+        for p in adds.chain(removes).collect::<Vec<_>>() {
+            if let Err(why) = cp.propose(p).await {
+                tracing::warn!("{me}: {why}");
             }
         }
     }

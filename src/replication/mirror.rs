@@ -26,6 +26,9 @@ use crate::server::Shared;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The longest time the mirror holds every shard lock while applying.
 const APPLY_SLICE: Duration = Duration::from_millis(2);
+/// How often a waiting read wakes to check that the control plane still names this
+/// session's active.
+const WAKE: Duration = Duration::from_millis(100);
 
 /// How a session ended without an error.
 #[derive(Debug)]
@@ -43,8 +46,9 @@ pub fn session(shared: &Arc<Shared>, active: &Peer) -> Result<End, String> {
     let log = repl.log().cloned().ok_or("replication has no log")?;
     let mut s = crate::net::connect(&active.group, CONNECT_TIMEOUT)?;
     let _ = s.set_nodelay(true);
-    // Reads wait for the active's heartbeats; writes (acks) must not block forever either.
-    s.set_read_timeout(Some(repl.timeout))
+    // Reads wake often enough to notice a map change; silence is counted against
+    // replica_timeout below. Writes (acks) must not block forever either.
+    s.set_read_timeout(Some(repl.timeout.min(WAKE)))
         .and_then(|()| s.set_write_timeout(Some(repl.timeout)))
         .map_err(|e| e.to_string())?;
     let (epoch, lsn) = if repl.synced_once.load(Ordering::Acquire) {
@@ -68,6 +72,22 @@ pub fn session(shared: &Arc<Shared>, active: &Peer) -> Result<End, String> {
     match w.first().copied() {
         Some("FULLSYNC") => {
             let (e, start) = (num(1)?, num(2)?);
+            // Records this server holds from the active's epoch start on, written in an
+            // older epoch, are a history the active never had (a zapped former active).
+            let from = num(3).unwrap_or(0);
+            let mine = log.last_lsn();
+            if from > 0 && repl.epoch() < e && mine >= from {
+                tracing::warn!(
+                    "{}: discarding {} record(s) (lsn {from}..={mine}, epoch {}) that the \
+                     active {} (epoch {e}) never had: writes this server took that are not \
+                     in the stripe's history",
+                    repl.me.name,
+                    mine - from + 1,
+                    repl.epoch(),
+                    active.name
+                );
+            }
+            repl.synced.store(false, Ordering::Release);
             repl.epoch.store(e, Ordering::Release);
             repl.store_role(false);
             repl.set_state(State::Initializing);
@@ -99,8 +119,12 @@ pub fn session(shared: &Arc<Shared>, active: &Peer) -> Result<End, String> {
     let mut chunk = vec![0u8; 256 << 10];
     // The bytes read with the handshake line may already hold messages: parse, then read.
     let mut first = true;
+    let mut heard = Instant::now();
     loop {
         if !first {
+            if !repl.still_follows(active) {
+                return Ok(End::Closed("the control plane named another active".into()));
+            }
             let n = match s.read(&mut chunk) {
                 Ok(0) => return Ok(End::Closed("the active closed the link".into())),
                 Ok(n) => n,
@@ -110,6 +134,9 @@ pub fn session(shared: &Arc<Shared>, active: &Peer) -> Result<End, String> {
                         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                     ) =>
                 {
+                    if heard.elapsed() < repl.timeout {
+                        continue;
+                    }
                     return Err(format!(
                         "nothing from the active for {:?} (replica_timeout)",
                         repl.timeout
@@ -117,6 +144,7 @@ pub fn session(shared: &Arc<Shared>, active: &Peer) -> Result<End, String> {
                 }
                 Err(e) => return Err(e.to_string()),
             };
+            heard = Instant::now();
             repl.last_io_ms
                 .store(crate::store::now_ms(), Ordering::Relaxed);
             buf.extend_from_slice(&chunk[..n]);
@@ -159,6 +187,7 @@ pub fn session(shared: &Arc<Shared>, active: &Peer) -> Result<End, String> {
                 }
                 wire::STANDBY => {
                     repl.synced_once.store(true, Ordering::Release);
+                    repl.synced.store(true, Ordering::Release);
                     repl.set_state(State::PassiveStandby);
                 }
                 wire::TAKEOVER => {
@@ -170,6 +199,12 @@ pub fn session(shared: &Arc<Shared>, active: &Peer) -> Result<End, String> {
                             log.last_lsn()
                         ));
                     }
+                    let epoch = match repl.control() {
+                        // The promotion is the control plane's: it commits only if this
+                        // mirror is in the committed in-sync set at the current epoch.
+                        Some(cp) => promote_through(cp, repl)?,
+                        None => epoch,
+                    };
                     repl.become_active(epoch);
                     shared.key_range_lost();
                     tracing::info!(
@@ -191,6 +226,28 @@ pub fn session(shared: &Arc<Shared>, active: &Peer) -> Result<End, String> {
             wire::put_u64s(&mut a, wire::ACK, &[log.last_lsn()]);
             s.write_all(&a).map_err(|e| e.to_string())?;
         }
+    }
+}
+
+/// Proposes this server's own promotion (a planned switchover) and returns the new epoch.
+fn promote_through(
+    cp: &Arc<crate::cluster::control::ControlPlane>,
+    repl: &super::Replication,
+) -> Result<u64, String> {
+    use crate::cluster::control::{Outcome, Proposal};
+    let epoch = cp
+        .stripe(&repl.stripe)
+        .map(|e| e.epoch)
+        .ok_or("the control plane has no entry for this stripe")?;
+    let p = Proposal::Promote {
+        stripe: repl.stripe.clone(),
+        server: repl.me.name.clone(),
+        run: repl.run_id.clone(),
+        epoch,
+    };
+    match cp.runtime().block_on(cp.propose(p))? {
+        Outcome::Applied { epoch } => Ok(epoch),
+        Outcome::Refused(why) => Err(format!("the control plane refused the takeover: {why}")),
     }
 }
 

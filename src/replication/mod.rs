@@ -37,6 +37,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use crate::cluster::control::{ControlPlane, Lease, Report};
 use crate::command::CmdError;
 use crate::config::{Config, Placement};
 use crate::persist::Log;
@@ -187,11 +188,30 @@ pub struct Replication {
     pub election_time: Duration,
     /// `cluster.repl_backlog`, bytes.
     pub backlog_bytes: usize,
+    /// `cluster.failover_priority` in force.
+    pub priority: crate::config::FailoverPriority,
+    /// The control plane, in `consistency` clusters of several members: it decides who is
+    /// active (set once at start, before the role thread runs).
+    pub control: OnceLock<Arc<ControlPlane>>,
+    /// The lease from the control plane's leader: without it an active takes no writes
+    /// and serves no strong reads.
+    pub lease: Arc<Lease>,
+    /// Wakes the reporter (a role change is reported at once).
+    pub report_now: Arc<tokio::sync::Notify>,
+    /// This server holds a synced copy of its epoch's log: it is active, or it reached
+    /// PASSIVE-STANDBY and has not cleared its data since (reported: only such a server
+    /// may be promoted).
+    pub synced: AtomicBool,
+    /// The epoch at which this process last stopped being active: it does not take that
+    /// epoch's role back (only a new promotion, at a higher epoch, makes it active again).
+    floor: AtomicU64,
+    /// This process's run id (Redis's run_id): promotions name the process they are for.
+    pub run_id: String,
 }
 
 impl Replication {
-    /// The replication state of the server at `at` in `config`.
-    pub fn new(config: &Config, at: &Placement) -> Replication {
+    /// The replication state of the server at `at` in `config`, in the process `run_id`.
+    pub fn new(config: &Config, at: &Placement, run_id: String) -> Replication {
         let peer = |i: usize, s: &crate::config::ServerConfig| Peer {
             name: s.name.clone(),
             addr: format!("{}:{}", s.host, s.port),
@@ -250,6 +270,81 @@ impl Replication {
             timeout: config.cluster.replica_timeout.0,
             election_time: config.cluster.election_time.0,
             backlog_bytes: config.cluster.repl_backlog.0 as usize,
+            priority: config.cluster.priority(),
+            control: OnceLock::new(),
+            lease: Arc::new(Lease::default()),
+            report_now: Arc::new(tokio::sync::Notify::new()),
+            synced: AtomicBool::new(alone),
+            floor: AtomicU64::new(0),
+            run_id,
+        }
+    }
+
+    /// The control plane, when this cluster has one.
+    pub fn control(&self) -> Option<&Arc<ControlPlane>> {
+        self.control.get()
+    }
+
+    /// Whether a mirror's session with `active` goes on: always without a control plane;
+    /// with one, while the map names `active` (a promotion ends the session at once, even
+    /// while the old active is silent rather than gone).
+    pub fn still_follows(&self, active: &Peer) -> bool {
+        match self.control.get() {
+            None => true,
+            Some(cp) => cp
+                .stripe(&self.stripe)
+                .is_none_or(|e| e.active == active.name),
+        }
+    }
+
+    /// What this server tells the control plane's leader.
+    pub fn report(&self, durable: bool) -> Report {
+        Report {
+            server: self.me.name.clone(),
+            run: self.run_id.clone(),
+            stripe: self.stripe.clone(),
+            state: self.state().name().to_string(),
+            epoch: self.epoch(),
+            lsn: self.last_lsn(),
+            was_active: self.was_active.load(Ordering::Acquire),
+            durable,
+            synced: self.synced.load(Ordering::Acquire),
+        }
+    }
+
+    /// True when this server must hold a lease to serve: it is in a control plane and its
+    /// stripe has mirrors (a server alone in its stripe has nobody to be replaced by).
+    #[inline]
+    fn leased(&self) -> bool {
+        self.control.get().is_some() && !self.peers.is_empty()
+    }
+
+    /// Why an active refuses a strong read now: it holds no lease (it may have been cut
+    /// off from the control plane, and a new active may be serving).
+    pub fn strong_read_refusal(&self) -> Option<CmdError> {
+        (self.leased() && self.is_active() && !self.lease.valid()).then(no_lease)
+    }
+
+    /// Waits until every in-sync mirror has `lsn` (a strong batch). In a control plane the
+    /// active must still hold its lease when they have: a write that lost it meanwhile is
+    /// not confirmed (its outcome is unknown to the client).
+    pub async fn confirm_strong(&self, lsn: u64) -> Result<(), String> {
+        if !self.leased() {
+            self.in_sync.replicated(lsn).await;
+            return Ok(());
+        }
+        loop {
+            let done =
+                tokio::time::timeout(Duration::from_millis(50), self.in_sync.replicated(lsn))
+                    .await
+                    .is_ok();
+            if !self.lease.valid() || !self.is_active() {
+                return Err("TRYAGAIN this active lost its control-plane lease before the                             write was confirmed; its outcome is unknown"
+                    .into());
+            }
+            if done {
+                return Ok(());
+            }
         }
     }
 
@@ -274,6 +369,7 @@ impl Replication {
                 self.stripe,
                 self.epoch()
             );
+            self.report_now.notify_one();
         }
     }
 
@@ -323,6 +419,7 @@ impl Replication {
     #[inline]
     pub fn write_refusal<'k>(&self, key: impl FnOnce() -> Option<&'k [u8]>) -> Option<CmdError> {
         match self.gate.load(Ordering::Acquire) {
+            GATE_OPEN if self.leased() && !self.lease.valid() => Some(no_lease()),
             GATE_OPEN => None,
             GATE_PAUSED => Some(CmdError::Prefixed(
                 "TRYAGAIN A failover is in progress; retry the write".into(),
@@ -429,6 +526,15 @@ impl Replication {
         put("repl_backlog_histlen", backlog.to_string());
         v
     }
+}
+
+/// The refusal of an active without a lease.
+fn no_lease() -> CmdError {
+    CmdError::Prefixed(
+        "TRYAGAIN this active holds no control-plane lease (just promoted, or cut off from \
+         the control plane's majority); retry"
+            .into(),
+    )
 }
 
 /// Runs a blocked command (see [`Blocked`]) and returns its reply.

@@ -82,6 +82,7 @@ impl Replication {
             log.set_follower(false, next);
         }
         self.set_active_peer(Some(self.me.clone()));
+        self.synced.store(true, Ordering::Release);
         self.store_role(true);
         self.set_state(State::ActiveCoordinator);
         self.gate.store(GATE_OPEN, Ordering::Release);
@@ -96,6 +97,8 @@ impl Replication {
         }
         if self.is_active() {
             tracing::warn!("{} stops being active: {why}", self.me.name);
+            self.floor.fetch_max(self.epoch(), Ordering::AcqRel);
+            self.lease.clear();
             self.in_sync.clear("this server is no longer active");
             self.store_role(false);
         }
@@ -139,11 +142,77 @@ pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
     // Until a role is chosen, nothing local is numbered.
     log.set_follower(true, log.last_lsn() + 1);
     let _ = repl.log.set(log);
+    if let Some(cp) = repl.control().cloned() {
+        let durable = shared.persist.is_some();
+        let source = {
+            let shared = shared.clone();
+            Arc::new(move || shared.repl.report(durable))
+        };
+        cp.spawn_reporter(source, repl.lease.clone(), repl.report_now.clone());
+        tokio::spawn(super::in_sync::reconcile(shared.clone(), cp.clone()));
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name("repl-role".into())
+            .spawn(move || run_controlled(&shared, &cp))?;
+        return Ok(());
+    }
     let shared = shared.clone();
     std::thread::Builder::new()
         .name("repl-role".into())
         .spawn(move || run(&shared))?;
     Ok(())
+}
+
+/// The role thread under a control plane: the map says who is active; this server takes
+/// the role when the map names it (in this process, at an epoch above the one it last
+/// left), steps down when it names another, and follows that one.
+fn run_controlled(shared: &Arc<Shared>, cp: &Arc<crate::cluster::control::ControlPlane>) {
+    let repl = &shared.repl;
+    let mut rx = cp.watch();
+    let mut waiting_logged = false;
+    while !*shared.shutdown.borrow() {
+        let entry = cp.stripe(&repl.stripe);
+        match entry {
+            Some(e) if e.active == repl.me.name => {
+                let mine = e.run == repl.run_id && e.epoch > repl.floor.load(Ordering::Acquire);
+                if mine && !(repl.is_active() && repl.epoch() == e.epoch) {
+                    tracing::info!(
+                        "{}: the control plane made it active at epoch {}",
+                        repl.me.name,
+                        e.epoch
+                    );
+                    repl.become_active(e.epoch);
+                    shared.key_range_lost();
+                } else if !mine && !waiting_logged {
+                    tracing::info!(
+                        "{}: named active at epoch {} by an earlier process (or one it left);                          waiting for the control plane to promote it again",
+                        repl.me.name,
+                        e.epoch
+                    );
+                    waiting_logged = true;
+                }
+            }
+            Some(e) => {
+                waiting_logged = false;
+                if repl.is_active() || repl.state() == State::Starting {
+                    repl.become_mirror(&format!(
+                        "the control plane made {} active at epoch {}",
+                        e.active, e.epoch
+                    ));
+                    repl.store_role(false);
+                }
+                if let Some(peer) = repl.peers.iter().find(|p| p.name == e.active).cloned() {
+                    follow(shared, &peer);
+                    continue;
+                }
+            }
+            None => {}
+        }
+        // Wait for the map to change (or a moment, to notice a shutdown).
+        let _ = cp
+            .runtime()
+            .block_on(async { tokio::time::timeout(RETRY, rx.changed()).await });
+    }
 }
 
 fn run(shared: &Arc<Shared>) {

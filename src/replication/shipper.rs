@@ -4,6 +4,7 @@
 //! ```text
 //!  group listener ─accept─▶ handshake line
 //!     HELLO ─▶ PEER line
+//!     RAFT  ─▶ control-plane frames (cluster::control::net)
 //!     SYNC  ─▶ resume (backlog holds lsn+1, same history) ─▶ CONTINUE
 //!           └▶ FULLSYNC S ─▶ snapshot thread: shard by shard ─mpsc─▶ writer ─▶ S.. E
 //!     writer: backlog from S (or lsn+1) ─▶ R messages; idle ─▶ H; caught up ─▶ Y; switchover ─▶ T
@@ -58,7 +59,7 @@ pub async fn listen(shared: Arc<Shared>, listener: TcpListener) {
 }
 
 /// Reads one `\n`-terminated line (bounded), leaving what follows unread.
-async fn read_line(stream: &mut TcpStream) -> Result<String, String> {
+pub async fn read_line(stream: &mut TcpStream) -> Result<String, String> {
     let mut line = Vec::new();
     let mut b = [0u8; 1];
     while line.len() < LINE_MAX {
@@ -83,6 +84,10 @@ async fn handle(shared: &Arc<Shared>, mut stream: TcpStream) -> Result<(), Strin
             let v = shared.repl.view();
             stream.write_all(v.line().as_bytes()).await.map_err(io)
         }
+        ["RAFT"] => match shared.repl.control() {
+            Some(cp) => crate::cluster::control::net::serve(cp.clone(), stream).await,
+            None => Err("RAFT: this server runs no control plane".into()),
+        },
         ["SYNC", name, epoch, lsn, addr] => {
             let (Ok(epoch), Ok(lsn)) = (epoch.parse::<u64>(), lsn.parse::<u64>()) else {
                 let _ = stream.write_all(b"-ERR bad SYNC line\n").await;
@@ -133,7 +138,14 @@ async fn serve_mirror(
         None => {
             let (cur, start) = log.backlog_end().ok_or("no backlog")?;
             stream
-                .write_all(format!("FULLSYNC {} {start}\n", repl.epoch()).as_bytes())
+                .write_all(
+                    format!(
+                        "FULLSYNC {} {start} {}\n",
+                        repl.epoch(),
+                        repl.epoch_start.load(Ordering::Acquire)
+                    )
+                    .as_bytes(),
+                )
                 .await
                 .map_err(io)?;
             tracing::info!(

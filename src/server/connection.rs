@@ -154,7 +154,12 @@ pub async fn serve(
             // A strong cache: no reply of this batch leaves before every in-sync mirror has
             // its writes (acks are cumulative: the last one covers the batch).
             let lsn = std::mem::take(&mut client.strong_lsn);
-            shared.repl.in_sync.replicated(lsn).await;
+            if let Err(why) = shared.repl.confirm_strong(lsn).await {
+                wbuf.clear();
+                for _ in 0..replies {
+                    Reply::Error(why.clone().into()).encode(client.proto, &mut wbuf);
+                }
+            }
         }
         if client.wait_lsn != 0 {
             // appendfsync always: no reply of this batch leaves before its writes are on

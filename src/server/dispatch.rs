@@ -390,6 +390,12 @@ fn check(
     };
     if route == Route::Local && !shared.repl.is_active() {
         mirror_serves(shared, client, spec, args)?;
+    } else if route == Route::Local
+        && let Some(e) = shared.repl.strong_read_refusal()
+        && touches_strong(shared, spec, args)
+    {
+        // An active without a lease may have been replaced: strong keys are not served.
+        return Err(e);
     }
     if client.tx.is_some() && spec.flags.has(Flags::NO_MULTI) {
         return Err(CmdError::err("Command not allowed inside a transaction"));
@@ -430,17 +436,27 @@ fn mirror_serves(
             let Some(key) = first_key(spec, args) else {
                 return Ok(());
             };
-            let caches = shared.keyspace.caches();
-            let strong = spec
-                .key_positions(args.len())
-                .filter_map(|p| args.get(p))
-                .any(|k| caches.get(caches.resolve(k)).is_strong());
+            let strong = touches_strong(shared, spec, args);
             if !write && repl.serves_read(client.readonly, strong) {
                 Ok(())
             } else {
                 Err(repl.redirect(Some(key)))
             }
         }
+    }
+}
+
+/// Whether a command names a key of a strong cache (whole-keyspace commands do when any
+/// cache is strong).
+fn touches_strong(shared: &Shared, spec: &CommandSpec, args: &[&[u8]]) -> bool {
+    let caches = shared.keyspace.caches();
+    match spec.keys {
+        Keys::None => false,
+        Keys::All => caches.iter().any(|c| c.is_strong()),
+        Keys::Range { .. } => spec
+            .key_positions(args.len())
+            .filter_map(|p| args.get(p))
+            .any(|k| caches.get(caches.resolve(k)).is_strong()),
     }
 }
 

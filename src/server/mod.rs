@@ -131,7 +131,10 @@ impl Shared {
             // CONFIG SET appendfsync changes what the log writer does.
             settings.appendfsync = p.policy_cell().clone();
         }
-        let repl = crate::replication::Replication::new(&config, placement);
+        let run_id: String = (0..40)
+            .map(|_| char::from_digit(fastrand::u32(..16), 16).unwrap_or('0'))
+            .collect();
+        let repl = crate::replication::Replication::new(&config, placement, run_id.clone());
         let cluster = crate::cluster::Cluster::new(&config, placement);
         let track_state = Arc::new(crate::store::TrackingState::new(
             settings.tracking_table_max_keys.clone(),
@@ -159,9 +162,7 @@ impl Shared {
             identity: Identity {
                 name,
                 stripe,
-                run_id: (0..40)
-                    .map(|_| char::from_digit(fastrand::u32(..16), 16).unwrap_or('0'))
-                    .collect(),
+                run_id,
                 bind,
                 port,
                 config_file,
@@ -234,6 +235,9 @@ pub enum ServerError {
     /// less off-heap than its stripe, a file error).
     #[error("{0}")]
     OffHeap(String),
+    /// The control plane could not start (its state file, its config).
+    #[error("control plane: {0}")]
+    Control(String),
     /// The fast-restart data could not be opened or loaded.
     #[error("{0}")]
     Persist(#[from] crate::persist::PersistError),
@@ -279,7 +283,7 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
         .map(|s| s.servers.len())
         .sum();
     let group = match server.as_ref() {
-        Some(s) if servers > 1 => {
+        Some(s) if servers > 1 || !opts.config.cluster.voters.is_empty() => {
             let gaddr = format!("{}:{}", s.bind(), s.group_port());
             Some(
                 TcpListener::bind(&gaddr)
@@ -322,6 +326,21 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
     tokio::spawn(signals(shared.clone()));
     // Loading runs beside the listener, so clients get LOADING (and INFO its progress)
     // instead of a refused connection.
+    if crate::cluster::control::enabled(&shared.config.cluster) {
+        // Before the group port answers RAFT and before a role is chosen.
+        let dir = server
+            .as_ref()
+            .and_then(|s| s.data.clone())
+            .map(std::path::PathBuf::from);
+        let cp = crate::cluster::control::ControlPlane::start(
+            &shared.config.cluster,
+            &shared.identity.name,
+            dir,
+        )
+        .await
+        .map_err(ServerError::Control)?;
+        let _ = shared.repl.control.set(cp);
+    }
     if let Some(g) = group {
         tokio::spawn(crate::replication::shipper::listen(shared.clone(), g));
     }

@@ -110,6 +110,8 @@ pub struct ControlPlane {
     stripes: Vec<(String, Vec<String>)>,
     /// Connections to other members for reports and proposals (one call at a time each).
     conns: tokio::sync::Mutex<HashMap<u64, Conn>>,
+    /// The runtime the Raft node runs on, for the blocking role thread.
+    runtime: tokio::runtime::Handle,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -200,9 +202,15 @@ impl ControlPlane {
             isolation,
             stripes,
             conns: tokio::sync::Mutex::new(HashMap::new()),
+            runtime: tokio::runtime::Handle::current(),
         });
         tokio::spawn(cp.clone().monitor());
         Ok(cp)
+    }
+
+    /// The runtime the Raft node runs on (blocking threads call into it).
+    pub fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.runtime
     }
 
     fn now_ms(&self) -> u64 {
