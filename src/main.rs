@@ -317,7 +317,14 @@ fn report(r: Result<String, String>) -> ExitCode {
 
 /// Logs to stderr; RUST_LOG wins over the config and --log-level.
 fn init_logging(level: &str) {
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| level.to_string());
+    // openraft narrates every election at info: keep it to warnings unless asked.
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| {
+        if level.contains("openraft") {
+            level.to_string()
+        } else {
+            format!("{level},openraft=warn")
+        }
+    });
     let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| {
         eprintln!("invalid log filter '{filter}', using 'info'");
         tracing_subscriber::EnvFilter::new("info")

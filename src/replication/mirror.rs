@@ -67,6 +67,7 @@ pub fn session(shared: &Arc<Shared>, active: &Peer) -> Result<End, String> {
             .ok_or_else(|| format!("bad SYNC answer {line:?}"))
     };
     repl.link_up.store(true, Ordering::Release);
+    repl.last_link_end.lock().clear();
     repl.last_io_ms
         .store(crate::store::now_ms(), Ordering::Relaxed);
     match w.first().copied() {

@@ -207,6 +207,8 @@ pub struct Replication {
     floor: AtomicU64,
     /// This process's run id (Redis's run_id): promotions name the process they are for.
     pub run_id: String,
+    /// The last "link ended" line logged (repeats are not logged again).
+    pub(crate) last_link_end: Mutex<String>,
 }
 
 impl Replication {
@@ -277,6 +279,7 @@ impl Replication {
             synced: AtomicBool::new(alone),
             floor: AtomicU64::new(0),
             run_id,
+            last_link_end: Mutex::new(String::new()),
         }
     }
 
@@ -339,7 +342,7 @@ impl Replication {
                     .await
                     .is_ok();
             if !self.lease.valid() || !self.is_active() {
-                return Err("TRYAGAIN this active lost its control-plane lease before the                             write was confirmed; its outcome is unknown"
+                return Err("TRYAGAIN this active lost its control-plane lease before the write was confirmed; its outcome is unknown"
                     .into());
             }
             if done {

@@ -185,7 +185,7 @@ fn run_controlled(shared: &Arc<Shared>, cp: &Arc<crate::cluster::control::Contro
                     shared.key_range_lost();
                 } else if !mine && !waiting_logged {
                     tracing::info!(
-                        "{}: named active at epoch {} by an earlier process (or one it left);                          waiting for the control plane to promote it again",
+                        "{}: named active at epoch {} by an earlier process (or one it left); waiting for the control plane to promote it again",
                         repl.me.name,
                         e.epoch
                     );
@@ -279,12 +279,17 @@ fn follow(shared: &Arc<Shared>, active: &Peer) {
     match super::mirror::session(shared, active) {
         Ok(super::mirror::End::Promoted) => {}
         Ok(super::mirror::End::Closed(why)) | Err(why) => {
-            tracing::warn!(
+            let line = format!(
                 "{}: link to active {} ({}) ended: {why}",
-                repl.me.name,
-                active.name,
-                active.group
+                repl.me.name, active.name, active.group
             );
+            // Once per distinct failure: a dead active refuses every 200 ms.
+            let mut last = repl.last_link_end.lock();
+            if *last != line {
+                tracing::warn!("{line}");
+                *last = line;
+            }
+            drop(last);
             repl.link_up.store(false, Ordering::Release);
             if !repl.is_active() {
                 repl.set_state(State::PassiveUninitialized);
