@@ -1,18 +1,22 @@
 //! Who is active: the role thread of a server in a stripe with mirrors.
 //!
+//! With a control plane (`consistency`), [`run_controlled`]: the cluster map names the
+//! active; this server takes the role, steps down or follows as the map says.
+//!
+//! Without one (`availability`, or a 2-member cluster), probing:
 //! ```text
 //!  loop: probe every peer (HELLO)
 //!        ├─ one is ACTIVE-COORDINATOR ──▶ follow it (mirror::session) until the link ends
 //!        ├─ this server is the best candidate ──▶ hold, probe again, still best ──▶ ACTIVE
 //!        └─ otherwise wait and probe again
+//!  active (availability): another active outranks it ──▶ zapped: mirror, full resync
 //! ```
 //!
-//! The best candidate (issue 7's deterministic choice, until the control plane decides):
-//! the server that was last active according to its data directory, else one that holds
-//! data, else the first listed; among servers that are up and not following an active.
-//! A server that has been a mirror in this process never promotes itself while it is alone
-//! (automatic failover is the control plane's job): it takes over only when a restarted
-//! peer that ranks below it is up, or through `FAILOVER`.
+//! The best candidate at start: the server that was last active according to its data
+//! directory, else one that holds data, else the first listed; among servers that are up
+//! and not following an active. A server that has been a mirror in this process takes over
+//! when a restarted peer that ranks below it is up, through `FAILOVER`, or in availability
+//! mode once it has had no active for `election_time` (Terracotta's classic failover).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -219,9 +223,16 @@ fn run(shared: &Arc<Shared>) {
     let repl = &shared.repl;
     let mut waiting_logged = false;
     let started = std::time::Instant::now();
+    let availability = repl.priority == crate::config::FailoverPriority::Availability;
+    // When this mirror last lost its active (availability: it takes over after
+    // election_time without one).
+    let mut lost: Option<std::time::Instant> = None;
     while !*shared.shutdown.borrow() {
         if repl.is_active() {
             std::thread::sleep(RETRY);
+            if availability {
+                zap_if_outranked(shared);
+            }
             continue;
         }
         let views = probe_all(&repl.peers);
@@ -231,10 +242,14 @@ fn run(shared: &Arc<Shared>) {
         {
             waiting_logged = false;
             follow(shared, peer);
+            lost = Some(std::time::Instant::now());
             continue;
         }
         let patient = started.elapsed() < repl.election_time;
-        match choose(repl, &views, patient) {
+        let orphaned = availability
+            && repl.synced.load(Ordering::Acquire)
+            && lost.is_some_and(|t| t.elapsed() >= repl.election_time);
+        match choose(repl, &views, patient, orphaned) {
             Choice::Me => {
                 std::thread::sleep(HOLD);
                 let again = probe_all(&repl.peers);
@@ -243,7 +258,7 @@ fn run(shared: &Arc<Shared>) {
                     .any(|(_, v)| v.state == State::ActiveCoordinator.name());
                 let patient = started.elapsed() < repl.election_time;
                 if !taken
-                    && choose(repl, &again, patient) == Choice::Me
+                    && choose(repl, &again, patient, orphaned) == Choice::Me
                     && !*shared.shutdown.borrow()
                 {
                     let epoch = again
@@ -253,6 +268,14 @@ fn run(shared: &Arc<Shared>) {
                         .max()
                         .unwrap_or(0)
                         + 1;
+                    if orphaned {
+                        tracing::warn!(
+                            "{}: no active for {:?} (election_time): taking over at epoch \
+                             {epoch} without a quorum (failover_priority: availability)",
+                            repl.me.name,
+                            repl.election_time
+                        );
+                    }
                     repl.become_active(epoch);
                     shared.key_range_lost();
                 }
@@ -305,10 +328,49 @@ enum Choice {
     Wait(String),
 }
 
+/// Availability mode, on an active: when another server of the stripe is active too (a
+/// split brain healed) and outranks this one (higher epoch, then higher lsn, then earlier
+/// in the config), this one is zapped: it steps down, and its next sync is a full one that
+/// clears its data (the records it took meanwhile are counted in a WARN line then).
+fn zap_if_outranked(shared: &Arc<Shared>) {
+    let repl = &shared.repl;
+    let me = repl.view();
+    let rank = |v: &PeerView| (v.epoch, v.lsn, std::cmp::Reverse(v.index));
+    let winner = probe_all(&repl.peers)
+        .into_iter()
+        .filter(|(_, v)| v.state == State::ActiveCoordinator.name())
+        .max_by_key(|(_, v)| rank(v));
+    if let Some((peer, v)) = winner
+        && rank(&v) > rank(&me)
+    {
+        tracing::warn!(
+            "{}: split brain: {} is active too, at epoch {} lsn {} (this server: epoch {} lsn \
+             {}); the higher epoch wins: this server is zapped and resyncs as its mirror",
+            repl.me.name,
+            v.name,
+            v.epoch,
+            v.lsn,
+            me.epoch,
+            me.lsn
+        );
+        repl.become_mirror(&format!("zapped by {}", peer.name));
+        repl.synced_once.store(false, Ordering::Release);
+        repl.synced.store(false, Ordering::Release);
+        shared.key_range_lost();
+    }
+}
+
 /// Whether this server should become active, given what the reachable peers said.
 /// `patient`: still within `election_time` of this server's start, when a server whose data
 /// directory says it was a mirror leaves the role to the last active if it comes back.
-fn choose(repl: &Replication, views: &[(Peer, PeerView)], patient: bool) -> Choice {
+/// `orphaned` (availability mode): this synced mirror has had no active for
+/// `election_time`, so it takes over on its own.
+fn choose(
+    repl: &Replication,
+    views: &[(Peer, PeerView)],
+    patient: bool,
+    orphaned: bool,
+) -> Choice {
     let me = repl.view();
     let rank = |v: &PeerView| (v.was_active, v.lsn > 0, std::cmp::Reverse(v.index));
     // Servers following an active we cannot see are not candidates.
@@ -332,11 +394,12 @@ fn choose(repl: &Replication, views: &[(Peer, PeerView)], patient: bool) -> Choi
         ));
     }
     if repl.was_mirror.load(Ordering::Acquire)
+        && !orphaned
         && !candidates.iter().any(|v| v.state == State::Starting.name())
     {
         return Choice::Wait(format!(
-            "no active in stripe {}; a mirror does not promote itself (use `terrace failover`, \
-             or restart the old active)",
+            "no active in stripe {}; a mirror takes over on its own only in availability mode, \
+             after election_time (else use `terrace failover`, or restart the old active)",
             repl.stripe
         ));
     }

@@ -405,7 +405,16 @@ pub async fn switchover(
     *link.takeover.lock() = Some((last, epoch));
     link.wake.notify_one();
     let deadline = tokio::time::Instant::now() + timeout;
-    while !link.promoted.load(Ordering::Acquire) {
+    // Under a control plane the committed map may say so before the mirror's answer
+    // arrives (this server then already stepped down, which closes the link).
+    let taken_over = || {
+        link.promoted.load(Ordering::Acquire)
+            || repl.control().is_some_and(|cp| {
+                cp.stripe(&repl.stripe)
+                    .is_some_and(|e| e.active == link.name && e.epoch >= epoch)
+            })
+    };
+    while !taken_over() {
         if link.is_out() || tokio::time::Instant::now() >= deadline {
             if link.takeover.lock().take().is_some() {
                 // The takeover was never sent: this server is still the only active.

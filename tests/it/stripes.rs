@@ -47,16 +47,19 @@ impl Cluster {
         let mut servers = Vec::new();
         for (i, &p) in ports.iter().enumerate() {
             servers.push(TestServer::start_named(&conf, &format!("s{}", i + 1), p));
-            if per > 1 && i % per == 0 {
-                // The first listed is the active: let it take the role before the others.
-                wait_field(p, "terrace_state", "ACTIVE-COORDINATOR");
-            }
         }
+        // The control plane (a majority of the servers) makes the first listed of each
+        // stripe its active once every server reported.
         for (i, s) in servers.iter().enumerate() {
+            let want = if i % per == 0 {
+                "ACTIVE-COORDINATOR"
+            } else {
+                "PASSIVE-STANDBY"
+            };
+            wait_field(s.port, "terrace_state", want);
+        }
+        for s in &servers {
             wait_ok(s.port);
-            if i % per != 0 {
-                wait_field(s.port, "terrace_state", "PASSIVE-STANDBY");
-            }
         }
         Cluster {
             _dir: dir,
