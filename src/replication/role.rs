@@ -365,12 +365,7 @@ fn zap_if_outranked(shared: &Arc<Shared>) {
 /// directory says it was a mirror leaves the role to the last active if it comes back.
 /// `orphaned` (availability mode): this synced mirror has had no active for
 /// `election_time`, so it takes over on its own.
-fn choose(
-    repl: &Replication,
-    views: &[(Peer, PeerView)],
-    patient: bool,
-    orphaned: bool,
-) -> Choice {
+fn choose(repl: &Replication, views: &[(Peer, PeerView)], patient: bool, orphaned: bool) -> Choice {
     let me = repl.view();
     let rank = |v: &PeerView| (v.was_active, v.lsn > 0, std::cmp::Reverse(v.index));
     // Servers following an active we cannot see are not candidates.

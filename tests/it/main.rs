@@ -6,6 +6,7 @@ mod caches;
 mod cli;
 mod commands;
 mod expiry;
+mod failover;
 mod lifecycle;
 mod persist;
 mod protocol;

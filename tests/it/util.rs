@@ -435,3 +435,27 @@ impl Resp3 {
         })
     }
 }
+
+/// Sends one handshake line to a group port and returns the answer line.
+pub fn ask_group(port: u16, line: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    s.write_all(format!("{line}\n").as_bytes()).ok()?;
+    let mut out = Vec::new();
+    let mut b = [0u8; 256];
+    while !out.contains(&b'\n') {
+        let n = s.read(&mut b).ok()?;
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&b[..n]);
+    }
+    Some(String::from_utf8_lossy(&out).trim_end().to_string())
+}
+
+/// The value of `name` in INFO text.
+pub fn field(info: &str, name: &str) -> Option<String> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .map(|v| v.trim().to_string())
+}
