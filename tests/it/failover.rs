@@ -272,7 +272,8 @@ fn writer(
                     // Learn what the uncertain write left (a read, on this connection).
                     match redis::cmd("GET").arg(&cas).query::<Option<String>>(cn) {
                         Ok(v) => {
-                            if !o.cas_ok(v.as_deref()) && !(o.cas_maybe.is_empty() && v.is_none()) {
+                            if !(o.cas_ok(v.as_deref()) || (o.cas_maybe.is_empty() && v.is_none()))
+                            {
                                 bad.push(format!(
                                     "{cas}: read {v:?}, expected one of {:?}",
                                     o.cas_maybe
@@ -565,7 +566,7 @@ fn an_active_cut_off_from_the_control_plane_stops_within_its_lease() {
 fn eventual_writes_lost_in_a_failover_are_the_last_moment_s_only() {
     let ha = Ha::new(true);
     let _v = ha.voter();
-    let mut s = vec![Some(ha.start(0)), Some(ha.start(1))];
+    let mut s = [Some(ha.start(0)), Some(ha.start(1))];
     let a = wait_formed(&ha.ports, Duration::from_secs(60));
     let b = 1 - a;
     let stop = Arc::new(AtomicBool::new(false));

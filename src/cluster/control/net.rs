@@ -199,6 +199,8 @@ fn unexpected<E: std::error::Error>() -> RPCError<u64, BasicNode, E> {
     RPCError::Network(NetworkError::new(&Failed("unexpected reply".into())))
 }
 
+// openraft's traits fix these error types; they are what the callers return.
+#[allow(clippy::result_large_err)]
 fn remote<T, E: std::error::Error>(
     target: u64,
     r: Result<T, E>,

@@ -95,6 +95,8 @@ impl Store {
         d.vote.is_none() && d.log.is_empty() && d.snapshot.is_none()
     }
 
+    // openraft's traits fix these error types; they are what the callers return.
+    #[allow(clippy::result_large_err)]
     fn save(&self, d: &Durable) -> Result<(), StorageError<Nid>> {
         let Some(path) = &self.path else {
             return Ok(());
@@ -114,6 +116,8 @@ impl Store {
         Ok(())
     }
 
+    // openraft's traits fix these error types; they are what the callers return.
+    #[allow(clippy::result_large_err)]
     fn mutate<T>(&self, f: impl FnOnce(&mut Durable) -> T) -> Result<T, StorageError<Nid>> {
         let mut d = self.inner.lock();
         let out = f(&mut d);
