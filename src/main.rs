@@ -181,27 +181,7 @@ fn main() -> ExitCode {
                 }
             };
             init_logging(log_level.as_deref().unwrap_or(&cfg.logging.level));
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("cannot start the runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let r = rt.block_on(terrace::voter::run(cfg, &name));
-            rt.shutdown_background();
-            match r {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    tracing::error!("{e}");
-                    eprintln!("{e}");
-                    ExitCode::FAILURE
-                }
-            }
+            run_async(Some(1), terrace::voter::run(cfg, &name))
         }
         Cmd::Check {
             config,
@@ -275,28 +255,38 @@ fn main() -> ExitCode {
                 threads,
                 repair,
             };
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("cannot start the runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let result = rt.block_on(server::run(opts));
-            // run() has already waited as long as shutdown may take; do not let dropping
-            // the runtime wait again for a worker join that timed out.
-            rt.shutdown_background();
-            match result {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    tracing::error!("{e}");
-                    eprintln!("{e}");
-                    ExitCode::FAILURE
-                }
-            }
+            run_async(None, server::run(opts))
+        }
+    }
+}
+
+/// Runs `main` on a multi-threaded tokio runtime (`workers` threads, default one per
+/// core) and turns its outcome into the exit code.
+fn run_async<E: std::fmt::Display>(
+    workers: Option<usize>,
+    main: impl std::future::Future<Output = Result<(), E>>,
+) -> ExitCode {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        b.worker_threads(n);
+    }
+    let rt = match b.enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(main);
+    // The run has already waited as long as shutdown may take; do not let dropping the
+    // runtime wait again for a worker join that timed out.
+    rt.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("{e}");
+            ExitCode::FAILURE
         }
     }
 }
