@@ -3,8 +3,8 @@
 //! oracle, SIGSTOP of the active, an active cut off from the control plane, eventual loss,
 //! and availability mode's split brain with the loser zapped.
 //!
-//! `TERRACE_FAILOVER_LONG=1` runs the kill loop for 60 s (a kill every 5 s) instead of the
-//! CI-sized 4 kills.
+//! `TERRACE_FAILOVER_LONG=1` runs the kill loop for about 60 s (12 kills, about 5 s apart)
+//! instead of the CI-sized 4 kills 3 s apart.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -359,7 +359,7 @@ fn killing_the_active_under_strong_writes_loses_no_acknowledged_write() {
     for k in 0..kills {
         // Every kill finds a formed stripe: an active with its lease and an in-sync mirror.
         let a = wait_formed(&ha.ports, Duration::from_secs(60));
-        std::thread::sleep(Duration::from_secs(2));
+        std::thread::sleep(Duration::from_secs(if long { 4 } else { 2 }));
         let killed_at = Instant::now();
         if let Some(s) = servers[a].as_mut() {
             s.sigkill();
