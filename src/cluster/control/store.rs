@@ -143,21 +143,24 @@ impl RaftLogReader<TypeConfig> for Store {
 
 impl RaftSnapshotBuilder<TypeConfig> for Store {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<Nid>> {
-        let (meta, data) = self.mutate(|d| {
-            let data = serde_json::to_vec(&d.applied).unwrap_or_default();
-            let last = d.applied.last_applied;
-            let meta = SnapshotMeta {
-                last_log_id: last,
-                last_membership: d.applied.membership.clone(),
-                snapshot_id: format!(
-                    "{}-{}",
-                    last.map_or(0, |l| l.leader_id.term),
-                    last.map_or(0, |l| l.index)
-                ),
-            };
-            d.snapshot = Some((meta.clone(), data.clone()));
-            (meta, data)
-        })?;
+        let (meta, data) = self
+            .mutate(|d| -> Result<_, String> {
+                // A snapshot that cannot be encoded is an error, never an empty snapshot.
+                let data = serde_json::to_vec(&d.applied).map_err(|e| e.to_string())?;
+                let last = d.applied.last_applied;
+                let meta = SnapshotMeta {
+                    last_log_id: last,
+                    last_membership: d.applied.membership.clone(),
+                    snapshot_id: format!(
+                        "{}-{}",
+                        last.map_or(0, |l| l.leader_id.term),
+                        last.map_or(0, |l| l.index)
+                    ),
+                };
+                d.snapshot = Some((meta.clone(), data.clone()));
+                Ok((meta, data))
+            })?
+            .map_err(io_err)?;
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(data)),
