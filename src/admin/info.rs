@@ -358,6 +358,10 @@ fn terrace(srv: &Shared) -> Lines {
                     .unwrap_or_default(),
             ),
             (
+                "control_plane_slot_map",
+                srv.cluster.slot_map_state(&cp.map()).to_string(),
+            ),
+            (
                 "terrace_lease_ms",
                 srv.repl.lease.remaining_ms().to_string(),
             ),

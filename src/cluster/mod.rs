@@ -26,6 +26,7 @@ pub mod slots;
 pub mod topology;
 pub mod upstream;
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::command::CmdError;
@@ -48,6 +49,9 @@ pub struct Cluster {
     /// How long a forwarded command may take (`cluster.replica_timeout` plus a margin:
     /// a strong write there may wait that long for its mirrors).
     pub forward_timeout: Duration,
+    /// Set when the control plane's committed slot ranges differ from this config's:
+    /// keyed commands are then refused (see [`Cluster::check_slots`]).
+    conflict: OnceLock<String>,
 }
 
 impl Cluster {
@@ -64,6 +68,65 @@ impl Cluster {
             topology: Topology::new(config, at),
             pool: upstream::Pool::new(config.security.requirepass.clone()),
             forward_timeout: config.cluster.replica_timeout.0 + Duration::from_secs(5),
+            conflict: OnceLock::new(),
+        }
+    }
+
+    /// Compares the cluster map's slot ranges with this server's. A server whose config
+    /// lays the slots out differently (a stripe added or renamed on some servers only)
+    /// would take writes for keys the rest of the cluster sends elsewhere: from the first
+    /// disagreement on, it refuses keyed commands until it restarts with the right config.
+    pub fn check_slots(&self, map: &control::ClusterMap) {
+        if self.conflict.get().is_some() {
+            return;
+        }
+        let mine: Vec<&str> = self
+            .topology
+            .stripes
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        let why = map.stripes.iter().find_map(|(name, e)| {
+            if e.slots.0.is_empty() {
+                return None;
+            }
+            match mine.iter().position(|m| m == name) {
+                None => Some(format!(
+                    "the cluster has stripe {name}, which this server's config does not list"
+                )),
+                Some(i) if self.map.ranges_of(i) != e.slots.0 => Some(format!(
+                    "stripe {name} owns other slots in the cluster map than in this server's config"
+                )),
+                Some(_) => None,
+            }
+        });
+        if let Some(why) = why
+            && self.conflict.set(why.clone()).is_ok()
+        {
+            tracing::error!(
+                "{why}: this server refuses keyed commands until it restarts with the cluster's config"
+            );
+        }
+    }
+
+    /// CLUSTERDOWN when this server's slot map disagrees with the cluster map's.
+    #[inline]
+    pub fn slot_conflict(&self) -> Option<CmdError> {
+        self.conflict
+            .get()
+            .map(|why| CmdError::Prefixed(format!("CLUSTERDOWN slot map mismatch: {why}").into()))
+    }
+
+    /// `agrees`, `differs` or, before the control plane has an entry with slots, `unset`,
+    /// for INFO.
+    pub fn slot_map_state(&self, map: &control::ClusterMap) -> &'static str {
+        self.check_slots(map);
+        if self.conflict.get().is_some() {
+            "differs"
+        } else if map.stripes.values().any(|e| !e.slots.0.is_empty()) {
+            "agrees"
+        } else {
+            "unset"
         }
     }
 

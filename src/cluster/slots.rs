@@ -90,6 +90,15 @@ impl SlotMap {
         out
     }
 
+    /// The ranges of `stripe`, in order.
+    pub fn ranges_of(&self, stripe: usize) -> Vec<(u16, u16)> {
+        self.ranges()
+            .into_iter()
+            .filter(|r| r.2 == stripe)
+            .map(|r| (r.0, r.1))
+            .collect()
+    }
+
     /// Slots owned by `stripe`.
     pub fn count(&self, stripe: usize) -> usize {
         self.owner.iter().filter(|&&o| o as usize == stripe).count()

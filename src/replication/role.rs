@@ -128,9 +128,18 @@ impl Replication {
 
 /// Starts replication once the data is loaded: sets up the log (a memory-only one when not
 /// restartable) with its backlog, and the role thread. A server alone in its stripe is
-/// active at once and needs none of it.
+/// active at once and needs none of it; it still reports to the control plane, so the
+/// cluster map holds its stripe (and its slots) too.
 pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
     let repl = &shared.repl;
+    if let Some(cp) = repl.control() {
+        let durable = shared.persist.is_some();
+        let source = {
+            let shared = shared.clone();
+            Arc::new(move || shared.repl.report(durable))
+        };
+        cp.spawn_reporter(source, repl.lease.clone(), repl.report_now.clone());
+    }
     if !repl.has_peers() {
         return Ok(());
     }
@@ -147,12 +156,6 @@ pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
     log.set_follower(true, log.last_lsn() + 1);
     let _ = repl.log.set(log);
     if let Some(cp) = repl.control().cloned() {
-        let durable = shared.persist.is_some();
-        let source = {
-            let shared = shared.clone();
-            Arc::new(move || shared.repl.report(durable))
-        };
-        cp.spawn_reporter(source, repl.lease.clone(), repl.report_now.clone());
         tokio::spawn(super::in_sync::reconcile(shared.clone(), cp.clone()));
         let shared = shared.clone();
         std::thread::Builder::new()

@@ -382,6 +382,11 @@ fn check(
             return Err(CmdError::Prefixed(crate::persist::misconf(&why).into()));
         }
     }
+    if matches!(spec.keys, Keys::Range { .. })
+        && let Some(e) = shared.cluster.slot_conflict()
+    {
+        return Err(e);
+    }
     // Keys of other stripes first: a mirror redirects only what its own stripe owns.
     let route = if shared.cluster.is_multi() {
         crate::cluster::route::route(shared, client, id, spec, args)?

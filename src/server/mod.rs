@@ -339,7 +339,17 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
         )
         .await
         .map_err(ServerError::Control)?;
+        let mut map = cp.watch();
         let _ = shared.repl.control.set(cp);
+        let sh = shared.clone();
+        tokio::spawn(async move {
+            loop {
+                sh.cluster.check_slots(&map.borrow_and_update());
+                if map.changed().await.is_err() {
+                    break;
+                }
+            }
+        });
     }
     if let Some(g) = group {
         tokio::spawn(crate::replication::shipper::listen(shared.clone(), g));

@@ -125,12 +125,17 @@ fn info(port: u16, field: &str) -> Option<String> {
 
 /// Waits (bounded) until the server on `port` is in `state`.
 fn wait_state(port: u16, state: &str, within: Duration) {
+    wait_info(port, "terrace_state", state, within);
+}
+
+/// Waits (bounded) until INFO field `name` of the server on `port` is `want`.
+fn wait_info(port: u16, name: &str, want: &str, within: Duration) {
     let deadline = Instant::now() + within;
-    while info(port, "terrace_state").as_deref() != Some(state) {
+    while info(port, name).as_deref() != Some(want) {
         assert!(
             Instant::now() < deadline,
-            "{port} not {state} after {within:?} (it says {:?})",
-            info(port, "terrace_state")
+            "{port}: {name} not {want} after {within:?} (it says {:?})",
+            info(port, name)
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -736,4 +741,90 @@ fn a_whole_stripe_restart_brings_back_an_in_sync_server_never_a_stale_one() {
         let got: Option<String> = redis::cmd("GET").arg(k).query(&mut nb).expect("get");
         assert_eq!(got.as_deref(), Some(want), "{k} after the restart");
     }
+}
+
+#[test]
+fn a_server_whose_config_lays_out_other_slots_refuses_keyed_commands() {
+    // Three one-server stripes form a control plane; the cluster map fixes their slots.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    let entries: Vec<String> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            format!(
+                "    - name: s{i}\n      servers:\n        - {{ name: m{i}, host: 127.0.0.1, port: {p}, group_port: {}, data: {} }}\n",
+                free_port(),
+                dir.path().join(format!("m{i}")).display()
+            )
+        })
+        .collect();
+    let head = format!(
+        "cluster:\n  election_time: {}ms\n  stripes:\n",
+        ET.as_millis()
+    );
+    let (three, four) = (dir.path().join("three.yaml"), dir.path().join("four.yaml"));
+    // The fourth stripe is appended: the first three keep their servers and ports.
+    std::fs::write(&three, format!("{head}{}", entries[..3].concat())).expect("config");
+    std::fs::write(&four, format!("{head}{}", entries.concat())).expect("config");
+    let mut s: Vec<TestServer> = (0..3)
+        .map(|i| TestServer::start_named(&three, &format!("m{i}"), ports[i]))
+        .collect();
+    // One-server stripes hold no lease (there is no mirror to be replaced by).
+    for &p in &ports[..3] {
+        wait_state(p, "ACTIVE-COORDINATOR", Duration::from_secs(60));
+    }
+    for &p in &ports[..3] {
+        wait_info(
+            p,
+            "control_plane_slot_map",
+            "agrees",
+            Duration::from_secs(30),
+        );
+    }
+    // m2 comes back with a config that has a fourth stripe: its slot map is another.
+    s[2].terminate();
+    s[2] = TestServer::start_named(&four, "m2", ports[2]);
+    wait_info(
+        ports[2],
+        "control_plane_slot_map",
+        "differs",
+        Duration::from_secs(30),
+    );
+    let mut c = con(ports[2]).expect("connect");
+    let err = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query::<()>(&mut c)
+        .expect_err("a keyed command on a server with another slot map");
+    assert_eq!(err.code(), Some("CLUSTERDOWN"), "{err}");
+    assert!(err.to_string().contains("slot map mismatch"), "{err}");
+    let pong: String = redis::cmd("PING").query(&mut c).expect("ping");
+    assert_eq!(pong, "PONG");
+    assert!(
+        s[2].log_text().contains("refuses keyed commands"),
+        "an ERROR line says why"
+    );
+    // The others still agree and serve their keys; m2's keys stay refused, even forwarded.
+    assert_eq!(
+        info(ports[1], "control_plane_slot_map").as_deref(),
+        Some("agrees")
+    );
+    let mut a = con(ports[0]).expect("connect");
+    let (mut served, mut refused) = (0, 0);
+    for i in 0..60 {
+        match redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg("v")
+            .query::<()>(&mut a)
+        {
+            Ok(()) => served += 1,
+            Err(e) if e.to_string().contains("slot map mismatch") => refused += 1,
+            Err(e) => panic!("k{i}: {e}"),
+        }
+    }
+    assert!(
+        served >= 20 && refused >= 5,
+        "{served} served, {refused} refused"
+    );
 }

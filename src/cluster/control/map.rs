@@ -3,8 +3,10 @@
 //! is a [`Proposal`] with a precondition, checked when the entry is applied, so two
 //! proposals decided on the same stale view cannot both take effect.
 //!
-//! The slot map is a pure function of the stripe names (`cluster::slots`), which every
-//! member reads from the same config: the map does not repeat it.
+//! Each entry also holds its stripe's slot ranges, fixed by `Init`: the first leader's
+//! config decides, and a server whose config gives another slot map (a stripe added on
+//! some servers only) finds out and refuses keyed commands instead of writing a key in a
+//! stripe that the rest of the cluster does not send it to.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,6 +26,23 @@ pub struct StripeEntry {
     /// Servers holding every acknowledged strong write: the active and the mirrors whose
     /// `AddInSync` committed. Only these can be promoted.
     pub in_sync: BTreeSet<String>,
+    /// The stripe's hash slots, as inclusive ranges in order (empty in a map written
+    /// before slot ranges were kept).
+    #[serde(default)]
+    pub slots: SlotRanges,
+}
+
+/// A stripe's slots as sorted inclusive ranges. Its `Debug` is a summary: a few hundred
+/// ranges would drown the log lines that show a proposal.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SlotRanges(pub Vec<(u16, u16)>);
+
+impl std::fmt::Debug for SlotRanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let slots: u32 = self.0.iter().map(|(a, b)| u32::from(b - a) + 1).sum();
+        write!(f, "{slots} slots in {} ranges", self.0.len())
+    }
 }
 
 /// The whole map.
@@ -47,6 +66,9 @@ pub enum Proposal {
         run: String,
         /// The first epoch.
         epoch: u64,
+        /// The stripe's slot ranges in the proposer's config; refused when they overlap
+        /// another stripe's.
+        slots: SlotRanges,
     },
     /// `server` becomes active at `epoch + 1`; requires `map.epoch == epoch` and
     /// `server ∈ in_sync`.
@@ -107,11 +129,21 @@ impl ClusterMap {
                 server,
                 run,
                 epoch,
+                slots,
             } => {
                 if let Some(e) = self.stripes.get(stripe) {
                     return Outcome::Refused(format!(
                         "stripe {stripe} already has active {} at epoch {}",
                         e.active, e.epoch
+                    ));
+                }
+                if let Some((other, _)) = self
+                    .stripes
+                    .iter()
+                    .find(|(_, e)| overlaps(&e.slots.0, &slots.0))
+                {
+                    return Outcome::Refused(format!(
+                        "stripe {stripe}'s slots overlap stripe {other}'s: the servers' configs give different slot maps"
                     ));
                 }
                 let epoch = (*epoch).max(1);
@@ -122,6 +154,7 @@ impl ClusterMap {
                         active: server.clone(),
                         run: run.clone(),
                         in_sync: BTreeSet::from([server.clone()]),
+                        slots: slots.clone(),
                     },
                 );
                 Outcome::Applied { epoch }
@@ -188,6 +221,22 @@ impl ClusterMap {
     }
 }
 
+/// Whether two sorted lists of inclusive ranges share a slot.
+fn overlaps(a: &[(u16, u16)], b: &[(u16, u16)]) -> bool {
+    let (mut i, mut j) = (0, 0);
+    while let (Some(&(a0, a1)), Some(&(b0, b1))) = (a.get(i), b.get(j)) {
+        if a0 <= b1 && b0 <= a1 {
+            return true;
+        }
+        if a1 < b1 {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +258,7 @@ mod tests {
             server: "a".into(),
             run: "r".into(),
             epoch: 3,
+            slots: SlotRanges(vec![(0, 99)]),
         };
         assert_eq!(m.apply(&init), Outcome::Applied { epoch: 3 });
         assert!(matches!(m.apply(&init), Outcome::Refused(_)), "only once");
@@ -244,6 +294,7 @@ mod tests {
             server: "a".into(),
             run: "r".into(),
             epoch: 1,
+            slots: SlotRanges::default(),
         });
         m.apply(&Proposal::AddInSync {
             stripe: "s".into(),
@@ -267,5 +318,39 @@ mod tests {
             }),
             Outcome::Refused(_)
         ));
+    }
+
+    #[test]
+    fn a_stripe_whose_slots_overlap_another_stripes_is_refused() {
+        let mut m = ClusterMap::default();
+        let init = |stripe: &str, slots: Vec<(u16, u16)>| Proposal::Init {
+            stripe: stripe.into(),
+            server: format!("{stripe}a"),
+            run: "r".into(),
+            epoch: 1,
+            slots: SlotRanges(slots),
+        };
+        assert_eq!(
+            m.apply(&init("s", vec![(0, 9), (20, 29)])),
+            Outcome::Applied { epoch: 1 }
+        );
+        assert!(matches!(
+            m.apply(&init("t", vec![(10, 19), (25, 25)])),
+            Outcome::Refused(w) if w.contains("overlap stripe s")
+        ));
+        assert_eq!(
+            m.apply(&init("t", vec![(10, 19), (30, 40)])),
+            Outcome::Applied { epoch: 1 }
+        );
+        assert_eq!(
+            m.stripe("t").map(|e| e.slots.0.clone()),
+            Some(vec![(10, 19), (30, 40)])
+        );
+        assert_eq!(
+            format!("{:?}", SlotRanges(vec![(0, 9), (20, 20)])),
+            "11 slots in 2 ranges"
+        );
+        assert!(!overlaps(&[(0, 0)], &[]));
+        assert!(overlaps(&[(5, 5)], &[(0, 3), (5, 9)]));
     }
 }

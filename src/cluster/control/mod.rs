@@ -41,9 +41,9 @@ use tokio::sync::{Notify, watch};
 
 use crate::config::{ClusterConfig, FailoverPriority};
 pub use lease::Lease;
-pub use map::{ClusterMap, Outcome, Proposal, StripeEntry};
+pub use map::{ClusterMap, Outcome, Proposal, SlotRanges, StripeEntry};
 pub use monitor::Report;
-use monitor::{Heard, Monitor};
+use monitor::{Heard, Monitor, StripeLayout};
 use net::{Conn, Isolation, Reply, Request};
 
 use std::io::Cursor;
@@ -106,8 +106,8 @@ pub struct ControlPlane {
     base: Instant,
     /// The fault-injection switch (`DEBUG CONTROL-ISOLATE`).
     pub isolation: Arc<Isolation>,
-    /// Stripe → its servers, for the monitor.
-    stripes: Vec<(String, Vec<String>)>,
+    /// The stripes as this member's config lays them out, for the monitor.
+    stripes: Vec<StripeLayout>,
     /// Connections to other members for reports and proposals (one call at a time each).
     conns: tokio::sync::Mutex<HashMap<u64, Conn>>,
     /// The runtime the Raft node runs on, for the blocking role thread.
@@ -181,14 +181,16 @@ impl ControlPlane {
                 tracing::debug!("control plane initialize: {e}");
             }
         }
+        let names: Vec<&str> = cluster.stripes.iter().map(|s| s.name.as_str()).collect();
+        let slots = crate::cluster::SlotMap::new(&names);
         let stripes = cluster
             .stripes
             .iter()
-            .map(|s| {
-                (
-                    s.name.clone(),
-                    s.servers.iter().map(|v| v.name.clone()).collect(),
-                )
+            .enumerate()
+            .map(|(i, s)| StripeLayout {
+                name: s.name.clone(),
+                servers: s.servers.iter().map(|v| v.name.clone()).collect(),
+                slots: SlotRanges(slots.ranges_of(i)),
             })
             .collect();
         let cp = Arc::new(ControlPlane {

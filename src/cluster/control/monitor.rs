@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::map::{ClusterMap, Proposal};
+use super::map::{ClusterMap, Proposal, SlotRanges};
 
 /// State names (as in `replication::State::name`).
 const ACTIVE: &str = "ACTIVE-COORDINATOR";
@@ -50,6 +50,17 @@ pub struct Report {
     pub synced: bool,
 }
 
+/// A stripe as the config lays it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeLayout {
+    /// Its name.
+    pub name: String,
+    /// Its servers, in config order.
+    pub servers: Vec<String>,
+    /// Its slot ranges (`cluster::slots`), for `Init`.
+    pub slots: SlotRanges,
+}
+
 /// A report and when it arrived (ms on the leader's monotonic clock).
 #[derive(Debug, Clone)]
 pub struct Heard {
@@ -62,8 +73,8 @@ pub struct Heard {
 /// The leader's view for its decisions.
 #[derive(Debug)]
 pub struct Monitor {
-    /// Stripe name → its servers in config order.
-    stripes: Vec<(String, Vec<String>)>,
+    /// The stripes.
+    stripes: Vec<StripeLayout>,
     /// `cluster.election_time`, ms.
     election_ms: u64,
     /// When this node became leader (ms): nothing is declared failed before
@@ -76,7 +87,7 @@ pub struct Monitor {
 
 impl Monitor {
     /// A monitor for a leadership that started at `since_ms`.
-    pub fn new(stripes: Vec<(String, Vec<String>)>, election_ms: u64, since_ms: u64) -> Monitor {
+    pub fn new(stripes: Vec<StripeLayout>, election_ms: u64, since_ms: u64) -> Monitor {
         Monitor {
             stripes,
             election_ms,
@@ -93,7 +104,8 @@ impl Monitor {
         heard: &HashMap<String, Heard>,
     ) -> Vec<Proposal> {
         let mut out = Vec::new();
-        for (stripe, servers) in &self.stripes {
+        for layout in &self.stripes {
+            let stripe = &layout.name;
             if self
                 .proposed
                 .get(stripe)
@@ -101,7 +113,7 @@ impl Monitor {
             {
                 continue;
             }
-            if let Some(p) = self.decide(now_ms, map, heard, stripe, servers) {
+            if let Some(p) = self.decide(now_ms, map, heard, layout) {
                 self.proposed.insert(stripe.clone(), now_ms);
                 out.push(p);
             }
@@ -114,9 +126,9 @@ impl Monitor {
         now_ms: u64,
         map: &ClusterMap,
         heard: &HashMap<String, Heard>,
-        stripe: &str,
-        servers: &[String],
+        layout: &StripeLayout,
     ) -> Option<Proposal> {
+        let (stripe, servers) = (layout.name.as_str(), layout.servers.as_slice());
         let alive = |name: &str| {
             heard
                 .get(name)
@@ -139,6 +151,7 @@ impl Monitor {
                 server: best.server.clone(),
                 run: best.run.clone(),
                 epoch,
+                slots: layout.slots.clone(),
             });
         };
         let promote = |r: &Report| Proposal::Promote {
@@ -227,7 +240,11 @@ mod tests {
 
     fn monitor(since: u64) -> Monitor {
         Monitor::new(
-            vec![("s".into(), vec!["a".into(), "b".into(), "c".into()])],
+            vec![StripeLayout {
+                name: "s".into(),
+                servers: vec!["a".into(), "b".into(), "c".into()],
+                slots: SlotRanges(vec![(0, 16383)]),
+            }],
             ET,
             since,
         )
@@ -242,6 +259,7 @@ mod tests {
                 active: active.into(),
                 run: format!("{active}-run"),
                 in_sync: in_sync.iter().map(|s| s.to_string()).collect(),
+                slots: SlotRanges(vec![(0, 16383)]),
             },
         );
         m
@@ -271,7 +289,8 @@ mod tests {
                 stripe: "s".into(),
                 server: "c".into(),
                 run: "c-run".into(),
-                epoch: 5
+                epoch: 5,
+                slots: SlotRanges(vec![(0, 16383)]),
             }],
             "the last active, above every epoch reported"
         );
@@ -285,7 +304,8 @@ mod tests {
                 stripe: "s".into(),
                 server: "a".into(),
                 run: "a-run".into(),
-                epoch: 1
+                epoch: 1,
+                slots: SlotRanges(vec![(0, 16383)]),
             }],
             "after election_time: the first listed of those up"
         );
