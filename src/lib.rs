@@ -45,6 +45,7 @@ pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod error;
+pub mod latency;
 pub mod net;
 pub mod persist;
 pub mod protocol;

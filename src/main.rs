@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use terrace::config::{Config, Size};
+use terrace::config::{Config, LogFormat, Size};
 use terrace::server::{self, ServerOptions};
 
 /// Terrace: a Redis-protocol cache cluster (the Terracotta Server Array rebuilt in Rust).
@@ -20,10 +20,10 @@ enum Cmd {
     /// Run a server. Without -f: dev mode on the embedded config (127.0.0.1:6379).
     Server {
         /// The cluster config file (YAML).
-        #[arg(short = 'f', long = "config")]
+        #[arg(short = 'f', long = "config", env = "TERRACE_CONFIG")]
         config: Option<PathBuf>,
         /// This server's name in the config (needed when it lists several servers).
-        #[arg(short = 'n', long = "name")]
+        #[arg(short = 'n', long = "name", env = "TERRACE_NAME")]
         name: Option<String>,
         /// Listen on this port instead of the configured one (0 = any free port).
         #[arg(long)]
@@ -47,15 +47,47 @@ enum Cmd {
         /// Log filter (error, warn, info, debug, trace, or tracing directives).
         #[arg(long = "log-level", env = "TERRACE_LOG")]
         log_level: Option<String>,
+        /// Log lines as text or JSON (default: the config's `logging.format`).
+        #[arg(long = "log-format", env = "TERRACE_LOG_FORMAT")]
+        log_format: Option<LogFormat>,
+        /// Serve Prometheus metrics on this port instead of the configured `metrics_port`.
+        #[arg(long)]
+        metrics_port: Option<u16>,
     },
-    /// Print every server of a cluster config with its role and state (exit 1 when one
-    /// does not answer).
+    /// Print every server and voter of a cluster config with its role, state, epoch,
+    /// replication lag and memory (exit 1 when one does not answer).
     Status {
         /// The cluster config file (YAML).
-        #[arg(short = 'f', long = "config")]
+        #[arg(short = 'f', long = "config", env = "TERRACE_CONFIG")]
         config: PathBuf,
         /// How long to wait for each server, in milliseconds.
         #[arg(long, default_value_t = 1000)]
+        timeout_ms: u64,
+        /// Print JSON (an array of objects) instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Exit 0 when a server answers PING (a voter: its group-port handshake), 1 otherwise:
+    /// for container health checks. Without a config: the dev server on 127.0.0.1:6379.
+    Health {
+        /// The cluster config file (YAML).
+        #[arg(short = 'f', long = "config", env = "TERRACE_CONFIG")]
+        config: Option<PathBuf>,
+        /// The server or voter to check (needed when the config lists several).
+        #[arg(short = 'n', long = "name", env = "TERRACE_NAME")]
+        name: Option<String>,
+        /// How long to wait for the answer, in milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
+    /// Safe cluster shutdown (the seeds' order): every mirror first, then the actives, so
+    /// the actives hold everything and a restart brings them back first.
+    Shutdown {
+        /// The cluster config file (YAML).
+        #[arg(short = 'f', long = "config", env = "TERRACE_CONFIG")]
+        config: PathBuf,
+        /// How long to wait for each server's answer, in milliseconds.
+        #[arg(long, default_value_t = 2000)]
         timeout_ms: u64,
     },
     /// Planned switchover: a PASSIVE-STANDBY mirror of the stripe becomes its active and
@@ -93,14 +125,17 @@ enum Cmd {
     /// for failover in stripes of two servers).
     Voter {
         /// The cluster config file (YAML).
-        #[arg(short = 'f', long = "config")]
+        #[arg(short = 'f', long = "config", env = "TERRACE_CONFIG")]
         config: PathBuf,
         /// This voter's name in the config.
-        #[arg(short = 'n', long = "name")]
+        #[arg(short = 'n', long = "name", env = "TERRACE_NAME")]
         name: String,
         /// Log filter (error, warn, info, debug, trace, or tracing directives).
         #[arg(long = "log-level", env = "TERRACE_LOG")]
         log_level: Option<String>,
+        /// Log lines as text or JSON (default: the config's `logging.format`).
+        #[arg(long = "log-format", env = "TERRACE_LOG_FORMAT")]
+        log_format: Option<LogFormat>,
     },
     /// Validate a config file: prints a summary, or every error with its field path.
     Check {
@@ -116,13 +151,24 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Status { config, timeout_ms } => match Config::load(&config) {
+        Cmd::Status {
+            config,
+            timeout_ms,
+            json,
+        } => match Config::load(&config) {
             Ok(c) => {
+                use std::io::IsTerminal;
                 let list = terrace::admin::status::status(
                     &c,
                     std::time::Duration::from_millis(timeout_ms),
                 );
-                print!("{}", terrace::admin::status::render(&list));
+                if json {
+                    println!("{}", terrace::admin::status::render_json(&list));
+                } else {
+                    let colour =
+                        std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+                    print!("{}", terrace::admin::status::render(&list, colour));
+                }
                 if list.iter().all(|s| s.is_up()) {
                     ExitCode::SUCCESS
                 } else {
@@ -168,10 +214,36 @@ fn main() -> ExitCode {
                     )
                 }),
         ),
+        Cmd::Health {
+            config,
+            name,
+            timeout_ms,
+        } => {
+            let cfg = match config.as_ref().map(|p| Config::load(p)).transpose() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            report(terrace::admin::health::check(
+                cfg.as_ref(),
+                name.as_deref(),
+                std::time::Duration::from_millis(timeout_ms),
+            ))
+        }
+        Cmd::Shutdown { config, timeout_ms } => report(
+            Config::load(&config)
+                .map_err(|e| e.to_string())
+                .and_then(|c| {
+                    terrace::admin::ops::shutdown(&c, std::time::Duration::from_millis(timeout_ms))
+                }),
+        ),
         Cmd::Voter {
             config,
             name,
             log_level,
+            log_format,
         } => {
             let cfg = match Config::load(&config) {
                 Ok(c) => c,
@@ -180,7 +252,10 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            init_logging(log_level.as_deref().unwrap_or(&cfg.logging.level));
+            init_logging(
+                log_level.as_deref().unwrap_or(&cfg.logging.level),
+                log_format.unwrap_or(cfg.logging.format),
+            );
             run_async(Some(1), terrace::voter::run(cfg, &name))
         }
         Cmd::Check {
@@ -210,6 +285,8 @@ fn main() -> ExitCode {
             offheap,
             repair,
             log_level,
+            log_format,
+            metrics_port,
         } => {
             let file = config.as_ref().map(|p| p.display().to_string());
             let loaded = match &config {
@@ -217,8 +294,16 @@ fn main() -> ExitCode {
                 None => Ok(Config::dev()),
             };
             let cfg = match loaded.and_then(|mut c| {
-                if heap.is_none() && offheap.is_none() {
+                if heap.is_none() && offheap.is_none() && metrics_port.is_none() {
                     return Ok(c);
+                }
+                if let Some(mp) = metrics_port {
+                    // The server this process runs (or the only one, in dev mode).
+                    for s in c.cluster.stripes.iter_mut().flat_map(|s| &mut s.servers) {
+                        if name.as_deref().is_none_or(|n| n == s.name) {
+                            s.metrics_port = Some(mp);
+                        }
+                    }
                 }
                 c.storage.heap = heap.unwrap_or(c.storage.heap);
                 if let Some(o) = offheap {
@@ -235,7 +320,10 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            init_logging(log_level.as_deref().unwrap_or(&cfg.logging.level));
+            init_logging(
+                log_level.as_deref().unwrap_or(&cfg.logging.level),
+                log_format.unwrap_or(cfg.logging.format),
+            );
             let placement = match cfg.placement(
                 name.as_deref(),
                 file.as_deref().unwrap_or("<embedded dev config>"),
@@ -305,8 +393,9 @@ fn report(r: Result<String, String>) -> ExitCode {
     }
 }
 
-/// Logs to stderr; RUST_LOG wins over the config and --log-level.
-fn init_logging(level: &str) {
+/// Logs to stderr, as text or one JSON object per line; RUST_LOG wins over the config and
+/// --log-level.
+fn init_logging(level: &str, format: LogFormat) {
     // openraft narrates every election at info: keep it to warnings unless asked.
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| {
         if level.contains("openraft") {
@@ -319,8 +408,15 @@ fn init_logging(level: &str) {
         eprintln!("invalid log filter '{filter}', using 'info'");
         tracing_subscriber::EnvFilter::new("info")
     });
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => fmt.init(),
+        LogFormat::Json => fmt
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
 }

@@ -23,11 +23,10 @@ const DEFAULT: &[&str] = &[
 
 /// Renders the requested sections (`default`, `all`, `everything` or names).
 pub fn render(srv: &Shared, db: &mut Db<'_>, asked: &[String]) -> String {
-    let wanted: Vec<&str> = if asked.is_empty()
-        || asked
-            .iter()
-            .any(|s| matches!(s.as_str(), "default" | "all" | "everything"))
-    {
+    let all = asked
+        .iter()
+        .any(|s| matches!(s.as_str(), "all" | "everything"));
+    let mut wanted: Vec<&str> = if asked.is_empty() || all || asked.iter().any(|s| s == "default") {
         DEFAULT.to_vec()
     } else {
         DEFAULT
@@ -36,6 +35,10 @@ pub fn render(srv: &Shared, db: &mut Db<'_>, asked: &[String]) -> String {
             .filter(|d| asked.iter().any(|a| a == d))
             .collect()
     };
+    // As in Redis: not in the default set, but in `all` or when named.
+    if all || asked.iter().any(|s| s == "commandstats") {
+        wanted.push("commandstats");
+    }
     let mut out = String::new();
     for (i, sec) in wanted.iter().enumerate() {
         if i > 0 {
@@ -63,6 +66,10 @@ pub fn render(srv: &Shared, db: &mut Db<'_>, asked: &[String]) -> String {
                 continue;
             }
             "terrace" => terrace(srv),
+            "commandstats" => {
+                commandstats(srv, &mut out);
+                continue;
+            }
             _ => Vec::new(),
         };
         for (k, v) in lines {
@@ -298,6 +305,24 @@ fn caches(srv: &Shared, out: &mut String) {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         let _ = write!(out, "cache_{}:{}\r\n", c.name, fields.join(","));
+    }
+}
+
+/// `cmdstat_NAME:calls=..,usec=..,usec_per_call=..` for every command that ran here.
+fn commandstats(srv: &Shared, out: &mut String) {
+    for (i, spec) in crate::command::SPECS.iter().enumerate() {
+        let h = srv.commands.snapshot(i);
+        let calls = h.count();
+        if calls == 0 {
+            continue;
+        }
+        let _ = write!(
+            out,
+            "cmdstat_{}:calls={calls},usec={},usec_per_call={:.2}\r\n",
+            spec.name,
+            h.sum_us,
+            h.sum_us as f64 / calls as f64
+        );
     }
 }
 

@@ -115,3 +115,66 @@ pub fn stop(config: &Config, name: &str, force: bool, timeout: Duration) -> Outc
     }
     Ok(format!("{handed}{name} is stopping"))
 }
+
+/// How long a stopping server may take to close its port.
+const STOP_WAIT: Duration = Duration::from_secs(60);
+
+/// The seeds' safe cluster shutdown: every mirror first, then the actives, each waited for
+/// until its port closes. The actives then hold every acknowledged write and their data
+/// directories say they were last active, so a restart brings them back first (the
+/// restart order) and the mirrors resync from them. Voters hold no data and keep running.
+pub fn shutdown(config: &Config, timeout: Duration) -> Outcome {
+    let pass = config.security.requirepass.as_deref();
+    let list = super::status::status(config, timeout);
+    let servers = || list.iter().filter(|s| s.role.as_deref() != Some("voter"));
+    let (actives, others): (Vec<_>, Vec<_>) = servers()
+        .filter(|s| s.is_up())
+        .partition(|s| s.role.as_deref() == Some("active"));
+    let mut done = Vec::new();
+    for (phase, group) in [("mirror", others), ("active", actives)] {
+        for s in &group {
+            match ask(&s.addr, pass, timeout, &["SHUTDOWN"]) {
+                Err(e)
+                    if e.starts_with("ERR")
+                        || e.starts_with("NOAUTH")
+                        || e.starts_with("WRONGPASS") =>
+                {
+                    return Err(format!(
+                        "{} refused SHUTDOWN: {e}; stopped so far: {}",
+                        s.server,
+                        done.join(", ")
+                    ));
+                }
+                _ => {}
+            }
+        }
+        for s in &group {
+            let deadline = std::time::Instant::now() + STOP_WAIT;
+            while crate::net::connect(&s.addr, Duration::from_millis(200)).is_ok() {
+                if std::time::Instant::now() > deadline {
+                    return Err(format!(
+                        "{} ({}) still answers {}s after SHUTDOWN; stopped so far: {}",
+                        s.server,
+                        s.addr,
+                        STOP_WAIT.as_secs(),
+                        done.join(", ")
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            done.push(format!("{} ({phase} of {})", s.server, s.stripe));
+        }
+    }
+    let down: Vec<&str> = servers()
+        .filter(|s| !s.is_up())
+        .map(|s| s.server.as_str())
+        .collect();
+    let mut msg = format!("stopped, mirrors first: {}", done.join(", "));
+    if !down.is_empty() {
+        msg.push_str(&format!("; already down: {}", down.join(", ")));
+    }
+    if !config.cluster.voters.is_empty() {
+        msg.push_str("; voters keep running (they hold no data)");
+    }
+    Ok(msg)
+}

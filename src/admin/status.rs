@@ -1,28 +1,42 @@
-//! `terrace status -f FILE`: every server of a cluster config with its role and state, the
-//! status lights of Terracotta's console. Asks each server over its client port
-//! (`INFO terrace persistence`, after `AUTH` when the config sets a password).
+//! `terrace status -f FILE`: every server and voter of a cluster config with its role,
+//! state, epoch, replication lag and memory: the status lights of Terracotta's console
+//! (in colour on a terminal: green active, cyan standby, orange syncing, red down), or JSON
+//! for scripts. Asks each server over its client port (`INFO terrace persistence memory`,
+//! after `AUTH` when the config sets a password) and each voter over its group port.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::time::Duration;
+
+use serde::Serialize;
 
 use crate::config::Config;
 
-/// What one server said, or why it said nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What one server (or voter) said, or why it said nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ServerStatus {
-    /// Its stripe.
+    /// Its stripe (`-` for a voter).
     pub stripe: String,
     /// Its name.
     pub server: String,
     /// `host:port` asked.
     pub addr: String,
-    /// `active` or `mirror`, when it answered.
+    /// `active`, `mirror`, `starting` or `voter`, when it answered.
     pub role: Option<String>,
-    /// `ACTIVE-COORDINATOR`, `PASSIVE-STANDBY`, ..., `LOADING`, or why it could not be
-    /// asked (`UNREACHABLE (...)`).
+    /// `ACTIVE-COORDINATOR`, `PASSIVE-STANDBY`, ..., `LOADING`, `VOTER`, or why it could
+    /// not be asked (`UNREACHABLE (...)`).
     pub state: String,
-    /// The epoch it knows, when it answered.
+    /// The epoch it knows, when it answered (a voter: none).
     pub epoch: Option<u64>,
+    /// Its last log sequence number.
+    pub lsn: Option<u64>,
+    /// A mirror: how many records it is behind its stripe's active (by lsn).
+    pub lag: Option<u64>,
+    /// Bytes its caches use (`used_memory`).
+    pub used_memory: Option<u64>,
+    /// Bytes in the heap tier.
+    pub heap_used: Option<u64>,
+    /// Bytes of off-heap segments in use.
+    pub offheap_used: Option<u64>,
 }
 
 impl ServerStatus {
@@ -39,64 +53,142 @@ pub fn info_field(info: &str, name: &str) -> Option<String> {
         .map(|v| v.trim().to_string())
 }
 
-/// Asks every server of `config`, each within `timeout`.
+/// Asks every server and voter of `config`, each within `timeout`.
 pub fn status(config: &Config, timeout: Duration) -> Vec<ServerStatus> {
     let password = config.security.requirepass.as_deref();
     let mut out = Vec::new();
     for stripe in &config.cluster.stripes {
+        let first = out.len();
         for s in &stripe.servers {
             let addr = format!("{}:{}", s.host, s.port);
-            let (role, state, epoch) = match ask(
+            let mut st = ServerStatus {
+                stripe: stripe.name.clone(),
+                server: s.name.clone(),
+                addr: addr.clone(),
+                ..Default::default()
+            };
+            match ask(
                 &addr,
                 password,
                 timeout,
-                &["INFO", "terrace", "persistence"],
+                &["INFO", "terrace", "persistence", "memory"],
             ) {
                 Ok(info) => {
                     let field = |name: &str| info_field(&info, name);
-                    let state = if field("loading").as_deref() == Some("1") {
+                    let num = |name: &str| field(name).and_then(|v| v.parse().ok());
+                    st.state = if field("loading").as_deref() == Some("1") {
                         "LOADING".to_string()
                     } else {
                         field("terrace_state").unwrap_or_else(|| "UNKNOWN".into())
                     };
-                    let epoch = field("terrace_epoch").and_then(|e| e.parse().ok());
-                    (
-                        Some(field("terrace_role").unwrap_or_default()),
-                        state,
-                        epoch,
-                    )
+                    st.role = Some(field("terrace_role").unwrap_or_default());
+                    st.epoch = num("terrace_epoch");
+                    st.lsn = num("terrace_lsn");
+                    st.used_memory = num("used_memory");
+                    st.heap_used = num("heap_used");
+                    st.offheap_used = num("offheap_used");
                 }
-                Err(e) => (None, format!("UNREACHABLE ({e})"), None),
-            };
-            out.push(ServerStatus {
-                stripe: stripe.name.clone(),
-                server: s.name.clone(),
-                addr,
-                role,
-                state,
-                epoch,
-            });
+                Err(e) => st.state = format!("UNREACHABLE ({e})"),
+            }
+            out.push(st);
         }
+        // A mirror's lag: the records its stripe's active has and it has not.
+        let head = out[first..]
+            .iter()
+            .find(|s| s.role.as_deref() == Some("active"))
+            .and_then(|s| s.lsn);
+        if let Some(head) = head {
+            for s in &mut out[first..] {
+                if s.role.as_deref() == Some("mirror") {
+                    s.lag = s.lsn.map(|l| head.saturating_sub(l));
+                }
+            }
+        }
+    }
+    for v in &config.cluster.voters {
+        let addr = format!("{}:{}", v.host, v.group_port);
+        let mut st = ServerStatus {
+            stripe: "-".into(),
+            server: v.name.clone(),
+            addr: addr.clone(),
+            ..Default::default()
+        };
+        match ask_line(&addr, "HELLO", timeout) {
+            Ok(line) if line.split_whitespace().nth(2) == Some("VOTER") => {
+                st.role = Some("voter".into());
+                st.state = "VOTER".into();
+            }
+            Ok(line) => st.state = format!("UNKNOWN ({})", line.trim()),
+            Err(e) => st.state = format!("UNREACHABLE ({e})"),
+        }
+        out.push(st);
     }
     out
 }
 
-/// The table `terrace status` prints.
-pub fn render(list: &[ServerStatus]) -> String {
-    let rows: Vec<[String; 6]> = list
+/// Sends one handshake line to a group port and reads the one-line answer.
+pub fn ask_line(addr: &str, line: &str, timeout: Duration) -> Result<String, String> {
+    let mut s = crate::net::connect(addr, timeout)?;
+    s.write_all(format!("{line}\n").as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    BufReader::new(s.take(4096))
+        .read_line(&mut answer)
+        .map_err(|e| e.to_string())?;
+    if answer.is_empty() {
+        return Err("connection closed".into());
+    }
+    Ok(answer)
+}
+
+/// The colour of a state's status light (ANSI SGR), as in Terracotta's console.
+fn light(state: &str) -> Option<&'static str> {
+    match state {
+        "ACTIVE-COORDINATOR" => Some("32"),
+        "PASSIVE-STANDBY" => Some("36"),
+        "INITIALIZING" | "PASSIVE-UNINITIALIZED" | "LOADING" | "STARTING" => Some("38;5;208"),
+        s if s.starts_with("UNREACHABLE") => Some("31"),
+        _ => None,
+    }
+}
+
+/// Bytes for people: `512B`, `1.5K`, `12.0M`, `3.2G`.
+fn human(n: u64) -> String {
+    const UNITS: [&str; 4] = ["K", "M", "G", "T"];
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.1}{}", UNITS[u])
+}
+
+/// The table `terrace status` prints; `colour` paints the STATE column's lights.
+pub fn render(list: &[ServerStatus], colour: bool) -> String {
+    let dash = || "-".to_string();
+    let rows: Vec<[String; 8]> = list
         .iter()
         .map(|s| {
             [
                 s.stripe.clone(),
                 s.server.clone(),
                 s.addr.clone(),
-                s.role.clone().unwrap_or_else(|| "-".into()),
-                s.epoch.map_or_else(|| "-".into(), |e| e.to_string()),
+                s.role.clone().unwrap_or_else(dash),
+                s.epoch.map_or_else(dash, |e| e.to_string()),
+                s.lag.map_or_else(dash, |l| l.to_string()),
+                s.used_memory.map_or_else(dash, human),
                 s.state.clone(),
             ]
         })
         .collect();
-    let head = ["STRIPE", "SERVER", "ADDRESS", "ROLE", "EPOCH", "STATE"].map(String::from);
+    let head = [
+        "STRIPE", "SERVER", "ADDRESS", "ROLE", "EPOCH", "LAG", "MEMORY", "STATE",
+    ]
+    .map(String::from);
     let mut widths = head.clone().map(|h| h.len());
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -105,15 +197,26 @@ pub fn render(list: &[ServerStatus]) -> String {
     }
     let mut text = String::new();
     for r in std::iter::once(&head).chain(&rows) {
-        let line: Vec<String> = r
+        let mut line: Vec<String> = r
             .iter()
             .zip(widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
+        // STATE is last: colouring it does not upset the padding of the others.
+        if let (true, Some(last)) = (colour, line.last_mut())
+            && let Some(sgr) = light(last.trim_end())
+        {
+            *last = format!("\x1b[{sgr}m{}\x1b[0m", last.trim_end());
+        }
         text.push_str(line.join("  ").trim_end());
         text.push('\n');
     }
     text
+}
+
+/// The JSON `terrace status --json` prints: an array of every server and voter.
+pub fn render_json(list: &[ServerStatus]) -> String {
+    serde_json::to_string_pretty(list).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
 /// Sends `AUTH` (if `password`) and `cmd`; returns the text of `cmd`'s reply (an error
@@ -195,7 +298,7 @@ mod tests {
 
     #[test]
     fn the_table_lines_up() {
-        let t = render(&[
+        let list = [
             ServerStatus {
                 stripe: "s".into(),
                 server: "a".into(),
@@ -203,20 +306,43 @@ mod tests {
                 role: Some("active".into()),
                 state: "ACTIVE-COORDINATOR".into(),
                 epoch: Some(12),
+                used_memory: Some(1536),
+                ..Default::default()
+            },
+            ServerStatus {
+                stripe: "s".into(),
+                server: "b".into(),
+                addr: "127.0.0.1:3".into(),
+                role: Some("mirror".into()),
+                state: "PASSIVE-STANDBY".into(),
+                epoch: Some(12),
+                lag: Some(7),
+                used_memory: Some(100),
+                ..Default::default()
             },
             ServerStatus {
                 stripe: "s".into(),
                 server: "server-two".into(),
                 addr: "127.0.0.1:2".into(),
-                role: None,
                 state: "UNREACHABLE (refused)".into(),
-                epoch: None,
+                ..Default::default()
             },
-        ]);
+        ];
+        let t = render(&list, false);
         let lines: Vec<&str> = t.lines().collect();
-        assert_eq!(lines.len(), 3);
+        assert_eq!(lines.len(), 4);
         assert!(lines[0].starts_with("STRIPE  SERVER      ADDRESS"));
-        assert!(lines[1].contains("active  12     ACTIVE-COORDINATOR"));
-        assert!(lines[2].contains("-       -      UNREACHABLE (refused)"));
+        assert!(lines[1].contains("active  12     -    1.5K    ACTIVE-COORDINATOR"));
+        assert!(lines[2].contains("mirror  12     7    100B    PASSIVE-STANDBY"));
+        assert!(lines[3].contains("-       -      -    -       UNREACHABLE (refused)"));
+        assert!(!t.contains('\x1b'));
+        let c = render(&list, true);
+        assert!(c.contains("\x1b[32mACTIVE-COORDINATOR\x1b[0m"));
+        assert!(c.contains("\x1b[36mPASSIVE-STANDBY\x1b[0m"));
+        assert!(c.contains("\x1b[31mUNREACHABLE (refused)\x1b[0m"));
+        let j: serde_json::Value = serde_json::from_str(&render_json(&list)).expect("json");
+        assert_eq!(j[1]["lag"], 7);
+        assert_eq!(j[2]["role"], serde_json::Value::Null);
+        assert_eq!(human(3 << 30), "3.0G");
     }
 }

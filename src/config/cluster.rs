@@ -79,6 +79,9 @@ pub struct ServerConfig {
     /// at start. Default: `storage.offheap`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offheap: Option<super::units::Size>,
+    /// Port of the Prometheus endpoint (`GET /metrics`, on `bind`). Default: none (off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_port: Option<u16>,
 }
 
 /// A voter: takes part in control-plane elections, holds no data.
@@ -157,6 +160,7 @@ impl Default for ClusterConfig {
                     group_port: None,
                     data: None,
                     offheap: None,
+                    metrics_port: None,
                 }],
             }],
             voters: Vec::new(),

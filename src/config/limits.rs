@@ -80,12 +80,27 @@ pub struct LoggingConfig {
     /// A tracing filter: `error`, `warn`, `info`, `debug`, `trace` or per-module directives
     /// (`terrace=debug`). Default: `info`. `--log-level` and `RUST_LOG` override it.
     pub level: String,
+    /// `text` (for people) or `json` (one object per line, for log pipelines). Default:
+    /// `text`. `--log-format` overrides it.
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 impl Default for LoggingConfig {
     fn default() -> Self {
         LoggingConfig {
             level: "info".to_string(),
+            format: LogFormat::Text,
         }
     }
 }

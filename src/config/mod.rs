@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use caches::{CacheConfig, Consistency, Eviction};
 pub use cluster::{ClusterConfig, FailoverPriority, ServerConfig, StripeConfig, VoterConfig};
-pub use limits::{LimitsConfig, LoggingConfig, SecurityConfig, SlowlogConfig};
+pub use limits::{LimitsConfig, LogFormat, LoggingConfig, SecurityConfig, SlowlogConfig};
 pub use storage::{FsyncPolicy, StorageConfig};
 pub use units::{Dur, Size};
 
@@ -247,6 +247,27 @@ impl Config {
                         format!("{p}.group_port"),
                         format!("{gp} is used twice (also {prev})"),
                     );
+                }
+                match s.metrics_port {
+                    Some(0) => err(
+                        format!("{p}.metrics_port"),
+                        "must be between 1 and 65535".into(),
+                    ),
+                    Some(mp) if mp == s.port || mp == gp => err(
+                        format!("{p}.metrics_port"),
+                        format!("{mp} is the same as port or group_port"),
+                    ),
+                    Some(mp) => {
+                        if let Some(prev) =
+                            endpoints.insert((&s.host, mp), format!("{p}.metrics_port"))
+                        {
+                            err(
+                                format!("{p}.metrics_port"),
+                                format!("{mp} is used twice (also {prev})"),
+                            );
+                        }
+                    }
+                    None => {}
                 }
                 match &s.data {
                     Some(d) if d.trim().is_empty() => {

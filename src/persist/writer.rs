@@ -134,6 +134,8 @@ pub struct LogStats {
     pub pending: AtomicU64,
     /// Unix ms of the last successful fsync.
     pub last_fsync_ms: AtomicU64,
+    /// How long fsyncs take.
+    pub fsync_latency: crate::latency::Histogram,
 }
 
 /// The append side of the fast-restart log.
@@ -520,7 +522,12 @@ impl Log {
             return;
         }
         if f.dirty {
-            if let Err(e) = f.file.sync_data() {
+            let t = Instant::now();
+            let r = f.file.sync_data();
+            self.stats
+                .fsync_latency
+                .record(t.elapsed().as_micros() as u64);
+            if let Err(e) = r {
                 f.broken = true;
                 self.poison("fsync", &e, upto);
                 return;

@@ -93,7 +93,7 @@ fn run(shared: &Shared, client: &mut Client, args: &[&[u8]], clock: &mut BatchCl
         let reply = transaction::exec(shared, client, clock);
         client.caching = None;
         let micros = clock.lap();
-        slowlog(shared, client, args, micros);
+        finished(shared, client, id, args, micros);
         return reply;
     }
     if route != Route::Local {
@@ -154,7 +154,7 @@ fn run_local(
         client.caching = None;
     }
 
-    slowlog(shared, client, args, micros);
+    finished(shared, client, id, args, micros);
     result.unwrap_or_else(CmdError::into_reply)
 }
 
@@ -303,6 +303,12 @@ fn send_parts(
     }
     client.routed = Some(Pending { parts, merge });
     Reply::NoReply
+}
+
+/// Counts a command that ran here in its latency histogram, and in the slow log when slow.
+fn finished(shared: &Shared, client: &Client, id: CommandId, args: &[&[u8]], micros: u64) {
+    shared.commands.record(id as usize, micros);
+    slowlog(shared, client, args, micros);
 }
 
 /// Logs the command if it took at least `slowlog-log-slower-than`.

@@ -86,6 +86,9 @@ pub struct Shared {
     pub settings: Settings,
     /// SLOWLOG.
     pub slowlog: SlowLog,
+    /// Per-command calls and latency (INFO commandstats, the Prometheus endpoint), by
+    /// `CommandId`.
+    pub commands: crate::latency::Striped,
     /// Who we are.
     pub identity: Identity,
     /// The whole config (INFO and later components read their own sections).
@@ -159,6 +162,7 @@ impl Shared {
             stats: Stats::default(),
             settings,
             slowlog: SlowLog::default(),
+            commands: crate::latency::Striped::new(crate::command::SPECS.len()),
             identity: Identity {
                 name,
                 stripe,
@@ -296,6 +300,20 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
         }
         _ => None,
     };
+    let metrics = match server.as_ref().and_then(|s| s.metrics_port) {
+        Some(mp) => {
+            let maddr = format!("{bind}:{mp}");
+            Some(
+                TcpListener::bind(&maddr)
+                    .await
+                    .map_err(|source| ServerError::Bind {
+                        addr: maddr.clone(),
+                        source,
+                    })?,
+            )
+        }
+        None => None,
+    };
     let shared = Arc::new(Shared::new(
         opts.config,
         &opts.placement,
@@ -353,6 +371,14 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
     }
     if let Some(g) = group {
         tokio::spawn(crate::replication::shipper::listen(shared.clone(), g));
+    }
+    if let Some(m) = metrics {
+        tracing::info!(
+            "Prometheus metrics on http://{}/metrics",
+            m.local_addr()
+                .map_or_else(|_| "?".into(), |a| a.to_string())
+        );
+        tokio::spawn(crate::admin::metrics::serve(shared.clone(), m));
     }
     let loader = {
         let shared = shared.clone();

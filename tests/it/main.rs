@@ -8,6 +8,7 @@ mod commands;
 mod expiry;
 mod failover;
 mod lifecycle;
+mod metrics;
 mod persist;
 mod protocol;
 mod pubsub;
