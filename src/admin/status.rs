@@ -37,6 +37,9 @@ pub struct ServerStatus {
     pub heap_used: Option<u64>,
     /// Bytes of off-heap segments in use.
     pub offheap_used: Option<u64>,
+    /// Its data directory in the config (tools read its role file to restart the last
+    /// actives first).
+    pub data: Option<String>,
 }
 
 impl ServerStatus {
@@ -65,6 +68,7 @@ pub fn status(config: &Config, timeout: Duration) -> Vec<ServerStatus> {
                 stripe: stripe.name.clone(),
                 server: s.name.clone(),
                 addr: addr.clone(),
+                data: s.data.clone(),
                 ..Default::default()
             };
             match ask(
@@ -111,6 +115,7 @@ pub fn status(config: &Config, timeout: Duration) -> Vec<ServerStatus> {
             stripe: "-".into(),
             server: v.name.clone(),
             addr: addr.clone(),
+            data: v.data.clone(),
             ..Default::default()
         };
         match ask_line(&addr, "HELLO", timeout) {

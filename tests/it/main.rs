@@ -9,6 +9,7 @@ mod expiry;
 mod failover;
 mod lifecycle;
 mod metrics;
+mod operate;
 mod persist;
 mod protocol;
 mod pubsub;
