@@ -255,6 +255,13 @@ pub enum ServerError {
     },
 }
 
+/// Listens on `addr` (the client, group and metrics ports).
+async fn listen(addr: String) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(&addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })
+}
+
 /// Runs a server until it is told to stop; returns after connections have drained.
 pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
     let region = open_offheap(&opts.config, &opts.placement)?;
@@ -269,13 +276,7 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
         .port
         .or(server.as_ref().map(|s| s.port))
         .unwrap_or(6379);
-    let addr = format!("{bind}:{port}");
-    let listener = TcpListener::bind(&addr)
-        .await
-        .map_err(|source| ServerError::Bind {
-            addr: addr.clone(),
-            source,
-        })?;
+    let listener = listen(format!("{bind}:{port}")).await?;
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
     // The group port, in a cluster of several servers (bound before anyone is told we are
     // up): mirrors sync through it, and every server asks every other who it is.
@@ -288,30 +289,12 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
         .sum();
     let group = match server.as_ref() {
         Some(s) if servers > 1 || !opts.config.cluster.voters.is_empty() => {
-            let gaddr = format!("{}:{}", s.bind(), s.group_port());
-            Some(
-                TcpListener::bind(&gaddr)
-                    .await
-                    .map_err(|source| ServerError::Bind {
-                        addr: gaddr.clone(),
-                        source,
-                    })?,
-            )
+            Some(listen(format!("{}:{}", s.bind(), s.group_port())).await?)
         }
         _ => None,
     };
     let metrics = match server.as_ref().and_then(|s| s.metrics_port) {
-        Some(mp) => {
-            let maddr = format!("{bind}:{mp}");
-            Some(
-                TcpListener::bind(&maddr)
-                    .await
-                    .map_err(|source| ServerError::Bind {
-                        addr: maddr.clone(),
-                        source,
-                    })?,
-            )
-        }
+        Some(mp) => Some(listen(format!("{bind}:{mp}")).await?),
         None => None,
     };
     let shared = Arc::new(Shared::new(
