@@ -94,7 +94,7 @@ enum Cmd {
     /// the old active its mirror, with no acknowledged write lost.
     Failover {
         /// The cluster config file (YAML).
-        #[arg(short = 'f', long = "config")]
+        #[arg(short = 'f', long = "config", env = "TERRACE_CONFIG")]
         config: PathBuf,
         /// The stripe whose active hands over.
         #[arg(long)]
@@ -110,7 +110,7 @@ enum Cmd {
     /// such a mirror is refused unless --force.
     Stop {
         /// The cluster config file (YAML).
-        #[arg(short = 'f', long = "config")]
+        #[arg(short = 'f', long = "config", env = "TERRACE_CONFIG")]
         config: PathBuf,
         /// The server to stop.
         name: String,
@@ -140,7 +140,7 @@ enum Cmd {
     /// Validate a config file: prints a summary, or every error with its field path.
     Check {
         /// The cluster config file (YAML).
-        #[arg(short = 'f', long = "config")]
+        #[arg(short = 'f', long = "config", env = "TERRACE_CONFIG")]
         config: PathBuf,
         /// Also print the effective config with every default filled in.
         #[arg(long)]
@@ -408,8 +408,14 @@ fn init_logging(level: &str, format: LogFormat) {
         eprintln!("invalid log filter '{filter}', using 'info'");
         tracing_subscriber::EnvFilter::new("info")
     });
+    // Colours only for a terminal (and never with NO_COLOR): log files stay plain text.
+    let ansi = {
+        use std::io::IsTerminal;
+        std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+    };
     let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => fmt.init(),
