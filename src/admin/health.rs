@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::status::{ask, ask_line};
+use super::status::{ask, ask_line, is_voter};
 use crate::config::Config;
 
 /// Checks the server or voter `name` of `config` (the only server when `name` is `None`).
@@ -41,7 +41,7 @@ pub fn check(
                 .ok_or_else(|| format!("no server or voter named '{n}' in the config"))?;
             let addr = format!("{}:{}", v.host, v.group_port);
             let line = ask_line(&addr, "HELLO", timeout).map_err(|e| format!("{addr}: {e}"))?;
-            if line.split_whitespace().nth(2) == Some("VOTER") {
+            if is_voter(&line, n) {
                 Ok(format!("{n} ({addr}): voter up"))
             } else {
                 Err(format!("{addr}: unexpected answer {:?}", line.trim()))

@@ -19,17 +19,28 @@ use crate::server::Shared;
 
 /// The largest request head read.
 const MAX_HEAD: usize = 8192;
-/// How long a scraper may take to send its request.
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one exchange (request and reply) may take: a scraper that stops reading
+/// does not hold its connection longer.
+const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Scrapes served at once; more connections are closed at once.
+const MAX_SCRAPES: usize = 16;
 
 /// Serves `/metrics` on `listener` until the server stops.
 pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
     let mut shutdown = shared.shutdown.subscribe();
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_SCRAPES));
     loop {
         tokio::select! {
             r = listener.accept() => match r {
                 Ok((stream, _)) => {
-                    tokio::spawn(answer(shared.clone(), stream));
+                    let Ok(permit) = slots.clone().try_acquire_owned() else {
+                        continue;
+                    };
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        let _ = tokio::time::timeout(EXCHANGE_TIMEOUT, answer(shared, stream)).await;
+                        drop(permit);
+                    });
                 }
                 Err(e) => {
                     tracing::warn!("metrics endpoint: accept: {e}");
@@ -44,19 +55,12 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
 /// Reads one request head and answers it.
 async fn answer(shared: Arc<Shared>, mut stream: TcpStream) {
     let mut head = Vec::with_capacity(512);
-    let read = tokio::time::timeout(READ_TIMEOUT, async {
-        let mut chunk = [0u8; 1024];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return false,
-                Ok(n) => head.extend_from_slice(&chunk[..n]),
-            }
+    let mut chunk = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&chunk[..n]),
         }
-        true
-    })
-    .await;
-    if read != Ok(true) {
-        return;
     }
     let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
     let mut parts = line.split(|&b| b == b' ');
@@ -66,7 +70,10 @@ async fn answer(shared: Arc<Shared>, mut stream: TcpStream) {
     );
     let path = path.split(|&b| b == b'?').next().unwrap_or_default();
     let (status, ctype, body) = match (method, path) {
-        (b"GET", b"/metrics") => ("200 OK", prometheus::TEXT_FORMAT, render(&shared)),
+        (b"GET", b"/metrics") => match render(&shared) {
+            Ok(text) => ("200 OK", prometheus::TEXT_FORMAT, text),
+            Err(e) => ("500 Internal Server Error", "text/plain", format!("{e}\n")),
+        },
         (b"GET", _) => ("404 Not Found", "text/plain", "try /metrics\n".to_string()),
         _ => (
             "405 Method Not Allowed",
@@ -147,7 +154,7 @@ impl Family {
 }
 
 /// The whole exposition text.
-pub fn render(srv: &Shared) -> String {
+pub fn render(srv: &Shared) -> Result<String, String> {
     use MetricType::{COUNTER, GAUGE, HISTOGRAM};
     let mut out: Vec<Family> = Vec::new();
 
@@ -272,16 +279,20 @@ pub fn render(srv: &Shared) -> String {
     let state = repl.state();
     let mut role = Family::new(
         "terrace_role",
-        "1 for this server's role (active, mirror, starting)",
+        "1 for this server's role (active, mirror, starting), 0 for the others",
         GAUGE,
     );
-    role.value(&[("role", state.role())], 1.0);
+    for r in ["active", "mirror", "starting"] {
+        role.value(&[("role", r)], f64::from(u8::from(state.role() == r)));
+    }
     let mut st = Family::new(
         "terrace_state",
-        "1 for this server's state (ACTIVE-COORDINATOR, PASSIVE-STANDBY, ...)",
+        "1 for this server's state (ACTIVE-COORDINATOR, PASSIVE-STANDBY, ...), 0 for the others",
         GAUGE,
     );
-    st.value(&[("state", state.name())], 1.0);
+    for s in crate::replication::State::ALL {
+        st.value(&[("state", s.name())], f64::from(u8::from(s == state)));
+    }
     let mut epoch = Family::new("terrace_epoch", "The stripe epoch this server knows", GAUGE);
     epoch.value(&[], repl.epoch() as f64);
     let mut lsn = Family::new(
@@ -330,7 +341,7 @@ pub fn render(srv: &Shared) -> String {
         );
         for l in &links {
             let acked = l.acked.load(std::sync::atomic::Ordering::Relaxed);
-            let labels = [("mirror", l.name.as_str()), ("state", l.state_name())];
+            let labels = [("mirror", l.name.as_str())];
             records.value(&labels, head.saturating_sub(acked) as f64);
             let last = l.last_contact_ms.load(std::sync::atomic::Ordering::Relaxed);
             silent.value(&labels, now.saturating_sub(last) as f64 / 1e3);
@@ -349,10 +360,35 @@ pub fn render(srv: &Shared) -> String {
         out.push(f);
     }
 
-    let families: Vec<MetricFamily> = out.into_iter().map(|f| f.0).collect();
+    encode(out)
+}
+
+/// The text of `families`; families without a sample (no command has run yet) are left
+/// out, since the text format has no way to write them.
+fn encode(families: Vec<Family>) -> Result<String, String> {
+    let families: Vec<MetricFamily> = families
+        .into_iter()
+        .map(|f| f.0)
+        .filter(|f| !f.get_metric().is_empty())
+        .collect();
     let mut text = String::new();
-    if let Err(e) = prometheus::TextEncoder::new().encode_utf8(&families, &mut text) {
-        tracing::warn!("metrics: {e}");
+    prometheus::TextEncoder::new()
+        .encode_utf8(&families, &mut text)
+        .map_err(|e| format!("metrics: {e}"))?;
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_family_is_left_out_instead_of_failing_the_scrape() {
+        let empty = Family::new("terrace_a_total", "nothing yet", MetricType::COUNTER);
+        let mut one = Family::new("terrace_b", "one", MetricType::GAUGE);
+        one.value(&[("x", "y")], 2.0);
+        let text = encode(vec![empty, one]).expect("encodes");
+        assert!(!text.contains("terrace_a_total"), "{text}");
+        assert!(text.contains("terrace_b{x=\"y\"} 2"), "{text}");
     }
-    text
 }

@@ -116,23 +116,57 @@ pub fn stop(config: &Config, name: &str, force: bool, timeout: Duration) -> Outc
     Ok(format!("{handed}{name} is stopping"))
 }
 
-/// How long a stopping server may take to close its port.
+/// How long a stopping server may take to close its ports.
 const STOP_WAIT: Duration = Duration::from_secs(60);
 
 /// The seeds' safe cluster shutdown: every mirror first, then the actives, each waited for
-/// until its port closes. The actives then hold every acknowledged write and their data
-/// directories say they were last active, so a restart brings them back first (the
-/// restart order) and the mirrors resync from them. Voters hold no data and keep running.
+/// until its ports close. Before an active stops, the control plane (when there is one)
+/// is given until `2 × replica_timeout` to take the stopped mirrors out of its in-sync
+/// set, so only the active can be promoted at the restart. The actives then hold every
+/// acknowledged write and their data directories say they were last active, so a restart
+/// brings them back first (the restart order). Voters hold no data and keep running. A
+/// server that does not answer is reported as an error (it may still be running).
 pub fn shutdown(config: &Config, timeout: Duration) -> Outcome {
     let pass = config.security.requirepass.as_deref();
-    let list = super::status::status(config, timeout);
+    let mut list = super::status::status(config, timeout);
+    // Give the ones that did not answer a second, longer chance before calling them down.
+    if list.iter().any(|s| !s.is_up()) {
+        let again = super::status::status(config, timeout * 3);
+        for (s, a) in list.iter_mut().zip(again) {
+            if !s.is_up() && a.is_up() {
+                *s = a;
+            }
+        }
+    }
+    let group_addr = |name: &str| {
+        config
+            .cluster
+            .stripes
+            .iter()
+            .flat_map(|st| &st.servers)
+            .find(|s| s.name == name)
+            .map(|s| format!("{}:{}", s.host, s.group_port()))
+    };
     let servers = || list.iter().filter(|s| s.role.as_deref() != Some("voter"));
     let (actives, others): (Vec<_>, Vec<_>) = servers()
         .filter(|s| s.is_up())
         .partition(|s| s.role.as_deref() == Some("active"));
     let mut done = Vec::new();
-    for (phase, group) in [("mirror", others), ("active", actives)] {
-        for s in &group {
+    let mut notes = Vec::new();
+    for (phase, group) in [("mirror", &others), ("active", &actives)] {
+        if phase == "active" {
+            let within = config.cluster.replica_timeout.0 * 2 + Duration::from_secs(1);
+            for a in group.iter() {
+                if !in_sync_alone(a, pass, timeout, within) {
+                    notes.push(format!(
+                        "{}'s in-sync set still named a stopped mirror after {}s (no control-plane majority?): start the actives first at the restart",
+                        a.server,
+                        within.as_secs()
+                    ));
+                }
+            }
+        }
+        for s in group.iter() {
             match ask(&s.addr, pass, timeout, &["SHUTDOWN"]) {
                 Err(e)
                     if e.starts_with("ERR")
@@ -148,9 +182,14 @@ pub fn shutdown(config: &Config, timeout: Duration) -> Outcome {
                 _ => {}
             }
         }
-        for s in &group {
+        for s in group.iter() {
+            let mut ports = vec![s.addr.clone()];
+            ports.extend(group_addr(&s.server));
             let deadline = std::time::Instant::now() + STOP_WAIT;
-            while crate::net::connect(&s.addr, Duration::from_millis(200)).is_ok() {
+            while ports
+                .iter()
+                .any(|p| crate::net::connect(p, Duration::from_millis(200)).is_ok())
+            {
                 if std::time::Instant::now() > deadline {
                     return Err(format!(
                         "{} ({}) still answers {}s after SHUTDOWN; stopped so far: {}",
@@ -165,16 +204,46 @@ pub fn shutdown(config: &Config, timeout: Duration) -> Outcome {
             done.push(format!("{} ({phase} of {})", s.server, s.stripe));
         }
     }
-    let down: Vec<&str> = servers()
+    let silent: Vec<&str> = servers()
         .filter(|s| !s.is_up())
         .map(|s| s.server.as_str())
         .collect();
     let mut msg = format!("stopped, mirrors first: {}", done.join(", "));
-    if !down.is_empty() {
-        msg.push_str(&format!("; already down: {}", down.join(", ")));
-    }
     if !config.cluster.voters.is_empty() {
         msg.push_str("; voters keep running (they hold no data)");
     }
-    Ok(msg)
+    for n in &notes {
+        msg.push_str("; ");
+        msg.push_str(n);
+    }
+    if silent.is_empty() {
+        Ok(msg)
+    } else {
+        Err(format!(
+            "{msg}; did not answer (down, or unreachable and still running: check): {}",
+            silent.join(", ")
+        ))
+    }
+}
+
+/// Waits until `active`'s committed in-sync set is the active alone (true at once
+/// without a control plane), at most `within`.
+fn in_sync_alone(
+    active: &super::status::ServerStatus,
+    pass: Option<&str>,
+    timeout: Duration,
+    within: Duration,
+) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let set = ask(&active.addr, pass, timeout, &["INFO", "terrace"])
+            .ok()
+            .map(|i| info_field(&i, "control_plane_in_sync"));
+        match set {
+            Some(None) => return true,
+            Some(Some(s)) if s == active.server => return true,
+            _ if std::time::Instant::now() > deadline => return false,
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
 }

@@ -96,14 +96,15 @@ pub fn status(config: &Config, timeout: Duration) -> Vec<ServerStatus> {
             }
             out.push(st);
         }
-        // A mirror's lag: the records its stripe's active has and it has not.
+        // A mirror's lag: the records its stripe's active has and it has not (only for a
+        // mirror of the active's epoch: another epoch's lsns are another history).
         let head = out[first..]
             .iter()
             .find(|s| s.role.as_deref() == Some("active"))
-            .and_then(|s| s.lsn);
-        if let Some(head) = head {
+            .and_then(|s| s.lsn.zip(s.epoch));
+        if let Some((head, epoch)) = head {
             for s in &mut out[first..] {
-                if s.role.as_deref() == Some("mirror") {
+                if s.role.as_deref() == Some("mirror") && s.epoch == Some(epoch) {
                     s.lag = s.lsn.map(|l| head.saturating_sub(l));
                 }
             }
@@ -119,7 +120,7 @@ pub fn status(config: &Config, timeout: Duration) -> Vec<ServerStatus> {
             ..Default::default()
         };
         match ask_line(&addr, "HELLO", timeout) {
-            Ok(line) if line.split_whitespace().nth(2) == Some("VOTER") => {
+            Ok(line) if is_voter(&line, &v.name) => {
                 st.role = Some("voter".into());
                 st.state = "VOTER".into();
             }
@@ -129,6 +130,12 @@ pub fn status(config: &Config, timeout: Duration) -> Vec<ServerStatus> {
         out.push(st);
     }
     out
+}
+
+/// Whether a group port's HELLO answer (`PEER name VOTER term ...`) is voter `name`'s.
+pub fn is_voter(line: &str, name: &str) -> bool {
+    let mut f = line.split_whitespace();
+    (f.next(), f.next(), f.next()) == (Some("PEER"), Some(name), Some("VOTER"))
 }
 
 /// Sends one handshake line to a group port and reads the one-line answer.
@@ -349,5 +356,8 @@ mod tests {
         assert_eq!(j[1]["lag"], 7);
         assert_eq!(j[2]["role"], serde_json::Value::Null);
         assert_eq!(human(3 << 30), "3.0G");
+        assert!(is_voter("PEER v1 VOTER 4 0 0 0\n", "v1"));
+        assert!(!is_voter("PEER v2 VOTER 4 0 0 0\n", "v1"));
+        assert!(!is_voter("PEER v1 PASSIVE-STANDBY 4 0 0 0\n", "v1"));
     }
 }

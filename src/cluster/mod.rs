@@ -26,8 +26,10 @@ pub mod slots;
 pub mod topology;
 pub mod upstream;
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use crate::command::CmdError;
 use crate::config::{Config, Placement};
@@ -49,9 +51,12 @@ pub struct Cluster {
     /// How long a forwarded command may take (`cluster.replica_timeout` plus a margin:
     /// a strong write there may wait that long for its mirrors).
     pub forward_timeout: Duration,
-    /// Set when the control plane's committed slot ranges differ from this config's:
-    /// keyed commands are then refused (see [`Cluster::check_slots`]).
-    conflict: OnceLock<String>,
+    /// The digest of this config's slot layout (`control::layout_of`).
+    pub layout: u32,
+    /// Set while the control plane's committed layout differs from this config's: keyed
+    /// commands are then refused (see [`Cluster::check_slots`]); `why` says how.
+    conflict: AtomicBool,
+    why: Mutex<String>,
 }
 
 impl Cluster {
@@ -68,65 +73,77 @@ impl Cluster {
             topology: Topology::new(config, at),
             pool: upstream::Pool::new(config.security.requirepass.clone()),
             forward_timeout: config.cluster.replica_timeout.0 + Duration::from_secs(5),
-            conflict: OnceLock::new(),
+            layout: control::layout_of(&config.cluster).digest,
+            conflict: AtomicBool::new(false),
+            why: Mutex::new(String::new()),
         }
     }
 
-    /// Compares the cluster map's slot ranges with this server's. A server whose config
-    /// lays the slots out differently (a stripe added or renamed on some servers only)
-    /// would take writes for keys the rest of the cluster sends elsewhere: from the first
-    /// disagreement on, it refuses keyed commands until it restarts with the right config.
+    /// Compares the cluster map's slot layout with this server's config's. A server whose
+    /// config lays the slots out differently (a stripe added or renamed on some servers
+    /// only) would take writes for keys the rest of the cluster sends elsewhere: while the
+    /// layouts differ it refuses keyed commands. They agree again when the server restarts
+    /// with the cluster's config, or when the leader commits this config's layout once
+    /// every server runs it.
     pub fn check_slots(&self, map: &control::ClusterMap) {
-        if self.conflict.get().is_some() {
-            return;
-        }
-        let mine: Vec<&str> = self
-            .topology
-            .stripes
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect();
-        let why = map.stripes.iter().find_map(|(name, e)| {
-            if e.slots.0.is_empty() {
-                return None;
+        let differs = match &map.layout {
+            None => None,
+            Some(l) if l.digest == self.layout => None,
+            Some(l) => {
+                let mine: Vec<&str> = self
+                    .topology
+                    .stripes
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect();
+                let theirs: Vec<&str> = l.stripes.keys().map(String::as_str).collect();
+                Some(format!(
+                    "the cluster map's slot layout {:08x} (stripes {}) is not this config's {:08x} (stripes {})",
+                    l.digest,
+                    theirs.join(","),
+                    self.layout,
+                    mine.join(",")
+                ))
             }
-            match mine.iter().position(|m| m == name) {
-                None => Some(format!(
-                    "the cluster has stripe {name}, which this server's config does not list"
-                )),
-                Some(i) if self.map.ranges_of(i) != e.slots.0 => Some(format!(
-                    "stripe {name} owns other slots in the cluster map than in this server's config"
-                )),
-                Some(_) => None,
+        };
+        let was = self.conflict.load(Ordering::Acquire);
+        match differs {
+            Some(why) => {
+                if !was {
+                    tracing::error!(
+                        "{why}: this server refuses keyed commands until the layouts agree (every server on the same config)"
+                    );
+                }
+                *self.why.lock() = why;
+                self.conflict.store(true, Ordering::Release);
             }
-        });
-        if let Some(why) = why
-            && self.conflict.set(why.clone()).is_ok()
-        {
-            tracing::error!(
-                "{why}: this server refuses keyed commands until it restarts with the cluster's config"
-            );
+            None if was => {
+                self.conflict.store(false, Ordering::Release);
+                tracing::info!("the cluster map's slot layout is this config's again");
+            }
+            None => {}
         }
     }
 
-    /// CLUSTERDOWN when this server's slot map disagrees with the cluster map's.
+    /// CLUSTERDOWN while this server's slot layout disagrees with the cluster map's.
     #[inline]
     pub fn slot_conflict(&self) -> Option<CmdError> {
-        self.conflict
-            .get()
-            .map(|why| CmdError::Prefixed(format!("CLUSTERDOWN slot map mismatch: {why}").into()))
+        if !self.conflict.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(CmdError::Prefixed(
+            format!("CLUSTERDOWN slot map mismatch: {}", self.why.lock()).into(),
+        ))
     }
 
-    /// `agrees`, `differs` or, before the control plane has an entry with slots, `unset`,
+    /// `agrees`, `differs` or, before the control plane has committed a layout, `unset`,
     /// for INFO.
     pub fn slot_map_state(&self, map: &control::ClusterMap) -> &'static str {
         self.check_slots(map);
-        if self.conflict.get().is_some() {
-            "differs"
-        } else if map.stripes.values().any(|e| !e.slots.0.is_empty()) {
-            "agrees"
-        } else {
-            "unset"
+        match &map.layout {
+            None => "unset",
+            Some(l) if l.digest == self.layout => "agrees",
+            Some(_) => "differs",
         }
     }
 

@@ -71,17 +71,18 @@ impl State {
         }
     }
 
+    /// Every state.
+    pub const ALL: [State; 5] = [
+        State::Starting,
+        State::ActiveCoordinator,
+        State::PassiveUninitialized,
+        State::Initializing,
+        State::PassiveStandby,
+    ];
+
     /// The state with this [`name`](Self::name).
     pub fn from_name(name: &str) -> Option<State> {
-        [
-            State::Starting,
-            State::ActiveCoordinator,
-            State::PassiveUninitialized,
-            State::Initializing,
-            State::PassiveStandby,
-        ]
-        .into_iter()
-        .find(|s| s.name() == name)
+        State::ALL.into_iter().find(|s| s.name() == name)
     }
 
     /// The name shown in INFO, `terrace status` and the logs.
@@ -312,6 +313,8 @@ impl Replication {
             was_active: self.was_active.load(Ordering::Acquire),
             durable,
             synced: self.synced.load(Ordering::Acquire),
+            // The cluster's to fill in: replication does not know the slot layout.
+            layout: 0,
         }
     }
 

@@ -128,19 +128,15 @@ impl Replication {
 
 /// Starts replication once the data is loaded: sets up the log (a memory-only one when not
 /// restartable) with its backlog, and the role thread. A server alone in its stripe is
-/// active at once and needs none of it; it still reports to the control plane, so the
-/// cluster map holds its stripe (and its slots) too.
+/// active at once and needs none of it; it still reports to the control plane (whose map
+/// then holds its stripe, and which compares its slot layout) and takes the map's epoch.
 pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
     let repl = &shared.repl;
-    if let Some(cp) = repl.control() {
-        let durable = shared.persist.is_some();
-        let source = {
-            let shared = shared.clone();
-            Arc::new(move || shared.repl.report(durable))
-        };
-        cp.spawn_reporter(source, repl.lease.clone(), repl.report_now.clone());
-    }
     if !repl.has_peers() {
+        if let Some(cp) = repl.control().cloned() {
+            report(shared, &cp);
+            tokio::spawn(adopt_epoch(shared.clone(), cp));
+        }
         return Ok(());
     }
     let log = match shared.persist.as_ref().and_then(|p| p.log()) {
@@ -156,6 +152,8 @@ pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
     log.set_follower(true, log.last_lsn() + 1);
     let _ = repl.log.set(log);
     if let Some(cp) = repl.control().cloned() {
+        // After the log is set: the first report carries the real lsn.
+        report(shared, &cp);
         tokio::spawn(super::in_sync::reconcile(shared.clone(), cp.clone()));
         let shared = shared.clone();
         std::thread::Builder::new()
@@ -168,6 +166,48 @@ pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
         .name("repl-role".into())
         .spawn(move || run(&shared))?;
     Ok(())
+}
+
+/// Starts this server's reports to the control plane's leader.
+fn report(shared: &Arc<Shared>, cp: &Arc<crate::cluster::control::ControlPlane>) {
+    let durable = shared.persist.is_some();
+    let source = {
+        let shared = shared.clone();
+        Arc::new(move || {
+            let mut r = shared.repl.report(durable);
+            r.layout = shared.cluster.layout;
+            r
+        })
+    };
+    cp.spawn_reporter(
+        source,
+        shared.repl.lease.clone(),
+        shared.repl.report_now.clone(),
+    );
+}
+
+/// A server alone in its stripe is its active whatever the map says, but it takes the
+/// map's epoch, so its epoch, INFO and leases agree with the control plane.
+async fn adopt_epoch(shared: Arc<Shared>, cp: Arc<crate::cluster::control::ControlPlane>) {
+    let repl = &shared.repl;
+    let mut rx = cp.watch();
+    loop {
+        let epoch = rx
+            .borrow_and_update()
+            .stripe(&repl.stripe)
+            .filter(|e| e.active == repl.me.name)
+            .map(|e| e.epoch);
+        if let Some(e) = epoch
+            && e != repl.epoch()
+        {
+            repl.epoch.store(e, Ordering::Release);
+            repl.store_role(true);
+            repl.report_now.notify_one();
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 /// The role thread under a control plane: the map says who is active; this server takes

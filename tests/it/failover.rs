@@ -827,4 +827,36 @@ fn a_server_whose_config_lays_out_other_slots_refuses_keyed_commands() {
         served >= 20 && refused >= 5,
         "{served} served, {refused} refused"
     );
+    // A config change rolled out to every server (stripe s2 renamed t2): once all of them
+    // report the new layout, the leader commits it and every server agrees again.
+    let renamed = dir.path().join("renamed.yaml");
+    std::fs::write(
+        &renamed,
+        format!(
+            "{head}{}{}",
+            entries[..2].concat(),
+            entries[2].replace("name: s2", "name: t2")
+        ),
+    )
+    .expect("config");
+    for (i, server) in s.iter_mut().enumerate() {
+        server.terminate();
+        *server = TestServer::start_named(&renamed, &format!("m{i}"), ports[i]);
+    }
+    for &p in &ports[..3] {
+        wait_info(
+            p,
+            "control_plane_slot_map",
+            "agrees",
+            Duration::from_secs(60),
+        );
+    }
+    let mut a = con(ports[0]).expect("connect");
+    for i in 0..60 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg("v")
+            .query(&mut a)
+            .unwrap_or_else(|e| panic!("k{i} after the new layout: {e}"));
+    }
 }

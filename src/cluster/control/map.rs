@@ -3,10 +3,11 @@
 //! is a [`Proposal`] with a precondition, checked when the entry is applied, so two
 //! proposals decided on the same stale view cannot both take effect.
 //!
-//! Each entry also holds its stripe's slot ranges, fixed by `Init`: the first leader's
-//! config decides, and a server whose config gives another slot map (a stripe added on
-//! some servers only) finds out and refuses keyed commands instead of writing a key in a
-//! stripe that the rest of the cluster does not send it to.
+//! The map also holds the slot layout: every stripe's slot ranges, with a digest. The
+//! leader commits its config's layout when there is none, and a new one once every
+//! configured server reports that same layout (a config change rolled out everywhere). A
+//! server whose config gives another layout refuses keyed commands meanwhile, instead of
+//! writing keys of a stripe the rest of the cluster does not send them to.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,22 +27,72 @@ pub struct StripeEntry {
     /// Servers holding every acknowledged strong write: the active and the mirrors whose
     /// `AddInSync` committed. Only these can be promoted.
     pub in_sync: BTreeSet<String>,
-    /// The stripe's hash slots, as inclusive ranges in order (empty in a map written
-    /// before slot ranges were kept).
-    #[serde(default)]
-    pub slots: SlotRanges,
 }
 
-/// A stripe's slots as sorted inclusive ranges. Its `Debug` is a summary: a few hundred
-/// ranges would drown the log lines that show a proposal.
+/// The slot layout: every stripe's slots as sorted inclusive ranges, and a digest of it
+/// that servers report and compare. Its `Debug` is a summary: a few hundred ranges would
+/// drown the log lines that show a proposal.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct SlotRanges(pub Vec<(u16, u16)>);
+pub struct Layout {
+    /// CRC32C of the stripes' names and ranges.
+    pub digest: u32,
+    /// Stripe name → its ranges.
+    pub stripes: BTreeMap<String, Vec<(u16, u16)>>,
+}
 
-impl std::fmt::Debug for SlotRanges {
+impl Layout {
+    /// The layout of `stripes`, with its digest.
+    pub fn new(stripes: BTreeMap<String, Vec<(u16, u16)>>) -> Layout {
+        let mut bytes = Vec::new();
+        for (name, ranges) in &stripes {
+            bytes.extend_from_slice(name.as_bytes());
+            bytes.push(0);
+            for (a, b) in ranges {
+                bytes.extend_from_slice(&a.to_le_bytes());
+                bytes.extend_from_slice(&b.to_le_bytes());
+            }
+            bytes.push(0xff);
+        }
+        Layout {
+            digest: crc32c::crc32c(&bytes),
+            stripes,
+        }
+    }
+
+    /// Why the layout is not a partition of all slots into sorted, disjoint ranges, if it
+    /// is not (a proposal can come from any member: it is checked before it applies).
+    fn invalid(&self) -> Option<String> {
+        if Layout::new(self.stripes.clone()).digest != self.digest {
+            return Some("its digest does not match its ranges".into());
+        }
+        let mut all: Vec<(u16, u16)> = self.stripes.values().flatten().copied().collect();
+        all.sort_unstable();
+        if all
+            .iter()
+            .any(|&(a, b)| a > b || usize::from(b) >= crate::cluster::slots::SLOTS)
+        {
+            return Some("a range is inverted or past the last slot".into());
+        }
+        if all.windows(2).any(|w| w[0].1 >= w[1].0) {
+            return Some("two ranges overlap".into());
+        }
+        let covered: usize = all.iter().map(|&(a, b)| usize::from(b - a) + 1).sum();
+        if covered != crate::cluster::slots::SLOTS {
+            return Some(format!("it covers {covered} slots, not all"));
+        }
+        None
+    }
+}
+
+impl std::fmt::Debug for Layout {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let slots: u32 = self.0.iter().map(|(a, b)| u32::from(b - a) + 1).sum();
-        write!(f, "{slots} slots in {} ranges", self.0.len())
+        let ranges: usize = self.stripes.values().map(Vec::len).sum();
+        write!(
+            f,
+            "Layout({:08x}: {} stripes, {ranges} ranges)",
+            self.digest,
+            self.stripes.len()
+        )
     }
 }
 
@@ -50,6 +101,10 @@ impl std::fmt::Debug for SlotRanges {
 pub struct ClusterMap {
     /// Stripe name → entry; a stripe without an entry has never had an active.
     pub stripes: BTreeMap<String, StripeEntry>,
+    /// The slot layout, once committed (none in a map written before layouts were kept:
+    /// the leader commits one).
+    #[serde(default)]
+    pub layout: Option<Layout>,
 }
 
 /// A change to the map. Each is applied only if its precondition holds at commit.
@@ -66,9 +121,14 @@ pub enum Proposal {
         run: String,
         /// The first epoch.
         epoch: u64,
-        /// The stripe's slot ranges in the proposer's config; refused when they overlap
-        /// another stripe's.
-        slots: SlotRanges,
+    },
+    /// The slot layout becomes `layout`; requires the committed digest to be `seen`
+    /// (`None`: no layout yet) and `layout` to be valid.
+    SetLayout {
+        /// The digest the proposer saw.
+        seen: Option<u32>,
+        /// The new layout.
+        layout: Layout,
     },
     /// `server` becomes active at `epoch + 1`; requires `map.epoch == epoch` and
     /// `server ∈ in_sync`.
@@ -129,21 +189,11 @@ impl ClusterMap {
                 server,
                 run,
                 epoch,
-                slots,
             } => {
                 if let Some(e) = self.stripes.get(stripe) {
                     return Outcome::Refused(format!(
                         "stripe {stripe} already has active {} at epoch {}",
                         e.active, e.epoch
-                    ));
-                }
-                if let Some((other, _)) = self
-                    .stripes
-                    .iter()
-                    .find(|(_, e)| overlaps(&e.slots.0, &slots.0))
-                {
-                    return Outcome::Refused(format!(
-                        "stripe {stripe}'s slots overlap stripe {other}'s: the servers' configs give different slot maps"
                     ));
                 }
                 let epoch = (*epoch).max(1);
@@ -154,7 +204,6 @@ impl ClusterMap {
                         active: server.clone(),
                         run: run.clone(),
                         in_sync: BTreeSet::from([server.clone()]),
-                        slots: slots.clone(),
                     },
                 );
                 Outcome::Applied { epoch }
@@ -178,6 +227,17 @@ impl ClusterMap {
                     Outcome::Applied { epoch: e.epoch }
                 }
             },
+            Proposal::SetLayout { seen, layout } => {
+                let now = self.layout.as_ref().map(|l| l.digest);
+                if now != *seen {
+                    return Outcome::Refused(format!("the layout is {now:08x?}, not {seen:08x?}"));
+                }
+                if let Some(why) = layout.invalid() {
+                    return Outcome::Refused(format!("invalid layout: {why}"));
+                }
+                self.layout = Some(layout.clone());
+                Outcome::Applied { epoch: 0 }
+            }
             Proposal::AddInSync {
                 stripe,
                 server,
@@ -221,22 +281,6 @@ impl ClusterMap {
     }
 }
 
-/// Whether two sorted lists of inclusive ranges share a slot.
-fn overlaps(a: &[(u16, u16)], b: &[(u16, u16)]) -> bool {
-    let (mut i, mut j) = (0, 0);
-    while let (Some(&(a0, a1)), Some(&(b0, b1))) = (a.get(i), b.get(j)) {
-        if a0 <= b1 && b0 <= a1 {
-            return true;
-        }
-        if a1 < b1 {
-            i += 1;
-        } else {
-            j += 1;
-        }
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,7 +302,6 @@ mod tests {
             server: "a".into(),
             run: "r".into(),
             epoch: 3,
-            slots: SlotRanges(vec![(0, 99)]),
         };
         assert_eq!(m.apply(&init), Outcome::Applied { epoch: 3 });
         assert!(matches!(m.apply(&init), Outcome::Refused(_)), "only once");
@@ -294,7 +337,6 @@ mod tests {
             server: "a".into(),
             run: "r".into(),
             epoch: 1,
-            slots: SlotRanges::default(),
         });
         m.apply(&Proposal::AddInSync {
             stripe: "s".into(),
@@ -321,36 +363,58 @@ mod tests {
     }
 
     #[test]
-    fn a_stripe_whose_slots_overlap_another_stripes_is_refused() {
-        let mut m = ClusterMap::default();
-        let init = |stripe: &str, slots: Vec<(u16, u16)>| Proposal::Init {
-            stripe: stripe.into(),
-            server: format!("{stripe}a"),
-            run: "r".into(),
-            epoch: 1,
-            slots: SlotRanges(slots),
+    fn a_layout_changes_only_from_the_digest_seen_and_only_to_a_valid_one() {
+        let layout = |v: &[(&str, Vec<(u16, u16)>)]| {
+            Layout::new(v.iter().map(|(n, r)| (n.to_string(), r.clone())).collect())
         };
-        assert_eq!(
-            m.apply(&init("s", vec![(0, 9), (20, 29)])),
-            Outcome::Applied { epoch: 1 }
-        );
-        assert!(matches!(
-            m.apply(&init("t", vec![(10, 19), (25, 25)])),
-            Outcome::Refused(w) if w.contains("overlap stripe s")
-        ));
-        assert_eq!(
-            m.apply(&init("t", vec![(10, 19), (30, 40)])),
-            Outcome::Applied { epoch: 1 }
-        );
-        assert_eq!(
-            m.stripe("t").map(|e| e.slots.0.clone()),
-            Some(vec![(10, 19), (30, 40)])
+        let one = layout(&[("s", vec![(0, 9), (20, 16383)]), ("t", vec![(10, 19)])]);
+        let two = layout(&[("s", vec![(0, 16383)])]);
+        assert_ne!(one.digest, two.digest);
+        let mut m = ClusterMap::default();
+        let set = |seen, layout: &Layout| Proposal::SetLayout {
+            seen,
+            layout: layout.clone(),
+        };
+        assert!(matches!(m.apply(&set(Some(1), &one)), Outcome::Refused(_)));
+        assert_eq!(m.apply(&set(None, &one)), Outcome::Applied { epoch: 0 });
+        assert!(
+            matches!(m.apply(&set(None, &two)), Outcome::Refused(_)),
+            "decided on a stale view"
         );
         assert_eq!(
-            format!("{:?}", SlotRanges(vec![(0, 9), (20, 20)])),
-            "11 slots in 2 ranges"
+            m.apply(&set(Some(one.digest), &two)),
+            Outcome::Applied { epoch: 0 }
         );
-        assert!(!overlaps(&[(0, 0)], &[]));
-        assert!(overlaps(&[(5, 5)], &[(0, 3), (5, 9)]));
+        assert_eq!(m.layout.as_ref().map(|l| l.digest), Some(two.digest));
+        let seen = Some(two.digest);
+        for bad in [
+            layout(&[("s", vec![(0, 9)]), ("t", vec![(9, 20)])]),
+            layout(&[("s", vec![(9, 0)])]),
+            layout(&[("s", vec![(0, 16384)])]),
+            layout(&[("s", vec![(0, 100)])]),
+            Layout {
+                digest: 7,
+                stripes: one.stripes.clone(),
+            },
+        ] {
+            assert!(
+                matches!(m.apply(&set(seen, &bad)), Outcome::Refused(w) if w.contains("invalid")),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            format!("{two:?}"),
+            format!("Layout({:08x}: 1 stripes, 1 ranges)", two.digest)
+        );
+    }
+
+    #[test]
+    fn a_map_or_an_entry_written_before_layouts_still_reads() {
+        let old = r#"{"stripes":{"s":{"epoch":2,"active":"a","run":"r","in_sync":["a"]}}}"#;
+        let m: ClusterMap = serde_json::from_str(old).expect("old map");
+        assert_eq!(m.layout, None);
+        assert_eq!(m.stripe("s").map(|e| e.epoch), Some(2));
+        let init = r#"{"Init":{"stripe":"s","server":"a","run":"r","epoch":1}}"#;
+        assert!(serde_json::from_str::<Proposal>(init).is_ok());
     }
 }

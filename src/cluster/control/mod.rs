@@ -41,7 +41,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::config::{ClusterConfig, FailoverPriority};
 pub use lease::Lease;
-pub use map::{ClusterMap, Outcome, Proposal, SlotRanges, StripeEntry};
+pub use map::{ClusterMap, Layout, Outcome, Proposal, StripeEntry};
 pub use monitor::Report;
 use monitor::{Heard, Monitor, StripeLayout};
 use net::{Conn, Isolation, Reply, Request};
@@ -88,6 +88,20 @@ pub fn enabled(c: &ClusterConfig) -> bool {
     c.priority() == FailoverPriority::Consistency && members(c).len() > 1
 }
 
+/// The slot layout a config gives (`cluster::slots`): what the cluster map commits and
+/// servers compare theirs with.
+pub fn layout_of(c: &ClusterConfig) -> Layout {
+    let names: Vec<&str> = c.stripes.iter().map(|s| s.name.as_str()).collect();
+    let slots = crate::cluster::SlotMap::new(&names);
+    Layout::new(
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.to_string(), slots.ranges_of(i)))
+            .collect(),
+    )
+}
+
 /// A running control-plane member.
 pub struct ControlPlane {
     /// The Raft node.
@@ -108,6 +122,8 @@ pub struct ControlPlane {
     pub isolation: Arc<Isolation>,
     /// The stripes as this member's config lays them out, for the monitor.
     stripes: Vec<StripeLayout>,
+    /// The slot layout of this member's config.
+    layout: Layout,
     /// Connections to other members for reports and proposals (one call at a time each).
     conns: tokio::sync::Mutex<HashMap<u64, Conn>>,
     /// The runtime the Raft node runs on, for the blocking role thread.
@@ -181,16 +197,12 @@ impl ControlPlane {
                 tracing::debug!("control plane initialize: {e}");
             }
         }
-        let names: Vec<&str> = cluster.stripes.iter().map(|s| s.name.as_str()).collect();
-        let slots = crate::cluster::SlotMap::new(&names);
         let stripes = cluster
             .stripes
             .iter()
-            .enumerate()
-            .map(|(i, s)| StripeLayout {
+            .map(|s| StripeLayout {
                 name: s.name.clone(),
                 servers: s.servers.iter().map(|v| v.name.clone()).collect(),
-                slots: SlotRanges(slots.ranges_of(i)),
             })
             .collect();
         let cp = Arc::new(ControlPlane {
@@ -203,6 +215,7 @@ impl ControlPlane {
             base: Instant::now(),
             isolation,
             stripes,
+            layout: layout_of(cluster),
             conns: tokio::sync::Mutex::new(HashMap::new()),
             runtime: tokio::runtime::Handle::current(),
         });
@@ -386,7 +399,10 @@ impl ControlPlane {
                     "{} leads the control plane (term {term})",
                     self.member_name(self.id).unwrap_or("?")
                 );
-                current = Some((term, Monitor::new(self.stripes.clone(), et, self.now_ms())));
+                current = Some((
+                    term,
+                    Monitor::new(self.stripes.clone(), self.layout.clone(), et, self.now_ms()),
+                ));
             }
             let Some((_, mon)) = current.as_mut() else {
                 continue;

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::map::{ClusterMap, Proposal, SlotRanges};
+use super::map::{ClusterMap, Layout, Proposal};
 
 /// State names (as in `replication::State::name`).
 const ACTIVE: &str = "ACTIVE-COORDINATOR";
@@ -48,6 +48,9 @@ pub struct Report {
     /// reached PASSIVE-STANDBY at `epoch` and has not cleared its data since (a mirror
     /// whose link just dropped is PASSIVE-UNINITIALIZED but still synced).
     pub synced: bool,
+    /// The digest of the slot layout its config gives.
+    #[serde(default)]
+    pub layout: u32,
 }
 
 /// A stripe as the config lays it out.
@@ -57,8 +60,6 @@ pub struct StripeLayout {
     pub name: String,
     /// Its servers, in config order.
     pub servers: Vec<String>,
-    /// Its slot ranges (`cluster::slots`), for `Init`.
-    pub slots: SlotRanges,
 }
 
 /// A report and when it arrived (ms on the leader's monotonic clock).
@@ -75,6 +76,8 @@ pub struct Heard {
 pub struct Monitor {
     /// The stripes.
     stripes: Vec<StripeLayout>,
+    /// The slot layout this member's config gives.
+    layout: Layout,
     /// `cluster.election_time`, ms.
     election_ms: u64,
     /// When this node became leader (ms): nothing is declared failed before
@@ -87,9 +90,15 @@ pub struct Monitor {
 
 impl Monitor {
     /// A monitor for a leadership that started at `since_ms`.
-    pub fn new(stripes: Vec<StripeLayout>, election_ms: u64, since_ms: u64) -> Monitor {
+    pub fn new(
+        stripes: Vec<StripeLayout>,
+        layout: Layout,
+        election_ms: u64,
+        since_ms: u64,
+    ) -> Monitor {
         Monitor {
             stripes,
+            layout,
             election_ms,
             since_ms,
             proposed: HashMap::new(),
@@ -104,6 +113,9 @@ impl Monitor {
         heard: &HashMap<String, Heard>,
     ) -> Vec<Proposal> {
         let mut out = Vec::new();
+        if let Some(p) = self.relayout(now_ms, map, heard) {
+            out.push(p);
+        }
         for layout in &self.stripes {
             let stripe = &layout.name;
             if self
@@ -119,6 +131,42 @@ impl Monitor {
             }
         }
         out
+    }
+
+    /// The slot layout to commit: this config's when the map has none, or when every
+    /// configured server is alive and reports it (a config change rolled out everywhere).
+    fn relayout(
+        &mut self,
+        now_ms: u64,
+        map: &ClusterMap,
+        heard: &HashMap<String, Heard>,
+    ) -> Option<Proposal> {
+        const KEY: &str = "\0layout";
+        let seen = map.layout.as_ref().map(|l| l.digest);
+        if seen == Some(self.layout.digest)
+            || self
+                .proposed
+                .get(KEY)
+                .is_some_and(|&t| now_ms.saturating_sub(t) < self.election_ms / 2)
+        {
+            return None;
+        }
+        let everyone_agrees = || {
+            self.stripes.iter().flat_map(|s| &s.servers).all(|name| {
+                heard.get(name).is_some_and(|h| {
+                    now_ms.saturating_sub(h.at_ms) < self.election_ms
+                        && h.report.layout == self.layout.digest
+                })
+            })
+        };
+        if seen.is_some() && !everyone_agrees() {
+            return None;
+        }
+        self.proposed.insert(KEY.to_string(), now_ms);
+        Some(Proposal::SetLayout {
+            seen,
+            layout: self.layout.clone(),
+        })
     }
 
     fn decide(
@@ -151,7 +199,6 @@ impl Monitor {
                 server: best.server.clone(),
                 run: best.run.clone(),
                 epoch,
-                slots: layout.slots.clone(),
             });
         };
         let promote = |r: &Report| Proposal::Promote {
@@ -220,6 +267,20 @@ mod tests {
             was_active: false,
             durable: true,
             synced: state == ACTIVE || state == STANDBY,
+            layout: layout().digest,
+        }
+    }
+
+    /// One stripe `s` owning every slot.
+    fn layout() -> Layout {
+        Layout::new([("s".to_string(), vec![(0, 16383)])].into())
+    }
+
+    /// A map with the layout and no stripe entry yet.
+    fn empty_map() -> ClusterMap {
+        ClusterMap {
+            layout: Some(layout()),
+            ..ClusterMap::default()
         }
     }
 
@@ -243,15 +304,15 @@ mod tests {
             vec![StripeLayout {
                 name: "s".into(),
                 servers: vec!["a".into(), "b".into(), "c".into()],
-                slots: SlotRanges(vec![(0, 16383)]),
             }],
+            layout(),
             ET,
             since,
         )
     }
 
     fn map_with(active: &str, epoch: u64, in_sync: &[&str]) -> ClusterMap {
-        let mut m = ClusterMap::default();
+        let mut m = empty_map();
         m.stripes.insert(
             "s".into(),
             super::super::map::StripeEntry {
@@ -259,7 +320,6 @@ mod tests {
                 active: active.into(),
                 run: format!("{active}-run"),
                 in_sync: in_sync.iter().map(|s| s.to_string()).collect(),
-                slots: SlotRanges(vec![(0, 16383)]),
             },
         );
         m
@@ -267,7 +327,7 @@ mod tests {
 
     #[test]
     fn the_first_active_waits_for_every_server_or_the_election_time() {
-        let map = ClusterMap::default();
+        let map = empty_map();
         let mut last = report("c", STARTING, 4, 10);
         last.was_active = true;
         let two = heard(0, &[report("a", STARTING, 0, 0), last.clone()]);
@@ -290,7 +350,6 @@ mod tests {
                 server: "c".into(),
                 run: "c-run".into(),
                 epoch: 5,
-                slots: SlotRanges(vec![(0, 16383)]),
             }],
             "the last active, above every epoch reported"
         );
@@ -305,7 +364,6 @@ mod tests {
                 server: "a".into(),
                 run: "a-run".into(),
                 epoch: 1,
-                slots: SlotRanges(vec![(0, 16383)]),
             }],
             "after election_time: the first listed of those up"
         );
@@ -409,6 +467,56 @@ mod tests {
                 server: "b".into(),
                 run: "b-run".into(),
                 epoch: 3
+            }]
+        );
+    }
+
+    #[test]
+    fn the_layout_is_set_when_missing_and_changed_only_once_every_server_reports_it() {
+        let mut mon = monitor(0);
+        let none = ClusterMap::default();
+        assert_eq!(
+            mon.step(0, &none, &HashMap::new()),
+            vec![Proposal::SetLayout {
+                seen: None,
+                layout: layout()
+            }],
+            "a map without a layout gets this config's at once"
+        );
+        // A committed layout from another config: changed once a, b and c all report ours.
+        let old = Layout::new(
+            [
+                ("s".to_string(), vec![(0, 99)]),
+                ("t".to_string(), vec![(100, 16383)]),
+            ]
+            .into(),
+        );
+        let mut map = map_with("a", 1, &["a"]);
+        map.layout = Some(old.clone());
+        let mut stale = report("c", STANDBY, 1, 0);
+        stale.layout = old.digest;
+        let mixed = heard(
+            ET,
+            &[report("a", ACTIVE, 1, 0), report("b", STANDBY, 1, 0), stale],
+        );
+        let mut mon = monitor(0);
+        assert!(
+            mon.step(ET, &map, &mixed).is_empty(),
+            "c has the old config"
+        );
+        let all = heard(
+            2 * ET,
+            &[
+                report("a", ACTIVE, 1, 0),
+                report("b", STANDBY, 1, 0),
+                report("c", STANDBY, 1, 0),
+            ],
+        );
+        assert_eq!(
+            mon.step(2 * ET, &map, &all),
+            vec![Proposal::SetLayout {
+                seen: Some(old.digest),
+                layout: layout()
             }]
         );
     }
