@@ -648,6 +648,14 @@ fn availability_mode_zaps_the_lower_epoch_after_a_split_brain() {
         .arg("1")
         .query(&mut c)
         .expect("set");
+    // An eventual write is shipped after its reply: make sure the mirror has it before
+    // the pause, so the only write the old side can lose is the split-brain one.
+    let acked: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(5000)
+        .query(&mut c)
+        .expect("wait");
+    assert_eq!(acked, 1, "the mirror acknowledged e:a");
     // Pause the active: its mirror takes over on its own after election_time.
     s[0].signal(rustix::process::Signal::STOP);
     let mut raw = std::net::TcpStream::connect(("127.0.0.1", ha.ports[0])).expect("connect");
