@@ -413,9 +413,12 @@ fn init_logging(level: &str, format: LogFormat) {
         use std::io::IsTerminal;
         std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
     };
+    // A log line that cannot be written (stderr closed) is dropped: reporting it would
+    // panic the task that logged, which may be the one handling SIGTERM.
     let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
+        .log_internal_errors(false)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => fmt.init(),

@@ -306,6 +306,10 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
         region,
         persist,
     ));
+    // Before anyone is told we are up: a SIGTERM right after start stops the server
+    // cleanly instead of killing it by the default action.
+    let handlers = install_signals();
+    tokio::spawn(signals(shared.clone(), handlers));
     tracing::info!(
         server = %shared.identity.name,
         stripe = %shared.identity.stripe,
@@ -324,7 +328,6 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
     };
     let mut workers = workers::Workers::start(threads, &shared).map_err(ServerError::Workers)?;
     tokio::spawn(cron(shared.clone()));
-    tokio::spawn(signals(shared.clone()));
     // Loading runs beside the listener, so clients get LOADING (and INFO its progress)
     // instead of a refused connection.
     if crate::cluster::control::enabled(&shared.config.cluster) {
@@ -586,17 +589,29 @@ fn start_rewrite_if_due(shared: &Arc<Shared>, p: &Arc<Persist>) {
     }
 }
 
-async fn signals(shared: Arc<Shared>) {
+/// SIGTERM and SIGINT streams, registered now (in the runtime); `None` when they could
+/// not be.
+type Handlers = Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>;
+
+fn install_signals() -> Handlers {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(t), Ok(i)) => Some((t, i)),
+        _ => None,
+    }
+}
+
+async fn signals(shared: Arc<Shared>, handlers: Handlers) {
     use tokio::signal::unix::{SignalKind, signal};
     // SIGXFSZ (25 on Linux): a write past the file-size limit kills a process by default.
     // Handled (and ignored), the write fails with EFBIG instead, which poisons the log and
     // refuses writes like any other write error: never a silent death mid-write.
     #[cfg(target_os = "linux")]
     let _xfsz = signal(SignalKind::from_raw(25));
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
+    let Some((mut term, mut int)) = handlers else {
         tracing::warn!("cannot install signal handlers; use SHUTDOWN to stop");
         return;
     };

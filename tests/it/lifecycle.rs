@@ -181,3 +181,54 @@ fn shutdown_is_bounded_when_a_client_stops_reading() {
     assert!(started.elapsed() < Duration::from_secs(14));
     drop(stuck);
 }
+
+#[test]
+fn sigterm_still_stops_a_server_whose_stderr_was_closed() {
+    use std::io::{BufRead, BufReader};
+    // A log reader that went away (`terrace server 2>&1 | head -1`): every later log line
+    // fails with EPIPE, and the one SIGTERM logs must not take the shutdown down with it.
+    let port = crate::util::free_port();
+    let mut child = terrace()
+        .args(["server", "--port", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut first = String::new();
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr"));
+    // Up to the ready line (the signal handlers are installed before it), then the reader
+    // is dropped: the pipe has no reader any more.
+    while !first.contains("ready to accept connections") {
+        first.clear();
+        if lines.read_line(&mut first).expect("a log line") == 0 {
+            panic!("the server ended before it was ready");
+        }
+    }
+    drop(lines);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not listening: {first}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break Some(s);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "SIGTERM with a closed stderr: {status:?}"
+    );
+}
