@@ -309,6 +309,9 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
     // Before anyone is told we are up: a SIGTERM right after start stops the server
     // cleanly instead of killing it by the default action.
     let handlers = install_signals();
+    // Subscribed before anything can request the shutdown: a receiver made later would
+    // take a request made before it as already seen and wait forever.
+    let mut shutdown = shared.shutdown.subscribe();
     tokio::spawn(signals(shared.clone(), handlers));
     tracing::info!(
         server = %shared.identity.name,
@@ -390,7 +393,7 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
         })
     };
 
-    let mut shutdown = shared.shutdown.subscribe();
+    shutdown.mark_changed();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -401,7 +404,7 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            _ = shutdown.changed() => break,
+            _ = shutdown.changed() => if *shutdown.borrow_and_update() { break },
         }
     }
     drop(listener);
