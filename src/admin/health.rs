@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::status::{ask, ask_line, is_voter};
+use super::status::{ask, is_voter};
 use crate::config::Config;
 
 /// Checks the server or voter `name` of `config` (the only server when `name` is `None`).
@@ -40,11 +40,12 @@ pub fn check(
                 .find(|v| v.name == n)
                 .ok_or_else(|| format!("no server or voter named '{n}' in the config"))?;
             let addr = format!("{}:{}", v.host, v.group_port);
-            let line = ask_line(&addr, "HELLO", timeout).map_err(|e| format!("{addr}: {e}"))?;
-            if is_voter(&line, n) {
+            let view = crate::replication::role::probe_within(&addr, timeout)
+                .map_err(|e| format!("{addr}: {e}"))?;
+            if is_voter(&view, n) {
                 Ok(format!("{n} ({addr}): voter up"))
             } else {
-                Err(format!("{addr}: unexpected answer {:?}", line.trim()))
+                Err(format!("{addr}: {} answers, as {}", view.name, view.state))
             }
         }
     }

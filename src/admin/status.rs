@@ -4,12 +4,13 @@
 //! for scripts. Asks each server over its client port (`INFO terrace persistence memory`,
 //! after `AUTH` when the config sets a password) and each voter over its group port.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::replication::wire::PeerView;
 
 /// What one server (or voter) said, or why it said nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -119,12 +120,12 @@ pub fn status(config: &Config, timeout: Duration) -> Vec<ServerStatus> {
             data: v.data.clone(),
             ..Default::default()
         };
-        match ask_line(&addr, "HELLO", timeout) {
-            Ok(line) if is_voter(&line, &v.name) => {
+        match crate::replication::role::probe_within(&addr, timeout) {
+            Ok(view) if is_voter(&view, &v.name) => {
                 st.role = Some("voter".into());
                 st.state = "VOTER".into();
             }
-            Ok(line) => st.state = format!("UNKNOWN ({})", line.trim()),
+            Ok(view) => st.state = format!("UNKNOWN ({} says {})", view.name, view.state),
             Err(e) => st.state = format!("UNREACHABLE ({e})"),
         }
         out.push(st);
@@ -132,25 +133,9 @@ pub fn status(config: &Config, timeout: Duration) -> Vec<ServerStatus> {
     out
 }
 
-/// Whether a group port's HELLO answer (`PEER name VOTER term ...`) is voter `name`'s.
-pub fn is_voter(line: &str, name: &str) -> bool {
-    let mut f = line.split_whitespace();
-    (f.next(), f.next(), f.next()) == (Some("PEER"), Some(name), Some("VOTER"))
-}
-
-/// Sends one handshake line to a group port and reads the one-line answer.
-pub fn ask_line(addr: &str, line: &str, timeout: Duration) -> Result<String, String> {
-    let mut s = crate::net::connect(addr, timeout)?;
-    s.write_all(format!("{line}\n").as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut answer = String::new();
-    BufReader::new(s.take(4096))
-        .read_line(&mut answer)
-        .map_err(|e| e.to_string())?;
-    if answer.is_empty() {
-        return Err("connection closed".into());
-    }
-    Ok(answer)
+/// Whether a group port's HELLO answer is voter `name`'s.
+pub fn is_voter(view: &PeerView, name: &str) -> bool {
+    view.name == name && view.state == "VOTER"
 }
 
 /// The colour of a state's status light (ANSI SGR), as in Terracotta's console.
@@ -356,8 +341,9 @@ mod tests {
         assert_eq!(j[1]["lag"], 7);
         assert_eq!(j[2]["role"], serde_json::Value::Null);
         assert_eq!(human(3 << 30), "3.0G");
-        assert!(is_voter("PEER v1 VOTER 4 0 0 0\n", "v1"));
-        assert!(!is_voter("PEER v2 VOTER 4 0 0 0\n", "v1"));
-        assert!(!is_voter("PEER v1 PASSIVE-STANDBY 4 0 0 0\n", "v1"));
+        let peer = |line: &str| PeerView::parse(line).expect("a PEER line");
+        assert!(is_voter(&peer("PEER v1 VOTER 4 0 0 0"), "v1"));
+        assert!(!is_voter(&peer("PEER v2 VOTER 4 0 0 0"), "v1"));
+        assert!(!is_voter(&peer("PEER v1 PASSIVE-STANDBY 4 0 0 0"), "v1"));
     }
 }

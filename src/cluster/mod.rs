@@ -136,14 +136,13 @@ impl Cluster {
         ))
     }
 
-    /// `agrees`, `differs` or, before the control plane has committed a layout, `unset`,
-    /// for INFO.
+    /// `agrees`, `differs` (what the server enforces) or, before the control plane has
+    /// committed a layout, `unset`, for INFO.
     pub fn slot_map_state(&self, map: &control::ClusterMap) -> &'static str {
-        self.check_slots(map);
-        match &map.layout {
+        match map.layout {
             None => "unset",
-            Some(l) if l.digest == self.layout => "agrees",
-            Some(_) => "differs",
+            Some(_) if self.conflict.load(Ordering::Acquire) => "differs",
+            Some(_) => "agrees",
         }
     }
 

@@ -302,7 +302,7 @@ pub async fn reconcile(
             _ = map.changed() => {}
             _ = repl.in_sync.changed.notified() => {}
             _ = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => return,
+            _ = crate::server::stopping(&mut shutdown) => return,
         }
         let Some(e) = cp.stripe(&repl.stripe) else {
             continue;

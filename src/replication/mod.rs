@@ -302,7 +302,7 @@ impl Replication {
     }
 
     /// What this server tells the control plane's leader.
-    pub fn report(&self, durable: bool) -> Report {
+    pub fn report(&self, durable: bool, layout: u32) -> Report {
         Report {
             server: self.me.name.clone(),
             run: self.run_id.clone(),
@@ -313,8 +313,7 @@ impl Replication {
             was_active: self.was_active.load(Ordering::Acquire),
             durable,
             synced: self.synced.load(Ordering::Acquire),
-            // The cluster's to fill in: replication does not know the slot layout.
-            layout: 0,
+            layout,
         }
     }
 

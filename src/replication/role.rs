@@ -173,11 +173,7 @@ fn report(shared: &Arc<Shared>, cp: &Arc<crate::cluster::control::ControlPlane>)
     let durable = shared.persist.is_some();
     let source = {
         let shared = shared.clone();
-        Arc::new(move || {
-            let mut r = shared.repl.report(durable);
-            r.layout = shared.cluster.layout;
-            r
-        })
+        Arc::new(move || shared.repl.report(durable, shared.cluster.layout))
     };
     cp.spawn_reporter(
         source,
@@ -453,7 +449,12 @@ fn probe_all(peers: &[Peer]) -> Vec<(Peer, PeerView)> {
 
 /// Asks one peer's group port who it is.
 pub fn probe(group: &str) -> Result<PeerView, String> {
-    let mut s = crate::net::connect(group, PROBE_TIMEOUT)?;
+    probe_within(group, PROBE_TIMEOUT)
+}
+
+/// [`probe`] with its own timeout (a server, or a voter: its state is `VOTER`).
+pub fn probe_within(group: &str, timeout: Duration) -> Result<PeerView, String> {
+    let mut s = crate::net::connect(group, timeout)?;
     s.write_all(b"HELLO\n").map_err(|e| e.to_string())?;
     let mut line = String::new();
     BufReader::new(s.take(1024))

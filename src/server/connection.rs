@@ -72,7 +72,7 @@ pub async fn serve(
                 continue;
             }
             _ = handle.kill.notified() => break,
-            _ = shutdown.changed() => break,
+            _ = crate::server::stopping(&mut shutdown) => break,
             _ = idle_timer(idle) => {
                 tracing::debug!(client = handle.id, "closing idle client");
                 break;

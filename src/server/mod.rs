@@ -204,10 +204,17 @@ impl Shared {
         );
     }
 
-    /// Asks the server to stop.
+    /// Asks the server to stop. Waiters use [`stopping`].
     pub fn request_shutdown(&self) {
         self.shutdown.send_replace(true);
     }
+}
+
+/// Returns once the server is stopping, at once if it already is. Every shutdown waiter
+/// uses it rather than `changed()`: a receiver subscribed after the request takes it as
+/// already seen, and `changed()` would wait forever.
+pub async fn stopping(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
 }
 
 /// Where and how to run a server.
@@ -309,9 +316,6 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
     // Before anyone is told we are up: a SIGTERM right after start stops the server
     // cleanly instead of killing it by the default action.
     let handlers = install_signals();
-    // Subscribed before anything can request the shutdown: a receiver made later would
-    // take a request made before it as already seen and wait forever.
-    let mut shutdown = shared.shutdown.subscribe();
     tokio::spawn(signals(shared.clone(), handlers));
     tracing::info!(
         server = %shared.identity.name,
@@ -393,7 +397,7 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
         })
     };
 
-    shutdown.mark_changed();
+    let mut shutdown = shared.shutdown.subscribe();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -404,7 +408,7 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            _ = shutdown.changed() => if *shutdown.borrow_and_update() { break },
+            _ = crate::server::stopping(&mut shutdown) => break,
         }
     }
     drop(listener);
@@ -525,7 +529,7 @@ async fn cron(shared: Arc<Shared>) {
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = shutdown.changed() => return,
+            _ = crate::server::stopping(&mut shutdown) => return,
         }
         shared.stats.sample_ops();
         if let Some(p) = &shared.persist {
