@@ -22,6 +22,7 @@
 pub mod client;
 pub mod connection;
 pub mod dispatch;
+pub mod notify;
 pub mod pubsub;
 pub mod settings;
 pub mod slowlog;
