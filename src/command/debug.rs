@@ -51,9 +51,14 @@ impl<'a> Exec<'a> for Debug<'a> {
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
         let ks = &ctx.server.keyspace;
         let hasher = ahash::RandomState::with_seeds(SEEDS[0], SEEDS[1], SEEDS[2], SEEDS[3]);
-        let entry_hash = |key: &[u8], e: &EntryRef<'_>| {
-            let ValueRef::Str(v) = e.value();
-            hasher.hash_one((key, v, e.expire_at()))
+        let entry_hash = |key: &[u8], e: &EntryRef<'_>| match e.value() {
+            ValueRef::Str(v) => hasher.hash_one((key, v, e.expire_at())),
+            v => hasher.hash_one((
+                key,
+                v.kind().tag(),
+                value_digest(&hasher, &v.to_value()),
+                e.expire_at(),
+            )),
         };
         match self {
             Debug::ControlIsolate(on) => match ctx.server.repl.control() {
@@ -98,5 +103,27 @@ impl<'a> Exec<'a> for Debug<'a> {
                 Ok(Reply::Array(out))
             }
         }
+    }
+}
+
+/// A digest of a collection that does not depend on its storage order (a mirror's hash
+/// may hold the same fields in another order): element digests combined by addition, as
+/// Redis's DEBUG DIGEST mixes set members; lists are ordered, so their digest is too.
+fn value_digest(hasher: &ahash::RandomState, v: &crate::store::Value) -> u64 {
+    use crate::store::Value;
+    match v {
+        Value::Str(s) => hasher.hash_one(s.as_slice()),
+        Value::Hash(h) => h.iter().fold(0u64, |acc, (k, f)| {
+            acc.wrapping_add(hasher.hash_one((k.as_slice(), f.value.as_slice(), f.expire_at)))
+        }),
+        Value::List(l) => hasher.hash_one(l.iter().map(|s| s.as_slice()).collect::<Vec<_>>()),
+        Value::Set(s) => s.iter().fold(0u64, |acc, m| {
+            acc.wrapping_add(hasher.hash_one(m.as_slice()))
+        }),
+        Value::ZSet(z) => hasher.hash_one(
+            z.iter()
+                .map(|(m, sc)| (m.as_slice(), sc.to_bits()))
+                .collect::<Vec<_>>(),
+        ),
     }
 }

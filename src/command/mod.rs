@@ -139,6 +139,16 @@ impl From<WriteError> for CmdError {
     }
 }
 
+impl From<crate::store::CollError> for CmdError {
+    fn from(e: crate::store::CollError) -> CmdError {
+        match e {
+            crate::store::CollError::NotLocked(e) => e.into(),
+            crate::store::CollError::WrongType => CmdError::WrongType,
+            crate::store::CollError::Full(e) => e.into(),
+        }
+    }
+}
+
 /// Lossy UTF-8 of at most `max` bytes, for error messages.
 pub fn lossy(b: &[u8], max: usize) -> String {
     String::from_utf8_lossy(&b[..b.len().min(max)]).into_owned()

@@ -9,7 +9,9 @@
 //!           | 3 Expire     key | at varint
 //!           | 4 FlushAll
 //!           | 5 ClearCache name
-//!  key, name := len varint | bytes          value := 0 (string) | len varint | bytes
+//!  key, name := len varint | bytes
+//!  value     := type u8 | len varint | bytes   type: 0 string, 1 hash, 2 list, 3 set, 4 zset;
+//!               a collection's bytes are its packed form (store::types)
 //! ```
 //!
 //! One record holds every effect of one command (or one EXEC), so a torn write never
@@ -18,7 +20,7 @@
 
 use bytes::Bytes;
 
-use crate::store::{Effect, Value, ValueRef};
+use crate::store::{Effect, Kind, Value, ValueRef};
 
 /// Bytes before a frame's payload: its length and CRC.
 pub const FRAME_HEADER: usize = 8;
@@ -32,8 +34,6 @@ const DEL: u8 = 2;
 const EXPIRE: u8 = 3;
 const FLUSH_ALL: u8 = 4;
 const CLEAR_CACHE: u8 = 5;
-
-const TYPE_STR: u8 = 0;
 
 /// Why a payload could not be decoded (its CRC matched, so the writer wrote it so: a bug
 /// or a file from a newer version).
@@ -53,6 +53,9 @@ pub enum DecodeError {
     /// A cache name that is not UTF-8.
     #[error("cache name is not UTF-8")]
     Name,
+    /// A collection value whose packed bytes are malformed.
+    #[error("malformed {0} value")]
+    Packed(&'static str),
     /// Bytes left after the declared effects.
     #[error("{0} bytes after the last effect")]
     Trailing(usize),
@@ -161,10 +164,13 @@ impl Builder {
         self.tag(out, SET);
         bytes(out, key);
         varint(out, expire_at);
+        out.push(value.kind().tag());
         match value {
-            ValueRef::Str(s) => {
-                out.push(TYPE_STR);
-                bytes(out, s);
+            ValueRef::Str(s) | ValueRef::Packed(_, s) => bytes(out, s),
+            ValueRef::Heap(v) => {
+                let mut packed = Vec::new();
+                crate::store::types::encode(v, &mut packed);
+                bytes(out, &packed);
             }
         }
     }
@@ -343,11 +349,17 @@ fn read_effect<'a>(buf: &mut &'a [u8]) -> Result<EffectRef<'a>, DecodeError> {
         SET => {
             let key = read_bytes(buf)?;
             let expire_at = read_varint(buf)?;
-            let value = match read_u8(buf)? {
-                TYPE_STR => ValueRef::Str(read_bytes(buf)?),
-                tag => {
-                    return Err(DecodeError::Tag { what: "value", tag });
+            let tag = read_u8(buf)?;
+            let value = match Kind::from_tag(tag) {
+                Some(Kind::Str) => ValueRef::Str(read_bytes(buf)?),
+                Some(k) => {
+                    let b = read_bytes(buf)?;
+                    if !crate::store::types::valid(k, b) {
+                        return Err(DecodeError::Packed(k.name()));
+                    }
+                    ValueRef::Packed(k, b)
                 }
+                None => return Err(DecodeError::Tag { what: "value", tag }),
             };
             EffectRef::Set {
                 key,
@@ -566,5 +578,52 @@ mod tests {
         let r = Record::parse(payload).expect("parse");
         assert_eq!(r.lsn, 7);
         assert_eq!(r.to_effects().expect("effects"), fx);
+    }
+
+    #[test]
+    fn collections_round_trip_and_bad_packed_bytes_are_refused() {
+        use crate::store::{Coll, HashV, ZSetV};
+        let mut h = HashV::default();
+        h.insert(b"f", b"v");
+        h.insert_with(b"g", b"w", 77);
+        let mut z = ZSetV::default();
+        z.insert(b"m", 2.5);
+        let fx = vec![
+            Effect::Set {
+                key: Bytes::from("h"),
+                value: h.into_value(),
+                expire_at: 5,
+            },
+            Effect::Set {
+                key: Bytes::from("z"),
+                value: z.into_value(),
+                expire_at: 0,
+            },
+        ];
+        let mut out = Vec::new();
+        encode(&mut out, 9, &fx);
+        let Frame::Ok { payload, .. } = frame(&out) else {
+            panic!("frame")
+        };
+        let rec = Record::parse(payload).expect("parse");
+        assert_eq!(rec.to_effects().expect("decode"), fx);
+        // A hash whose packed bytes claim a field that is not there: a decode error.
+        let mut b = Builder::begin(&mut out, 1);
+        out.push(SET);
+        b.count += 1;
+        bytes(&mut out, b"k");
+        varint(&mut out, 0);
+        out.push(crate::store::Kind::Hash.tag());
+        bytes(&mut out, &[1, 3, b'a']);
+        b.end(&mut out);
+        let second = match frame(&out) {
+            Frame::Ok { len, .. } => len,
+            _ => panic!("frame"),
+        };
+        let Frame::Ok { payload, .. } = frame(&out[second..]) else {
+            panic!("frame 2")
+        };
+        let rec = Record::parse(payload).expect("parse");
+        assert!(matches!(rec.to_effects(), Err(DecodeError::Packed("hash"))));
     }
 }

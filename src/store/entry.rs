@@ -4,6 +4,7 @@ use bytes::Bytes;
 use smallvec::SmallVec;
 
 use super::offheap::item::Header;
+use super::types::{Coll, HashV, Kind, ListV, SetV, ZSetV};
 
 /// A stored key. Keys up to 24 bytes live inline in the map slot, so a lookup compares
 /// against bytes already in cache instead of chasing a pointer to a separate allocation.
@@ -76,19 +77,55 @@ impl PartialEq for Str {
 
 impl Eq for Str {}
 
+// Hash, Borrow and Ord agree with `[u8]`'s, so collections keyed by `Str` are searched
+// with a plain `&[u8]`.
+impl std::hash::Hash for Str {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state)
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for Str {
+    fn borrow(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl PartialOrd for Str {
+    fn partial_cmp(&self, other: &Str) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Str {
+    fn cmp(&self, other: &Str) -> std::cmp::Ordering {
+        self.as_slice().cmp(other.as_slice())
+    }
+}
+
 impl std::fmt::Debug for Str {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:?}", String::from_utf8_lossy(self.as_slice()))
     }
 }
 
-/// A value. Only strings exist so far; other types join this enum, and every command
-/// checks the type it expects through [`Value::as_str`] so WRONGTYPE comes for free.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A value. Every command checks the type it expects ([`Value::as_str`], or the
+/// collection accessors of [`Db`](super::Db)), so WRONGTYPE comes for free.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// A string (Redis's binary-safe string).
     Str(Str),
+    /// A hash.
+    Hash(Box<HashV>),
+    /// A list.
+    List(Box<ListV>),
+    /// A set.
+    Set(Box<SetV>),
+    /// A sorted set.
+    ZSet(Box<ZSetV>),
 }
+
+impl Eq for Value {}
 
 impl Value {
     /// A string value holding a copy of `b`.
@@ -101,45 +138,93 @@ impl Value {
     pub fn as_ref(&self) -> ValueRef<'_> {
         match self {
             Value::Str(b) => ValueRef::Str(b.as_slice()),
+            v => ValueRef::Heap(v),
+        }
+    }
+
+    /// The value's type.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Value::Str(_) => Kind::Str,
+            Value::Hash(_) => Kind::Hash,
+            Value::List(_) => Kind::List,
+            Value::Set(_) => Kind::Set,
+            Value::ZSet(_) => Kind::ZSet,
         }
     }
 
     /// The `TYPE` name.
     pub fn type_name(&self) -> &'static str {
-        self.as_ref().type_name()
+        self.kind().name()
     }
 
     /// The string, or `None` for another type (the caller answers WRONGTYPE).
     pub fn as_str(&self) -> Option<&Str> {
         match self {
             Value::Str(b) => Some(b),
+            _ => None,
         }
     }
 
-    /// Bytes the value occupies.
+    /// Bytes the value occupies (kept up to date by each collection: O(1)).
     pub fn mem(&self) -> usize {
-        self.as_ref().mem()
+        match self {
+            Value::Str(b) => b.len(),
+            Value::Hash(h) => h.mem(),
+            Value::List(l) => l.mem(),
+            Value::Set(s) => s.mem(),
+            Value::ZSet(z) => z.mem(),
+        }
     }
 
     /// `OBJECT ENCODING`, as Redis would report it.
     pub fn encoding(&self) -> &'static str {
-        self.as_ref().encoding()
+        match self {
+            Value::Str(b) => str_encoding(b),
+            Value::Hash(h) => h.encoding(),
+            Value::List(l) => l.encoding(),
+            Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
+        }
     }
 }
 
-/// A value where it is stored: on the heap or in an off-heap segment.
+fn str_encoding(b: &[u8]) -> &'static str {
+    let is_int = b.len() <= 20 && crate::protocol::args::parse_i64(b).is_ok();
+    if is_int {
+        "int"
+    } else if b.len() <= 44 {
+        "embstr"
+    } else {
+        "raw"
+    }
+}
+
+/// A value where it is stored: a string's bytes, a collection on the heap, or a
+/// collection packed in an off-heap segment or a record (see [`types`](super::types)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueRef<'a> {
     /// A string.
     Str(&'a [u8]),
+    /// A collection on the heap (never a string).
+    Heap(&'a Value),
+    /// A collection in its packed form, checked well-formed when it was read.
+    Packed(Kind, &'a [u8]),
 }
 
 impl<'a> ValueRef<'a> {
+    /// The value's type.
+    pub fn kind(&self) -> Kind {
+        match self {
+            ValueRef::Str(_) => Kind::Str,
+            ValueRef::Heap(v) => v.kind(),
+            ValueRef::Packed(k, _) => *k,
+        }
+    }
+
     /// The `TYPE` name.
     pub fn type_name(&self) -> &'static str {
-        match self {
-            ValueRef::Str(_) => "string",
-        }
+        self.kind().name()
     }
 
     /// The string, or `None` for another type (the caller answers WRONGTYPE).
@@ -147,6 +232,7 @@ impl<'a> ValueRef<'a> {
     pub fn as_str(&self) -> Option<&'a [u8]> {
         match *self {
             ValueRef::Str(b) => Some(b),
+            _ => None,
         }
     }
 
@@ -154,30 +240,39 @@ impl<'a> ValueRef<'a> {
     pub fn mem(&self) -> usize {
         match self {
             ValueRef::Str(b) => b.len(),
+            ValueRef::Heap(v) => v.mem(),
+            ValueRef::Packed(_, b) => b.len(),
         }
     }
 
-    /// An owned copy.
+    /// An owned copy (a packed collection is decoded; one that does not decode, which a
+    /// CRC-checked and validated source cannot hold, becomes an empty value of its type).
     pub fn to_value(&self) -> Value {
         match *self {
             ValueRef::Str(b) => Value::str(b),
+            ValueRef::Heap(v) => v.clone(),
+            ValueRef::Packed(k, b) => super::types::decode(k, b).unwrap_or_else(|| empty(k)),
         }
     }
 
     /// `OBJECT ENCODING`, as Redis would report it.
     pub fn encoding(&self) -> &'static str {
         match self {
-            ValueRef::Str(b) => {
-                let is_int = b.len() <= 20 && crate::protocol::args::parse_i64(b).is_ok();
-                if is_int {
-                    "int"
-                } else if b.len() <= 44 {
-                    "embstr"
-                } else {
-                    "raw"
-                }
-            }
+            ValueRef::Str(b) => str_encoding(b),
+            ValueRef::Heap(v) => v.encoding(),
+            ValueRef::Packed(..) => self.to_value().encoding(),
         }
+    }
+}
+
+/// An empty value of type `k`.
+fn empty(k: Kind) -> Value {
+    match k {
+        Kind::Str => Value::str(b""),
+        Kind::Hash => HashV::default().into_value(),
+        Kind::List => ListV::default().into_value(),
+        Kind::Set => SetV::default().into_value(),
+        Kind::ZSet => ZSetV::default().into_value(),
     }
 }
 
@@ -201,7 +296,13 @@ impl<'a> EntryRef<'a> {
     pub fn value(&self) -> ValueRef<'a> {
         match *self {
             EntryRef::Heap(e) => e.value.as_ref(),
-            EntryRef::Off(h, b) => ValueRef::Str(&b[h.value_at()..h.size()]),
+            EntryRef::Off(h, b) => {
+                let v = &b[h.value_at()..h.size()];
+                match Kind::from_tag(h.ty) {
+                    Some(Kind::Str) | None => ValueRef::Str(v),
+                    Some(k) => ValueRef::Packed(k, v),
+                }
+            }
         }
     }
 

@@ -26,13 +26,15 @@ pub mod pattern;
 pub mod pool;
 pub mod table;
 pub mod tracking;
+pub mod types;
 
-pub use db::{Db, DbStats, NotLocked, ScanPage, Ttl, WriteError};
+pub use db::{CollError, Db, DbStats, NotLocked, ScanPage, Ttl, WriteError};
 pub use effect::{Effect, EffectSink};
 pub use entry::{Entry, EntryRef, Str, Value, ValueRef};
 pub use keyspace::{Committed, Keyspace, SHARDS, ShardSet, Watch};
 pub use table::Victim;
 pub use tracking::{Invalidation, TrackingState};
+pub use types::{Coll, HField, HashV, Kind, ListV, Score, SetV, ZSetV};
 
 /// Wall-clock time in unix milliseconds (TTLs are absolute wall-clock deadlines, as in
 /// Redis's EXPIREAT).

@@ -337,6 +337,27 @@ impl Table {
         self.heap_charge(new as i64 - old as i64);
     }
 
+    /// Runs `f` on the value of the entry at `pos` on the heap (an off-heap entry moves
+    /// there first, whatever the heap pool's budget: the next balance moves it back),
+    /// records the write as an access and accounts for the value's new size.
+    pub fn mutate<R>(
+        &mut self,
+        pos: usize,
+        now: u64,
+        f: impl FnOnce(&mut Value) -> R,
+    ) -> Option<R> {
+        let i = self.move_to_heap(pos)?;
+        let h = self.tiers.heap.get_mut(i as usize)?;
+        let old = h.entry.mem(h.key.len());
+        let r = f(&mut h.entry.value);
+        h.entry.touch(now);
+        let new = h.entry.mem(h.key.len());
+        self.used = (self.used + new).saturating_sub(old);
+        self.cache.stats.resized(new as i64 - old as i64);
+        self.heap_charge(new as i64 - old as i64);
+        Some(r)
+    }
+
     /// Makes the entry at `pos` expire at `at` (0 = never).
     pub fn set_expire(&mut self, pos: usize, at: u64) {
         let old = match self.index.loc(pos) {
@@ -497,8 +518,13 @@ impl Table {
         let Tiers { heap, off } = &mut self.tiers;
         let off = off.as_mut().ok_or(NoRoom)?;
         let h = heap.get(hidx).ok_or(NoRoom)?;
+        let mut packed = Vec::new();
         let (ty, value) = match &h.entry.value {
             Value::Str(s) => (item::TYPE_STR, s.as_slice()),
+            v => {
+                super::types::encode(v, &mut packed);
+                (v.kind().tag(), packed.as_slice())
+            }
         };
         let it = Item {
             key: &h.key,

@@ -9,12 +9,16 @@
 
 use bytes::Bytes;
 
+mod coll;
+pub use coll::CollError;
+
 use super::effect::Effect;
 use super::entry::{Entry, EntryRef, Key, Value};
 use super::keyspace::{Keyspace, Locks, SHARDS, Shard, Watch};
 use super::pattern;
 use super::table::{At, Score, Victim};
 use super::tracking::Invalidation;
+use super::types::Kind;
 use crate::cache::stats::Removal;
 use crate::cache::{Cache, CacheId};
 
@@ -98,6 +102,9 @@ struct Out {
     /// Invalidations not produced under one shard's lock (a flush, an eviction from a
     /// shard locked only briefly, reads of `l1: false` keys).
     invalid: Vec<Invalidation>,
+    /// Lists and sorted sets that gained elements: clients blocked on them (BLPOP,
+    /// BZPOPMIN, ...) are woken after the command.
+    ready: Vec<Bytes>,
 }
 
 impl Out {
@@ -190,6 +197,7 @@ impl<'a> Db<'a> {
                 effects: Vec::new(),
                 stats: DbStats::default(),
                 invalid: Vec::new(),
+                ready: Vec::new(),
             },
         }
     }
@@ -354,6 +362,7 @@ impl<'a> Db<'a> {
             ms => now.saturating_add(ms),
         };
         let recorded = self.out.record.then(|| value.clone());
+        let value_kind = value.kind();
         let s = self.locks.get(shard).ok_or(NotLocked)?;
         let t = &mut s.tables[c];
         let expire_at = match i {
@@ -378,6 +387,9 @@ impl<'a> Db<'a> {
             }
         };
         s.modified(c, key);
+        if matches!(value_kind, Kind::List | Kind::ZSet) {
+            self.out.ready.push(Bytes::copy_from_slice(key));
+        }
         if let Some(value) = recorded {
             self.out.effects.push(Effect::Set {
                 key: Bytes::copy_from_slice(key),
@@ -1674,5 +1686,91 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn collections_are_created_changed_and_deleted_when_empty() {
+        use crate::store::types::{Coll, HashV, ListV};
+        let ks = Keyspace::new(true, Arc::new(Caches::single()));
+        let mut db = ks.db(ShardSet::All, 1_000, true);
+        let added = db
+            .update::<HashV, _>(b"h", true, |h| (h.insert(b"f", b"v"), true))
+            .expect("update");
+        assert_eq!(added, Some(true));
+        assert_eq!(
+            db.update::<HashV, _>(b"missing", false, |_| ((), true)),
+            Ok(None)
+        );
+        let h = db.read::<HashV>(b"h").expect("read").expect("exists");
+        assert_eq!(
+            h.value(b"f", 1_000).map(|v| v.to_vec()),
+            Some(b"v".to_vec())
+        );
+        db.set(b"s", s("x"), Ttl::Clear).expect("set");
+        assert_eq!(
+            db.update::<HashV, _>(b"s", true, |_| ((), true)),
+            Err(CollError::WrongType)
+        );
+        assert!(matches!(db.read::<ListV>(b"h"), Err(CollError::WrongType)));
+        let mem = db.used_memory();
+        db.update::<HashV, _>(b"h", false, |h| (h.insert(b"g", &[b'x'; 100]), true))
+            .expect("grow");
+        assert!(db.used_memory() >= mem + 100, "accounted");
+        db.update::<HashV, _>(b"h", false, |h| {
+            h.remove(b"f");
+            h.remove(b"g");
+            ((), true)
+        })
+        .expect("empty");
+        assert!(
+            !db.exists(b"h").expect("locked"),
+            "an empty hash is deleted"
+        );
+        let fx = db.take_effects();
+        assert!(matches!(fx.last(), Some(Effect::Del { .. })), "{fx:?}");
+        assert!(
+            fx.iter()
+                .any(|e| matches!(e, Effect::Set { value: Value::Hash(h), .. } if h.len() == 2)),
+            "whole values recorded: {fx:?}"
+        );
+        db.update::<ListV, _>(b"l", true, |l| (l.push_back(b"a"), true))
+            .expect("list");
+        assert_eq!(db.take_ready(), vec![Bytes::from("l")]);
+    }
+
+    #[test]
+    fn collections_work_off_heap() {
+        use crate::store::types::{Coll, SetV};
+        let ks = tiered(4 << 10, 4 << 20, &[("default", "eviction: lru")]);
+        let mut db = ks.db(ShardSet::All, 1_000, true);
+        for i in 0..200 {
+            let k = format!("set-{i}");
+            db.update::<SetV, _>(k.as_bytes(), true, |s| {
+                (
+                    s.insert(format!("m{i}").as_bytes()) && s.insert(b"common"),
+                    true,
+                )
+            })
+            .expect("sadd");
+        }
+        let st = &ks.caches().get(0).stats;
+        assert!(st.off_entries() > 100, "most sets went off-heap");
+        for i in 0..200 {
+            let k = format!("set-{i}");
+            let set = db
+                .peek_coll::<SetV>(k.as_bytes())
+                .expect("read")
+                .expect("there");
+            assert_eq!(set.len(), 2);
+            assert!(set.contains(format!("m{i}").as_bytes()));
+            assert_eq!(db.kind_of(k.as_bytes()).expect("locked"), Some(Kind::Set));
+        }
+        // A change to an off-heap set brings it to the heap and back.
+        let n = db
+            .update::<SetV, _>(b"set-0", false, |s| (s.insert(b"more"), true))
+            .expect("update");
+        assert_eq!(n, Some(true));
+        let set = db.read::<SetV>(b"set-0").expect("read").expect("there");
+        assert_eq!(set.len(), 3);
     }
 }

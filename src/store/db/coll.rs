@@ -1,0 +1,162 @@
+//! Collection access through the [`Db`]: the one place a hash, list, set or sorted set is
+//! read or changed, so the type check (WRONGTYPE), tier moves, memory accounting, cache
+//! limits, watchers, L1 invalidation, blocked-client wake-ups and the effect record are
+//! done alike for every collection command.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+
+use super::{Db, NotLocked, Ttl, WriteError, slot};
+use crate::cache::stats::Removal;
+use crate::store::effect::Effect;
+use crate::store::entry::{EntryRef, ValueRef};
+use crate::store::types::{Coll, Kind};
+
+/// Why a collection access failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CollError {
+    /// See [`NotLocked`].
+    #[error(transparent)]
+    NotLocked(#[from] NotLocked),
+    /// The key holds another type.
+    #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+    WrongType,
+    /// The write needs room its cache cannot make.
+    #[error(transparent)]
+    Full(WriteError),
+}
+
+impl From<WriteError> for CollError {
+    fn from(e: WriteError) -> CollError {
+        match e {
+            WriteError::NotLocked(e) => CollError::NotLocked(e),
+            full => CollError::Full(full),
+        }
+    }
+}
+
+/// The collection of type `C` in `e`: borrowed on the heap, decoded when packed
+/// off-heap; WRONGTYPE for another type.
+pub fn coll_of<'e, C: Coll>(e: EntryRef<'e>) -> Result<Cow<'e, C>, CollError> {
+    match e.value() {
+        ValueRef::Heap(v) => C::of(v).map(Cow::Borrowed).ok_or(CollError::WrongType),
+        ValueRef::Packed(k, b) if k == C::KIND => Ok(Cow::Owned(C::decode(b).unwrap_or_default())),
+        _ => Err(CollError::WrongType),
+    }
+}
+
+impl Db<'_> {
+    /// Reads the collection at `key` (a read lookup: counts a hit or miss and records the
+    /// access); `None` if the key does not exist, WRONGTYPE if it holds another type.
+    pub fn read<C: Coll>(&mut self, key: &[u8]) -> Result<Option<Cow<'_, C>>, CollError> {
+        match self.get(key)? {
+            Some(e) => coll_of(e).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Like [`read`](Self::read) without counting or touching (a write's look before it
+    /// changes anything, e.g. the source of SMOVE or a STORE's inputs).
+    pub fn peek_coll<C: Coll>(&mut self, key: &[u8]) -> Result<Option<Cow<'_, C>>, CollError> {
+        match self.peek(key)? {
+            Some(e) => coll_of(e).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The type of the value at `key`, if any (no counting, no touching).
+    pub fn kind_of(&mut self, key: &[u8]) -> Result<Option<Kind>, NotLocked> {
+        Ok(self.peek(key)?.map(|e| e.value().kind()))
+    }
+
+    /// Changes the collection at `key` in place: `f` gets it and returns its result and
+    /// whether it changed anything. A missing key is created (as an empty collection
+    /// handed to `f`) only when `create`; `Ok(None)` otherwise. WRONGTYPE if the key holds
+    /// another type, before `f` runs.
+    ///
+    /// After a change the key's watchers and L1s are told, lists and sorted sets wake
+    /// their blocked clients, and the new value is recorded (the effect is the whole
+    /// value: effects are idempotent states, DESIGN.md). A collection left empty is
+    /// deleted, as Redis does. The key keeps its TTL.
+    pub fn update<C: Coll, R>(
+        &mut self,
+        key: &[u8],
+        create: bool,
+        f: impl FnOnce(&mut C) -> (R, bool),
+    ) -> Result<Option<R>, CollError> {
+        let now = self.now;
+        let (s, c, i) = slot(self.ks, &mut self.locks, now, &mut self.out, key)?;
+        let Some(i) = i else {
+            if !create {
+                return Ok(None);
+            }
+            let mut fresh = C::default();
+            let (r, changed) = f(&mut fresh);
+            if changed && !fresh.is_empty() {
+                self.set(key, fresh.into_value(), Ttl::Clear)?;
+            }
+            return Ok(Some(r));
+        };
+        if s.tables[c].get(i).map(|e| e.value().kind()) != Some(C::KIND) {
+            return Err(CollError::WrongType);
+        }
+        let done = s.tables[c].mutate(i, now, |v| {
+            C::of_mut(v).map(|coll| {
+                let (r, changed) = f(coll);
+                (r, changed, coll.is_empty())
+            })
+        });
+        let Some(Some((r, changed, empty))) = done else {
+            return Err(CollError::WrongType);
+        };
+        if !changed {
+            return Ok(Some(r));
+        }
+        if empty {
+            s.remove(c, i, Removal::Deleted);
+            self.out.emit(|| Effect::Del {
+                key: Bytes::copy_from_slice(key),
+            });
+            return Ok(Some(r));
+        }
+        s.modified(c, key);
+        if matches!(C::KIND, Kind::List | Kind::ZSet) {
+            self.out.ready.push(Bytes::copy_from_slice(key));
+        }
+        if self.out.record
+            && let Some(e) = s.tables[c].get(i)
+        {
+            let (value, expire_at) = (e.value().to_value(), e.expire_at());
+            self.out.effects.push(Effect::Set {
+                key: Bytes::copy_from_slice(key),
+                value,
+                expire_at,
+            });
+        }
+        let shard = self.ks.shard_of(key);
+        if !self.replica {
+            self.enforce_limits(key, c)?;
+        }
+        self.balance(shard, c);
+        Ok(Some(r))
+    }
+
+    /// After a collection grew in place: evicts other entries of its cache until the
+    /// cache is back within its limits (the grown key is spared). A cache that evicts
+    /// nothing stays over its limit until entries are removed, as a Redis write that
+    /// crosses `maxmemory` is let through; the next growing write is refused.
+    fn enforce_limits(&mut self, key: &[u8], c: crate::cache::CacheId) -> Result<(), WriteError> {
+        let cache = self.ks.caches().get(c);
+        if !cache.policy.is_bounded() || cache.policy.eviction() == crate::config::Eviction::None {
+            return Ok(());
+        }
+        self.make_room(key, c, 1, 0).map(|_| ())
+    }
+
+    /// The keys of lists and sorted sets that gained elements, for the server to wake the
+    /// clients blocked on them.
+    pub fn take_ready(&mut self) -> Vec<Bytes> {
+        std::mem::take(&mut self.out.ready)
+    }
+}

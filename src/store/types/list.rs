@@ -1,0 +1,179 @@
+//! [`ListV`]: a list, a double-ended queue of strings.
+
+use std::collections::VecDeque;
+
+use super::{BASE_OVERHEAD, Coll, ELEM_OVERHEAD, Kind, Reader, put_bytes, put_varint, small};
+use crate::store::entry::{Str, Value};
+
+/// A list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListV {
+    items: VecDeque<Str>,
+    /// Bytes of every item plus per-item overhead.
+    bytes: usize,
+}
+
+fn cost(item: &[u8]) -> usize {
+    item.len() + ELEM_OVERHEAD
+}
+
+impl ListV {
+    /// Adds `item` at the head.
+    pub fn push_front(&mut self, item: &[u8]) {
+        self.bytes += cost(item);
+        self.items.push_front(Str::new(item));
+    }
+
+    /// Adds `item` at the tail.
+    pub fn push_back(&mut self, item: &[u8]) {
+        self.bytes += cost(item);
+        self.items.push_back(Str::new(item));
+    }
+
+    /// Removes the head.
+    pub fn pop_front(&mut self) -> Option<Str> {
+        let s = self.items.pop_front()?;
+        self.bytes -= cost(&s);
+        Some(s)
+    }
+
+    /// Removes the tail.
+    pub fn pop_back(&mut self) -> Option<Str> {
+        let s = self.items.pop_back()?;
+        self.bytes -= cost(&s);
+        Some(s)
+    }
+
+    /// The item at `i` (from the head, 0-based).
+    pub fn get(&self, i: usize) -> Option<&Str> {
+        self.items.get(i)
+    }
+
+    /// Replaces the item at `i`; false when out of range.
+    pub fn set(&mut self, i: usize, item: &[u8]) -> bool {
+        match self.items.get_mut(i) {
+            Some(old) => {
+                self.bytes = self.bytes + cost(item) - cost(old);
+                *old = Str::new(item);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Inserts `item` before position `i` (`i == len` appends).
+    pub fn insert(&mut self, i: usize, item: &[u8]) {
+        self.bytes += cost(item);
+        self.items.insert(i.min(self.items.len()), Str::new(item));
+    }
+
+    /// Removes the item at `i`.
+    pub fn remove(&mut self, i: usize) -> Option<Str> {
+        let s = self.items.remove(i)?;
+        self.bytes -= cost(&s);
+        Some(s)
+    }
+
+    /// Keeps only the items at positions `start..end` (clamped).
+    pub fn keep_range(&mut self, start: usize, end: usize) {
+        let end = end.min(self.items.len());
+        let start = start.min(end);
+        self.items.truncate(end);
+        self.items.drain(..start);
+        self.bytes = self.items.iter().map(|s| cost(s)).sum();
+    }
+
+    /// Keeps only the items `keep` says yes to, visiting them from the head.
+    pub fn retain(&mut self, keep: impl FnMut(&Str) -> bool) {
+        self.items.retain(keep);
+        self.bytes = self.items.iter().map(|s| cost(s)).sum();
+    }
+
+    /// The items, head first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Str> + ExactSizeIterator {
+        self.items.iter()
+    }
+}
+
+impl Coll for ListV {
+    const KIND: Kind = Kind::List;
+
+    fn of(v: &Value) -> Option<&Self> {
+        match v {
+            Value::List(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    fn of_mut(v: &mut Value) -> Option<&mut Self> {
+        match v {
+            Value::List(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    fn into_value(self) -> Value {
+        Value::List(Box::new(self))
+    }
+
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    fn mem(&self) -> usize {
+        BASE_OVERHEAD + self.bytes
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        put_varint(out, self.items.len() as u64);
+        for s in &self.items {
+            put_bytes(out, s);
+        }
+    }
+
+    fn decode(packed: &[u8]) -> Option<Self> {
+        let mut r = Reader::new(packed);
+        let n = r.count()?;
+        let mut l = ListV {
+            items: VecDeque::with_capacity(n),
+            bytes: 0,
+        };
+        for _ in 0..n {
+            l.push_back(r.bytes()?);
+        }
+        r.is_done().then_some(l)
+    }
+
+    fn encoding(&self) -> &'static str {
+        if small(self.items.len(), self.items.iter().map(|s| &s[..])) {
+            "listpack"
+        } else {
+            "quicklist"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_follow_every_change() {
+        let mut l = ListV::default();
+        l.push_back(b"a");
+        l.push_front(b"bb");
+        l.insert(1, b"c");
+        assert_eq!(
+            l.iter().map(|s| s.to_vec()).collect::<Vec<_>>(),
+            vec![b"bb".to_vec(), b"c".to_vec(), b"a".to_vec()]
+        );
+        assert!(l.set(2, b"dddd"));
+        assert!(!l.set(3, b"x"));
+        l.keep_range(1, 3);
+        assert_eq!(l.len(), 2);
+        assert_eq!(l.mem(), BASE_OVERHEAD + cost(b"c") + cost(b"dddd"));
+        l.retain(|s| &s[..] != b"c");
+        assert_eq!(l.pop_front().map(|s| s.to_vec()), Some(b"dddd".to_vec()));
+        assert_eq!(l.mem(), BASE_OVERHEAD);
+    }
+}
