@@ -465,6 +465,20 @@ fn apply(
             EffectRef::Del { key } if mine(key) => {
                 let _ = db.del(key);
             }
+            EffectRef::Patch {
+                key,
+                kind,
+                upserts,
+                removed,
+            } if mine(key) => {
+                counts.sets += 1;
+                let upserts = crate::store::ValueRef::Packed(kind, upserts).to_value();
+                if let Err(crate::store::WriteError::CacheFull { .. }) =
+                    db.patch(key, upserts, record::removed_of(removed))
+                {
+                    counts.refused += 1;
+                }
+            }
             EffectRef::Expire { key, at } if mine(key) => {
                 let _ = db.set_expire(key, (at != 0).then_some(at));
             }

@@ -9,6 +9,7 @@
 //!           | 3 Expire     key | at varint
 //!           | 4 FlushAll
 //!           | 5 ClearCache name
+//!           | 6 Patch      key | type u8 | upserts bytes | count varint | removed bytes × count
 //!  key, name := len varint | bytes
 //!  value     := type u8 | len varint | bytes   type: 0 string, 1 hash, 2 list, 3 set, 4 zset;
 //!               a collection's bytes are its packed form (store::types)
@@ -34,6 +35,7 @@ const DEL: u8 = 2;
 const EXPIRE: u8 = 3;
 const FLUSH_ALL: u8 = 4;
 const CLEAR_CACHE: u8 = 5;
+const PATCH: u8 = 6;
 
 /// Why a payload could not be decoded (its CRC matched, so the writer wrote it so: a bug
 /// or a file from a newer version).
@@ -150,6 +152,22 @@ impl Builder {
                 bytes(out, key);
                 varint(out, *at);
             }
+            Effect::Patch {
+                key,
+                upserts,
+                removed,
+            } => {
+                self.tag(out, PATCH);
+                bytes(out, key);
+                out.push(upserts.kind().tag());
+                let mut packed = Vec::new();
+                crate::store::types::encode(upserts, &mut packed);
+                bytes(out, &packed);
+                varint(out, removed.len() as u64);
+                for r in removed {
+                    bytes(out, r);
+                }
+            }
             Effect::FlushAll => self.tag(out, FLUSH_ALL),
             Effect::ClearCache { cache } => {
                 self.tag(out, CLEAR_CACHE);
@@ -234,6 +252,17 @@ pub enum EffectRef<'a> {
         /// Absolute expiry, unix ms; 0 = persistent.
         at: u64,
     },
+    /// See [`Effect::Patch`].
+    Patch {
+        /// The key.
+        key: &'a [u8],
+        /// The collection's type.
+        kind: Kind,
+        /// The upserted elements, packed (validated).
+        upserts: &'a [u8],
+        /// The removed elements: count varint, then length-prefixed bytes (validated).
+        removed: &'a [u8],
+    },
     /// See [`Effect::FlushAll`].
     FlushAll,
     /// See [`Effect::ClearCache`].
@@ -262,6 +291,16 @@ impl EffectRef<'_> {
             EffectRef::Expire { key, at } => Effect::Expire {
                 key: Bytes::copy_from_slice(key),
                 at,
+            },
+            EffectRef::Patch {
+                key,
+                kind,
+                upserts,
+                removed,
+            } => Effect::Patch {
+                key: Bytes::copy_from_slice(key),
+                upserts: ValueRef::Packed(kind, upserts).to_value(),
+                removed: removed_of(removed).map(Bytes::copy_from_slice).collect(),
             },
             EffectRef::FlushAll => Effect::FlushAll,
             EffectRef::ClearCache { cache } => Effect::ClearCache {
@@ -374,6 +413,30 @@ fn read_effect<'a>(buf: &mut &'a [u8]) -> Result<EffectRef<'a>, DecodeError> {
             key: read_bytes(buf)?,
             at: read_varint(buf)?,
         },
+        PATCH => {
+            let key = read_bytes(buf)?;
+            let tag = read_u8(buf)?;
+            let kind = match Kind::from_tag(tag) {
+                Some(Kind::Str) | None => return Err(DecodeError::Tag { what: "value", tag }),
+                Some(k) => k,
+            };
+            let upserts = read_bytes(buf)?;
+            if !crate::store::types::valid(kind, upserts) {
+                return Err(DecodeError::Packed(kind.name()));
+            }
+            let start = *buf;
+            let n = read_varint(buf)?;
+            for _ in 0..n {
+                read_bytes(buf)?;
+            }
+            let removed = &start[..start.len() - buf.len()];
+            EffectRef::Patch {
+                key,
+                kind,
+                upserts,
+                removed,
+            }
+        }
         FLUSH_ALL => EffectRef::FlushAll,
         CLEAR_CACHE => EffectRef::ClearCache {
             cache: std::str::from_utf8(read_bytes(buf)?).map_err(|_| DecodeError::Name)?,
@@ -385,6 +448,12 @@ fn read_effect<'a>(buf: &mut &'a [u8]) -> Result<EffectRef<'a>, DecodeError> {
             });
         }
     })
+}
+
+/// The elements of a [`EffectRef::Patch`]'s validated `removed` bytes.
+pub fn removed_of(mut b: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let n = read_varint(&mut b).unwrap_or(0);
+    (0..n).map_while(move |_| read_bytes(&mut b).ok())
 }
 
 /// Appends `v` as a LEB128 varint.
@@ -589,6 +658,11 @@ mod tests {
         let mut z = ZSetV::default();
         z.insert(b"m", 2.5);
         let fx = vec![
+            Effect::Patch {
+                key: Bytes::from("p"),
+                upserts: h.clone().into_value(),
+                removed: vec![Bytes::from("x"), Bytes::from("")],
+            },
             Effect::Set {
                 key: Bytes::from("h"),
                 value: h.into_value(),

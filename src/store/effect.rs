@@ -33,6 +33,23 @@ pub enum Effect {
         /// Absolute expiry.
         at: u64,
     },
+    /// Some elements of a collection changed: the elements of `upserts` (a collection of
+    /// the key's type holding just those elements, with their new values, scores or
+    /// field expiries) are written in and the `removed` elements taken out. A large
+    /// collection's change is recorded this way instead of as its whole new value.
+    ///
+    /// Idempotent like the others: replaying it over a state that already holds it
+    /// changes nothing. Replayed over a missing key, or one of another type (a fuzzy
+    /// snapshot taken after a later DEL or SET), it stores `upserts` as the key's value,
+    /// which a later record of that key then corrects. The key keeps its TTL.
+    Patch {
+        /// The key.
+        key: Bytes,
+        /// The elements written, as a collection (never a string).
+        upserts: Value,
+        /// The elements (hash fields, members) removed.
+        removed: Vec<Bytes>,
+    },
     /// Every key is gone.
     FlushAll,
     /// Every key of the named cache is gone (CACHE.CLEAR).

@@ -331,9 +331,10 @@ impl Keyspace {
         }
         let strong_key = |key: &[u8]| caches.get(caches.resolve(key)).is_strong();
         effects.iter().any(|e| match e {
-            Effect::Set { key, .. } | Effect::Del { key } | Effect::Expire { key, .. } => {
-                strong_key(key)
-            }
+            Effect::Set { key, .. }
+            | Effect::Del { key }
+            | Effect::Expire { key, .. }
+            | Effect::Patch { key, .. } => strong_key(key),
             Effect::FlushAll => true,
             Effect::ClearCache { cache } => caches
                 .by_name(cache.as_bytes())

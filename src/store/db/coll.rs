@@ -11,7 +11,7 @@ use super::{Db, NotLocked, Ttl, WriteError, slot};
 use crate::cache::stats::Removal;
 use crate::store::effect::Effect;
 use crate::store::entry::{EntryRef, ValueRef};
-use crate::store::types::{Coll, Kind};
+use crate::store::types::{self, Coll, Kind};
 
 /// Why a collection access failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -152,6 +152,55 @@ impl Db<'_> {
             return Ok(());
         }
         self.make_room(key, c, 1, 0).map(|_| ())
+    }
+
+    /// Applies an [`Effect::Patch`] (replay of the log or of the active's stream): writes
+    /// the elements of `upserts` into the collection at `key` and removes `removed`. A
+    /// missing key, or one of another type, becomes `upserts` (see [`Effect::Patch`]).
+    pub fn patch<'r>(
+        &mut self,
+        key: &[u8],
+        upserts: crate::store::Value,
+        removed: impl Iterator<Item = &'r [u8]>,
+    ) -> Result<(), WriteError> {
+        let now = self.now;
+        let kind = upserts.kind();
+        let (s, c, i) = slot(self.ks, &mut self.locks, now, &mut self.out, key)?;
+        let same = i
+            .and_then(|i| s.tables[c].get(i))
+            .is_some_and(|e| e.value().kind() == kind);
+        let Some(i) = i.filter(|_| same) else {
+            if types::len_of(&upserts) > 0 {
+                self.set(key, upserts, Ttl::Keep)?;
+            }
+            return Ok(());
+        };
+        let removed: Vec<&[u8]> = removed.collect();
+        let empty = s.tables[c].mutate(i, now, |v| {
+            types::merge(v, &upserts);
+            for r in &removed {
+                types::remove_elem(v, r);
+            }
+            types::len_of(v) == 0
+        });
+        if empty == Some(true) {
+            s.remove(c, i, Removal::Deleted);
+            self.out.emit(|| Effect::Del {
+                key: Bytes::copy_from_slice(key),
+            });
+            return Ok(());
+        }
+        s.modified(c, key);
+        if matches!(kind, Kind::List | Kind::ZSet) {
+            self.out.ready.push(Bytes::copy_from_slice(key));
+        }
+        self.out.emit(|| Effect::Patch {
+            key: Bytes::copy_from_slice(key),
+            upserts,
+            removed: removed.iter().map(|r| Bytes::copy_from_slice(r)).collect(),
+        });
+        self.balance(self.ks.shard_of(key), c);
+        Ok(())
     }
 
     /// The keys of lists and sorted sets that gained elements, for the server to wake the

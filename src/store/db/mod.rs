@@ -1773,4 +1773,48 @@ mod tests {
         let set = db.read::<SetV>(b"set-0").expect("read").expect("there");
         assert_eq!(set.len(), 3);
     }
+
+    #[test]
+    fn patches_replay_idempotently() {
+        use crate::store::types::{Coll, HashV, SetV};
+        let ks = Keyspace::new(false, Arc::new(Caches::single()));
+        let mut up = HashV::default();
+        up.insert(b"a", b"1");
+        up.insert_with(b"b", b"2", 9_000);
+        let mut up2 = HashV::default();
+        up2.insert(b"c", b"3");
+        let patches = [
+            (up.into_value(), vec![]),
+            (up2.into_value(), vec![&b"a"[..]]),
+        ];
+        let apply_all = |db: &mut Db<'_>| {
+            for (u, r) in &patches {
+                db.patch(b"h", u.clone(), r.iter().copied()).expect("patch");
+            }
+        };
+        let mut db = ks.db(ShardSet::All, 1_000, true);
+        apply_all(&mut db);
+        let once = db.peek(b"h").expect("locked").map(|e| e.to_entry());
+        apply_all(&mut db);
+        let twice = db.peek(b"h").expect("locked").map(|e| e.to_entry());
+        assert_eq!(
+            once.as_ref().map(|e| &e.value),
+            twice.as_ref().map(|e| &e.value)
+        );
+        let h = db.read::<HashV>(b"h").expect("read").expect("there");
+        assert_eq!(h.len(), 2);
+        assert!(h.get(b"a").is_none());
+        assert_eq!(h.get(b"b").map(|f| f.expire_at), Some(9_000));
+        // Over a key of another type, a patch stores its upserts; removing the last
+        // element deletes the key.
+        db.set(b"s", s("str"), Ttl::Clear).expect("set");
+        let mut m = SetV::default();
+        m.insert(b"x");
+        db.patch(b"s", m.into_value(), std::iter::empty())
+            .expect("patch");
+        assert_eq!(db.kind_of(b"s").expect("locked"), Some(Kind::Set));
+        db.patch(b"s", SetV::default().into_value(), [&b"x"[..]].into_iter())
+            .expect("patch");
+        assert!(!db.exists(b"s").expect("locked"));
+    }
 }

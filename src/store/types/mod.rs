@@ -242,6 +242,58 @@ pub fn encode(v: &Value, out: &mut Vec<u8>) -> bool {
     true
 }
 
+/// Number of elements of a collection value (a string's length for a string).
+pub fn len_of(v: &Value) -> usize {
+    match v {
+        Value::Str(s) => s.len(),
+        Value::Hash(h) => h.len(),
+        Value::List(l) => l.len(),
+        Value::Set(s) => s.len(),
+        Value::ZSet(z) => z.len(),
+    }
+}
+
+/// Writes every element of `upserts` into `target` (fields with their values and
+/// expiries, members with their scores); false, doing nothing, when the two are not
+/// collections of one type that elements can be written into (lists are positional).
+pub fn merge(target: &mut Value, upserts: &Value) -> bool {
+    match (target, upserts) {
+        (Value::Hash(t), Value::Hash(u)) => {
+            for (k, f) in u.iter() {
+                t.insert_with(k, &f.value, f.expire_at);
+            }
+        }
+        (Value::Set(t), Value::Set(u)) => {
+            for m in u.iter() {
+                t.insert(m);
+            }
+        }
+        (Value::ZSet(t), Value::ZSet(u)) => {
+            for (m, score) in u.iter() {
+                t.insert(m, score);
+            }
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// Removes element `elem` (a hash field, a set or sorted-set member) from `target`.
+pub fn remove_elem(target: &mut Value, elem: &[u8]) {
+    match target {
+        Value::Hash(t) => {
+            t.remove(elem);
+        }
+        Value::Set(t) => {
+            t.remove(elem);
+        }
+        Value::ZSet(t) => {
+            t.remove(elem);
+        }
+        Value::Str(_) | Value::List(_) => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
