@@ -18,4 +18,5 @@ mod stripes;
 mod tiers;
 mod tracking;
 mod transactions;
+mod types;
 mod util;

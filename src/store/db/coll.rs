@@ -101,13 +101,23 @@ impl Db<'_> {
         if s.tables[c].get(i).map(|e| e.value().kind()) != Some(C::KIND) {
             return Err(CollError::WrongType);
         }
+        let record = self.out.record;
         let done = s.tables[c].mutate(i, now, |v| {
             C::of_mut(v).map(|coll| {
+                let journaled = record && coll.len() >= types::PATCH_MIN;
+                let journaled = journaled && coll.journal().map(|j| j.start()).is_some();
                 let (r, changed) = f(coll);
-                (r, changed, coll.is_empty())
+                let patch = match coll.journal() {
+                    Some(j) if journaled => {
+                        let touched = j.finish();
+                        Some(coll.patch_of(&touched))
+                    }
+                    _ => None,
+                };
+                (r, changed, coll.is_empty(), patch)
             })
         });
-        let Some(Some((r, changed, empty))) = done else {
+        let Some(Some((r, changed, empty, patch))) = done else {
             return Err(CollError::WrongType);
         };
         if !changed {
@@ -124,7 +134,13 @@ impl Db<'_> {
         if matches!(C::KIND, Kind::List | Kind::ZSet) {
             self.out.ready.push(Bytes::copy_from_slice(key));
         }
-        if self.out.record
+        if let Some((upserts, removed)) = patch {
+            self.out.effects.push(Effect::Patch {
+                key: Bytes::copy_from_slice(key),
+                upserts: upserts.into_value(),
+                removed,
+            });
+        } else if self.out.record
             && let Some(e) = s.tables[c].get(i)
         {
             let (value, expire_at) = (e.value().to_value(), e.expire_at());

@@ -1817,4 +1817,77 @@ mod tests {
             .expect("patch");
         assert!(!db.exists(b"s").expect("locked"));
     }
+
+    #[test]
+    fn large_collections_record_patches_that_replay_to_the_same_value() {
+        use crate::store::types::{Coll, PATCH_MIN, SetV, ZSetV};
+        let ks = Keyspace::new(true, Arc::new(Caches::single()));
+        let mut db = ks.db(ShardSet::All, 1_000, true);
+        db.update::<SetV, _>(b"s", true, |s| {
+            for i in 0..PATCH_MIN {
+                s.insert(format!("m{i}").as_bytes());
+            }
+            ((), true)
+        })
+        .expect("create");
+        db.update::<ZSetV, _>(b"z", true, |z| {
+            for i in 0..PATCH_MIN {
+                z.insert(format!("m{i}").as_bytes(), i as f64);
+            }
+            ((), true)
+        })
+        .expect("create");
+        let created = db.take_effects();
+        assert!(created.iter().all(|e| matches!(e, Effect::Set { .. })));
+        db.update::<SetV, _>(b"s", false, |s| {
+            s.remove(b"m0");
+            s.insert(b"new");
+            ((), true)
+        })
+        .expect("change");
+        db.update::<ZSetV, _>(b"z", false, |z| (z.insert(b"m3", 99.0), true))
+            .expect("change");
+        let changed = db.take_effects();
+        match changed.as_slice() {
+            [
+                Effect::Patch {
+                    upserts: Value::Set(u),
+                    removed,
+                    ..
+                },
+                Effect::Patch {
+                    upserts: Value::ZSet(z),
+                    ..
+                },
+            ] => {
+                assert_eq!(u.len(), 1);
+                assert_eq!(removed, &vec![Bytes::from("m0")]);
+                assert_eq!(z.score(b"m3"), Some(99.0));
+            }
+            other => panic!("expected two patches: {other:?}"),
+        }
+        // Replaying everything on an empty keyspace gives the same values.
+        let replica = Keyspace::new(false, Arc::new(Caches::single()));
+        let mut r = replica.db(ShardSet::All, 1_000, true);
+        for e in created.iter().chain(&changed) {
+            match e {
+                Effect::Set { key, value, .. } => {
+                    r.set(key, value.clone(), Ttl::Clear).expect("set")
+                }
+                Effect::Patch {
+                    key,
+                    upserts,
+                    removed,
+                } => r
+                    .patch(key, upserts.clone(), removed.iter().map(|b| &b[..]))
+                    .expect("patch"),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        for k in [&b"s"[..], b"z"] {
+            let a = db.peek(k).expect("locked").map(|e| e.value().to_value());
+            let b = r.peek(k).expect("locked").map(|e| e.value().to_value());
+            assert_eq!(a, b);
+        }
+    }
 }

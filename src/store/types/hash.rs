@@ -3,7 +3,9 @@
 
 use indexmap::IndexMap;
 
-use super::{BASE_OVERHEAD, Coll, ELEM_OVERHEAD, Kind, Reader, put_bytes, put_varint, small};
+use super::{
+    BASE_OVERHEAD, Coll, ELEM_OVERHEAD, Journal, Kind, Reader, put_bytes, put_varint, small,
+};
 use crate::store::entry::{Str, Value};
 
 /// One field's value and expiry.
@@ -32,6 +34,8 @@ pub struct HashV {
     bytes: usize,
     /// Fields with an expiry.
     volatile: usize,
+    /// Fields changed while a command runs (see [`Journal`]).
+    journal: Journal,
 }
 
 impl PartialEq for HashV {
@@ -67,6 +71,7 @@ impl HashV {
 
     /// Sets `field` to `value` expiring at `expire_at` (0 = never); true if the field is new.
     pub fn insert_with(&mut self, field: &[u8], value: &[u8], expire_at: u64) -> bool {
+        self.journal.note(field);
         self.bytes += cost(field, value);
         self.volatile += usize::from(expire_at != 0);
         let new = HField {
@@ -89,6 +94,7 @@ impl HashV {
 
     /// Removes `field`; true if it was there (expired or not).
     pub fn remove(&mut self, field: &[u8]) -> bool {
+        self.journal.note(field);
         match self.map.swap_remove(field) {
             Some(old) => {
                 self.bytes -= cost(field, &old.value);
@@ -101,6 +107,7 @@ impl HashV {
 
     /// Sets (`at` > 0) or clears (0) the expiry of `field`; false if there is no such field.
     pub fn set_expire(&mut self, field: &[u8], at: u64) -> bool {
+        self.journal.note(field);
         match self.map.get_mut(field) {
             Some(f) => {
                 self.volatile =
@@ -193,6 +200,24 @@ impl Coll for HashV {
             h.insert_with(k, v, at);
         }
         r.is_done().then_some(h)
+    }
+
+    fn journal(&mut self) -> Option<&mut Journal> {
+        Some(&mut self.journal)
+    }
+
+    fn patch_of(&self, touched: &[Str]) -> (Self, Vec<bytes::Bytes>) {
+        let mut up = HashV::default();
+        let mut removed = Vec::new();
+        for f in touched {
+            match self.map.get(f) {
+                Some(v) => {
+                    up.insert_with(f, &v.value, v.expire_at);
+                }
+                None => removed.push(f.to_bytes()),
+            }
+        }
+        (up, removed)
     }
 
     fn encoding(&self) -> &'static str {

@@ -26,7 +26,7 @@ pub use list::ListV;
 pub use set::SetV;
 pub use zset::{Score, ZSetV};
 
-use super::entry::Value;
+use super::entry::{Str, Value};
 
 /// A value's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,6 +86,46 @@ pub const ELEM_OVERHEAD: usize = 48;
 /// Bytes charged for an empty container.
 pub const BASE_OVERHEAD: usize = 64;
 
+/// Collections with at least this many elements record a change as the elements it
+/// touched ([`Effect::Patch`](crate::store::Effect::Patch)), smaller ones as their whole
+/// new value (simpler to replay, and as small).
+pub const PATCH_MIN: usize = 32;
+
+/// The elements a command touched, noted by every mutator of a hash, set or sorted set
+/// while [`Db::update`](crate::store::Db::update) runs it, so the change can be recorded
+/// as a patch instead of the whole value. Every mutator that changes an element must call
+/// [`note`](Journal::note): an element it misses would not reach the log or the mirrors.
+#[derive(Debug, Clone, Default)]
+pub struct Journal {
+    on: bool,
+    touched: Vec<Str>,
+}
+
+impl Journal {
+    /// Notes that `elem` (a field or member) was written or removed.
+    #[inline]
+    pub fn note(&mut self, elem: &[u8]) {
+        if self.on {
+            self.touched.push(Str::new(elem));
+        }
+    }
+
+    /// Starts noting.
+    pub fn start(&mut self) {
+        self.on = true;
+        self.touched.clear();
+    }
+
+    /// Stops noting; the touched elements, each once.
+    pub fn finish(&mut self) -> Vec<Str> {
+        self.on = false;
+        let mut t = std::mem::take(&mut self.touched);
+        t.sort_unstable();
+        t.dedup();
+        t
+    }
+}
+
 /// A collection type, for the store's generic accessors.
 pub trait Coll: Clone + Default + PartialEq + std::fmt::Debug + Sized {
     /// Its type.
@@ -110,6 +150,17 @@ pub trait Coll: Clone + Default + PartialEq + std::fmt::Debug + Sized {
     fn decode(packed: &[u8]) -> Option<Self>;
     /// `OBJECT ENCODING`, as Redis 7 would report it.
     fn encoding(&self) -> &'static str;
+    /// The journal of a type whose changes can be recorded as patches (`None`: lists,
+    /// whose changes are positional, always record their whole value).
+    fn journal(&mut self) -> Option<&mut Journal> {
+        None
+    }
+    /// The patch for `touched` elements: those still present (with their current values)
+    /// as upserts, the others as removed.
+    fn patch_of(&self, touched: &[Str]) -> (Self, Vec<bytes::Bytes>) {
+        let _ = touched;
+        (Self::default(), Vec::new())
+    }
 }
 
 /// Redis's `*-max-listpack-entries` default: collections up to this many elements report

@@ -2,7 +2,9 @@
 
 use indexmap::IndexSet;
 
-use super::{BASE_OVERHEAD, Coll, ELEM_OVERHEAD, Kind, Reader, put_bytes, put_varint, small};
+use super::{
+    BASE_OVERHEAD, Coll, ELEM_OVERHEAD, Journal, Kind, Reader, put_bytes, put_varint, small,
+};
 use crate::store::entry::{Str, Value};
 
 /// Redis's `set-max-intset-entries` default.
@@ -15,6 +17,8 @@ pub struct SetV {
     members: IndexSet<Str, ahash::RandomState>,
     /// Bytes of every member plus per-member overhead.
     bytes: usize,
+    /// Members changed while a command runs (see [`Journal`]).
+    journal: Journal,
 }
 
 impl PartialEq for SetV {
@@ -34,6 +38,7 @@ impl SetV {
         if self.members.contains(member) {
             return false;
         }
+        self.journal.note(member);
         self.bytes += cost(member);
         self.members.insert(Str::new(member))
     }
@@ -42,6 +47,7 @@ impl SetV {
     pub fn remove(&mut self, member: &[u8]) -> bool {
         let gone = self.members.swap_remove(member);
         if gone {
+            self.journal.note(member);
             self.bytes -= cost(member);
         }
         gone
@@ -60,6 +66,7 @@ impl SetV {
     /// Removes and returns the member at position `i` (SPOP).
     pub fn take_index(&mut self, i: usize) -> Option<Str> {
         let s = self.members.swap_remove_index(i)?;
+        self.journal.note(&s);
         self.bytes -= cost(&s);
         Some(s)
     }
@@ -115,6 +122,23 @@ impl Coll for SetV {
             s.insert(r.bytes()?);
         }
         r.is_done().then_some(s)
+    }
+
+    fn journal(&mut self) -> Option<&mut Journal> {
+        Some(&mut self.journal)
+    }
+
+    fn patch_of(&self, touched: &[Str]) -> (Self, Vec<bytes::Bytes>) {
+        let mut up = SetV::default();
+        let mut removed = Vec::new();
+        for m in touched {
+            if self.members.contains(m) {
+                up.insert(m);
+            } else {
+                removed.push(m.to_bytes());
+            }
+        }
+        (up, removed)
     }
 
     fn encoding(&self) -> &'static str {

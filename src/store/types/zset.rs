@@ -5,7 +5,9 @@ use std::ops::Bound;
 
 use indexmap::IndexMap;
 
-use super::{BASE_OVERHEAD, Coll, ELEM_OVERHEAD, Kind, Reader, put_bytes, put_varint, small};
+use super::{
+    BASE_OVERHEAD, Coll, ELEM_OVERHEAD, Journal, Kind, Reader, put_bytes, put_varint, small,
+};
 use crate::store::entry::{Str, Value};
 
 /// A score with a total order (never NaN: commands refuse NaN results, as Redis does).
@@ -40,6 +42,8 @@ pub struct ZSetV {
     order: BTreeSet<(Score, Str)>,
     /// Bytes of every member plus per-member overhead (two copies: map and order).
     bytes: usize,
+    /// Members changed while a command runs (see [`Journal`]).
+    journal: Journal,
 }
 
 impl PartialEq for ZSetV {
@@ -60,6 +64,7 @@ fn norm(score: f64) -> f64 {
 impl ZSetV {
     /// Sets `member`'s score; its previous score, if it had one.
     pub fn insert(&mut self, member: &[u8], score: f64) -> Option<f64> {
+        self.journal.note(member);
         let score = norm(score);
         match self.scores.get_mut(member) {
             Some(old) => {
@@ -85,6 +90,7 @@ impl ZSetV {
     /// Removes `member`; its score if it was there.
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
         let score = self.scores.swap_remove(member)?;
+        self.journal.note(member);
         self.order.remove(&(Score(score), Str::new(member)));
         self.bytes -= cost(member);
         Some(score)
@@ -172,6 +178,24 @@ impl Coll for ZSetV {
             z.insert(m, s);
         }
         r.is_done().then_some(z)
+    }
+
+    fn journal(&mut self) -> Option<&mut Journal> {
+        Some(&mut self.journal)
+    }
+
+    fn patch_of(&self, touched: &[Str]) -> (Self, Vec<bytes::Bytes>) {
+        let mut up = ZSetV::default();
+        let mut removed = Vec::new();
+        for m in touched {
+            match self.scores.get(m) {
+                Some(&s) => {
+                    up.insert(m, s);
+                }
+                None => removed.push(m.to_bytes()),
+            }
+        }
+        (up, removed)
     }
 
     fn encoding(&self) -> &'static str {
