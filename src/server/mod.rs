@@ -569,12 +569,30 @@ async fn expire_and_shrink(shared: &Shared) {
         }
         tokio::task::yield_now().await;
     }
+    // Reclaim expired hash fields (Redis 7.4 field TTLs) of hashes that have some due.
+    let (_, changed) = shared
+        .keyspace
+        .expire_fields(crate::store::now_ms(), EXPIRE_BUDGET);
+    for (key, deleted) in changed {
+        use crate::server::notify::Class;
+        notify_background(shared, Class::Hash, "hexpired", &key);
+        if deleted {
+            notify_background(shared, Class::Generic, "del", &key);
+        }
+    }
     // Bring caches back within their limits where writes raced past them.
     let now = crate::store::now_ms();
     for id in 0..shared.keyspace.caches().len() {
         let n = shared.keyspace.shrink_cache(id, now);
         shared.stats.add_evicted(n);
     }
+}
+
+/// Reports a change the cron made (no command, so no `ExecCtx::notify`) for keyspace
+/// notifications, with Redis's event name and class. A no-op until notifications are
+/// delivered, like `ExecCtx::notify`.
+fn notify_background(shared: &Shared, class: notify::Class, event: &'static str, key: &[u8]) {
+    let _ = (shared, class, event, key);
 }
 
 /// Starts a log rewrite on its own thread when one was asked for or is due (see

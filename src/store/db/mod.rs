@@ -363,6 +363,10 @@ impl<'a> Db<'a> {
         };
         let recorded = self.out.record.then(|| value.clone());
         let value_kind = value.kind();
+        let volatile = match &value {
+            Value::Hash(h) => h.next_expire(),
+            _ => None,
+        };
         let s = self.locks.get(shard).ok_or(NotLocked)?;
         let t = &mut s.tables[c];
         let expire_at = match i {
@@ -387,6 +391,7 @@ impl<'a> Db<'a> {
             }
         };
         s.modified(c, key);
+        s.note_volatile(key, volatile);
         if matches!(value_kind, Kind::List | Kind::ZSet) {
             self.out.ready.push(Bytes::copy_from_slice(key));
         }
@@ -684,6 +689,7 @@ impl<'a> Db<'a> {
         let mut n = 0;
         for s in self.locks.all() {
             s.cleared(None);
+            s.volatile_hashes.clear();
             n += s.tables.iter_mut().map(|t| t.clear()).sum::<usize>();
         }
         let strong = self.ks.caches().iter().any(|c| c.is_strong());

@@ -25,13 +25,33 @@ impl HField {
 
 /// A hash. Fields sit in an index map: O(1) lookups, and O(1) access by position for
 /// HRANDFIELD.
-#[derive(Debug, Clone, Default)]
+///
+/// A field whose TTL has passed stays in the map until it is reclaimed (by a write to the
+/// hash or the server's sweep, [`expire_fields`](HashV::expire_fields)); until then every
+/// read skips it, and only [`len`](Coll::len) (HLEN, as Redis's) still counts it.
+#[derive(Debug, Clone)]
 pub struct HashV {
     map: IndexMap<Str, HField, ahash::RandomState>,
     /// Bytes of every field and value plus per-field overhead.
     bytes: usize,
     /// Fields with an expiry.
     volatile: usize,
+    /// No field expires before this (unix ms; `u64::MAX` with no volatile field). A lower
+    /// bound: removing or persisting a field leaves it as it was, and the next
+    /// [`expire_fields`](HashV::expire_fields) that finds it due makes it exact again. It
+    /// lets a write or the sweep skip a hash with nothing due in O(1).
+    next_expire: u64,
+}
+
+impl Default for HashV {
+    fn default() -> HashV {
+        HashV {
+            map: IndexMap::default(),
+            bytes: 0,
+            volatile: 0,
+            next_expire: u64::MAX,
+        }
+    }
 }
 
 impl PartialEq for HashV {
@@ -43,6 +63,20 @@ impl PartialEq for HashV {
 
 fn cost(field: &[u8], value: &[u8]) -> usize {
     field.len() + value.len() + ELEM_OVERHEAD
+}
+
+/// The position of a field in an HSCAN: FNV-1a, then the splitmix64 finalizer to spread
+/// the bits. Fixed and portable, so a cursor means the same on every server of a stripe
+/// and across restarts.
+pub fn scan_hash(field: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in field {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
 }
 
 impl HashV {
@@ -69,6 +103,9 @@ impl HashV {
     pub fn insert_with(&mut self, field: &[u8], value: &[u8], expire_at: u64) -> bool {
         self.bytes += cost(field, value);
         self.volatile += usize::from(expire_at != 0);
+        if expire_at != 0 {
+            self.next_expire = self.next_expire.min(expire_at);
+        }
         let new = HField {
             value: Str::new(value),
             expire_at,
@@ -106,15 +143,42 @@ impl HashV {
                 self.volatile =
                     self.volatile + usize::from(at != 0) - usize::from(f.expire_at != 0);
                 f.expire_at = at;
+                if at != 0 {
+                    self.next_expire = self.next_expire.min(at);
+                }
                 true
             }
             None => false,
         }
     }
 
-    /// Removes the fields whose expiry has passed at `now`; how many there were.
+    /// Sets `field` to `value` keeping the TTL it has if it is live at `now` (HINCRBY,
+    /// HINCRBYFLOAT); true if the field is new (or was expired).
+    pub fn insert_keep_ttl(&mut self, field: &[u8], value: &[u8], now: u64) -> bool {
+        let (at, live) = match self.map.get(field) {
+            Some(f) if !f.is_expired(now) => (f.expire_at, true),
+            _ => (0, false),
+        };
+        self.insert_with(field, value, at);
+        !live
+    }
+
+    /// True when a field may have expired at `now` (O(1); see `next_expire`).
+    #[inline]
+    pub fn is_due(&self, now: u64) -> bool {
+        self.volatile > 0 && self.next_expire <= now
+    }
+
+    /// When the earliest field expiry may be (a lower bound, see `next_expire`); `None`
+    /// with no volatile field.
+    pub fn next_expire(&self) -> Option<u64> {
+        (self.volatile > 0).then_some(self.next_expire)
+    }
+
+    /// Removes the fields whose expiry has passed at `now`; how many there were. O(1)
+    /// when nothing is due, else one pass that also makes `next_expire` exact.
     pub fn expire_fields(&mut self, now: u64) -> usize {
-        if self.volatile == 0 {
+        if !self.is_due(now) {
             return 0;
         }
         let due: Vec<Str> = self
@@ -126,7 +190,74 @@ impl HashV {
         for k in &due {
             self.remove(k);
         }
+        self.next_expire = self
+            .map
+            .values()
+            .filter(|f| f.expire_at != 0)
+            .map(|f| f.expire_at)
+            .min()
+            .unwrap_or(u64::MAX);
         due.len()
+    }
+
+    /// The number of live fields at `now` (O(1) unless a field may have expired).
+    pub fn live_len(&self, now: u64) -> usize {
+        if self.is_due(now) {
+            self.map.values().filter(|f| !f.is_expired(now)).count()
+        } else {
+            self.map.len()
+        }
+    }
+
+    /// The live fields at `now` with their values, in storage order.
+    pub fn live(&self, now: u64) -> impl Iterator<Item = (&Str, &Str)> {
+        let due = self.is_due(now);
+        self.map
+            .iter()
+            .filter(move |(_, f)| !due || !f.is_expired(now))
+            .map(|(k, f)| (k, &f.value))
+    }
+
+    /// The live field at position `i` (HRANDFIELD), `None` if it is expired at `now`.
+    pub fn live_index(&self, i: usize, now: u64) -> Option<(&Str, &Str)> {
+        self.map
+            .get_index(i)
+            .filter(|(_, f)| !f.is_expired(now))
+            .map(|(k, f)| (k, &f.value))
+    }
+
+    /// One HSCAN page. A hash Redis would keep as a listpack is returned whole with cursor
+    /// 0, as Redis does. A larger one is walked in the order of [`scan_hash`] of its
+    /// fields, and a cursor is the hash to continue from: a field present for the whole
+    /// scan is returned at least once however the hash changes in between (a field's
+    /// position does not depend on the others). Fields of equal hash are never split
+    /// across pages. A page visits `count` fields or, for a very large hash, 1/64 of it:
+    /// each page costs one pass over the hash (and an off-heap hash is decoded whole to
+    /// be read), so small pages would make a scan quadratic. Returns the next cursor (0
+    /// when done) and the page's live fields.
+    pub fn scan(&self, cursor: u64, count: usize, now: u64) -> (u64, Vec<(&Str, &Str)>) {
+        if self.encoding() != "hashtable" {
+            return (0, self.live(now).collect());
+        }
+        let mut todo: Vec<(u64, &Str, &Str)> = self
+            .live(now)
+            .map(|(k, v)| (scan_hash(k), k, v))
+            .filter(|(h, _, _)| *h >= cursor)
+            .collect();
+        let want = count.max(self.map.len().div_ceil(64)).max(1);
+        if todo.len() <= want {
+            todo.sort_unstable_by_key(|(h, _, _)| *h);
+            return (0, todo.into_iter().map(|(_, k, v)| (k, v)).collect());
+        }
+        todo.select_nth_unstable_by_key(want - 1, |(h, _, _)| *h);
+        let last = todo[want - 1].0;
+        let (page, rest) = todo.split_at(want);
+        let mut page: Vec<(u64, &Str, &Str)> = page.to_vec();
+        page.extend(rest.iter().filter(|(h, _, _)| *h == last));
+        let more = rest.iter().any(|(h, _, _)| *h > last);
+        page.sort_unstable_by_key(|(h, _, _)| *h);
+        let next = if more { last + 1 } else { 0 };
+        (next, page.into_iter().map(|(_, k, v)| (k, v)).collect())
     }
 
     /// Fields with an expiry.
