@@ -373,4 +373,184 @@ mod tests {
         h.insert(b"big", &[b'x'; 65]);
         assert_eq!(h.encoding(), "hashtable");
     }
+
+    /// The byte count recomputed from scratch.
+    fn recount(h: &HashV) -> usize {
+        BASE_OVERHEAD + h.iter().map(|(k, f)| cost(k, &f.value)).sum::<usize>()
+    }
+
+    #[test]
+    fn next_expire_is_a_bound_made_exact_by_a_sweep() {
+        let mut h = HashV::default();
+        assert_eq!(h.next_expire(), None);
+        assert!(!h.is_due(u64::MAX - 1));
+        h.insert(b"a", b"1");
+        h.insert_with(b"b", b"2", 100);
+        h.insert_with(b"c", b"3", 50);
+        assert_eq!(h.next_expire(), Some(50));
+        assert!(!h.is_due(49) && h.is_due(50));
+        // Removing the earliest field leaves the bound low; a sweep finds nothing due
+        // and makes it exact.
+        assert!(h.remove(b"c"));
+        assert!(h.is_due(60));
+        assert_eq!(h.expire_fields(60), 0);
+        assert_eq!(h.next_expire(), Some(100));
+        assert!(!h.is_due(60));
+        // Persisting the last volatile field: nothing is due, ever.
+        assert!(h.set_expire(b"b", 0));
+        assert_eq!(h.next_expire(), None);
+        assert_eq!(h.expire_fields(u64::MAX), 0);
+        assert_eq!(h.mem(), recount(&h));
+        // A decoded hash has the same bound.
+        h.set_expire(b"a", 70);
+        let mut packed = Vec::new();
+        h.encode(&mut packed);
+        let back = HashV::decode(&packed).expect("decodes");
+        assert_eq!(back.next_expire(), Some(70));
+        assert_eq!(back, h);
+    }
+
+    #[test]
+    fn expired_fields_are_invisible_until_reclaimed() {
+        let mut h = HashV::default();
+        h.insert(b"keep", b"k");
+        h.insert_with(b"old", b"o", 10);
+        h.insert_with(b"later", b"l", 30);
+        assert_eq!(h.live_len(9), 3);
+        assert_eq!(h.live_len(10), 2);
+        assert_eq!(h.len(), 3, "HLEN counts a field until it is reclaimed");
+        let live: Vec<&[u8]> = h.live(20).map(|(k, _)| &k[..]).collect();
+        assert_eq!(live, vec![&b"keep"[..], b"later"]);
+        let by_pos = (0..h.len())
+            .filter(|i| h.live_index(*i, 20).is_some())
+            .count();
+        assert_eq!(by_pos, 2);
+        assert_eq!(h.value(b"old", 20), None);
+        assert_eq!(h.expire_fields(20), 1);
+        assert_eq!(h.len(), 2);
+        assert_eq!(h.volatile(), 1);
+        assert_eq!(h.mem(), recount(&h));
+        assert_eq!(h.expire_fields(40), 1);
+        assert_eq!(h.volatile(), 0);
+        assert_eq!(h.next_expire(), None);
+    }
+
+    #[test]
+    fn insert_keep_ttl_keeps_a_live_ttl_only() {
+        let mut h = HashV::default();
+        h.insert_with(b"f", b"1", 100);
+        assert!(!h.insert_keep_ttl(b"f", b"22", 50));
+        assert_eq!(h.get(b"f").map(|f| f.expire_at), Some(100));
+        assert_eq!(h.mem(), recount(&h));
+        // Expired at `now`: the field is new, without a TTL.
+        assert!(h.insert_keep_ttl(b"f", b"3", 100));
+        assert_eq!(h.get(b"f").map(|f| f.expire_at), Some(0));
+        assert_eq!(h.volatile(), 0);
+        assert!(h.insert_keep_ttl(b"g", b"x", 0));
+        assert_eq!(h.mem(), recount(&h));
+    }
+
+    /// Every field of a scan from cursor 0 to the end, changing the hash between pages
+    /// with `between(page)`.
+    fn scan_all(
+        h: &mut HashV,
+        count: usize,
+        mut between: impl FnMut(&mut HashV, usize),
+    ) -> Vec<Vec<u8>> {
+        let (mut cursor, mut seen, mut page) = (0, Vec::new(), 0);
+        loop {
+            let (next, items) = h.scan(cursor, count, 0);
+            seen.extend(items.iter().map(|(k, _)| k.to_vec()));
+            between(h, page);
+            page += 1;
+            assert!(page < 100_000);
+            if next == 0 {
+                return seen;
+            }
+            cursor = next;
+        }
+    }
+
+    #[test]
+    fn scan_pages_a_big_hash_and_keeps_stable_fields() {
+        let mut small = HashV::default();
+        small.insert(b"a", b"1");
+        small.insert(b"b", b"2");
+        let (next, all) = small.scan(0, 1, 0);
+        assert_eq!(
+            (next, all.len()),
+            (0, 2),
+            "a listpack-sized hash is one page"
+        );
+
+        let mut h = HashV::default();
+        for i in 0..2000 {
+            h.insert(format!("f{i}").as_bytes(), b"v");
+        }
+        // Unchanged: every field exactly once, in pages of about `count`.
+        let seen = scan_all(&mut h, 100, |_, _| {});
+        assert_eq!(seen.len(), 2000);
+        assert_eq!(
+            seen.iter().collect::<std::collections::HashSet<_>>().len(),
+            2000
+        );
+        let (_, first) = h.scan(0, 100, 0);
+        assert_eq!(first.len(), 100);
+        // Changed between pages: fields added and removed, and expiring, around the
+        // stable ones, which all come back.
+        let mut h2 = h.clone();
+        let mut removed = 0;
+        let seen = scan_all(&mut h2, 37, |h, p| {
+            for j in 0..20 {
+                h.insert(format!("new{p}-{j}").as_bytes(), b"x");
+            }
+            if p > 0 {
+                for j in 0..20 {
+                    h.remove(format!("new{}-{j}", p - 1).as_bytes());
+                }
+            }
+            h.remove(format!("f{}", 1999 - p).as_bytes());
+            removed = p + 1;
+        });
+        let seen: std::collections::HashSet<Vec<u8>> = seen.into_iter().collect();
+        assert!(removed > 40, "pages: {removed}");
+        for i in 0..(2000 - removed) {
+            assert!(seen.contains(format!("f{i}").as_bytes()), "f{i} missing");
+        }
+        // A very large hash is walked in at most about 64 pages whatever the count.
+        let mut big = HashV::default();
+        for i in 0..20_000 {
+            big.insert(format!("k{i}").as_bytes(), b"v");
+        }
+        let mut pages = 0;
+        let mut seen = 0;
+        let mut cursor = 0;
+        loop {
+            let (next, items) = big.scan(cursor, 1, 0);
+            seen += items.len();
+            pages += 1;
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        assert_eq!(seen, 20_000);
+        assert!(pages <= 66, "{pages}");
+        // Expired fields are not returned.
+        big.set_expire(b"k0", 5);
+        let all: Vec<Vec<u8>> = {
+            let mut v = Vec::new();
+            let mut cursor = 0;
+            loop {
+                let (next, items) = big.scan(cursor, 1000, 10);
+                v.extend(items.iter().map(|(k, _)| k.to_vec()));
+                if next == 0 {
+                    break v;
+                }
+                cursor = next;
+            }
+        };
+        assert_eq!(all.len(), 19_999);
+        assert!(!all.contains(&b"k0".to_vec()));
+    }
 }
