@@ -9,8 +9,9 @@
 //!  SHUTDOWN ─▶│                                │
 //!             │ listener ──accept──▶ workers (one thread + runtime per core)
 //!             │                            └─▶ connection task per client ──▶ dispatch
-//!             │ cron (100 ms): active expiry, cache shrink, tier balance, tracking-table trim,
-//!             │                invalidations of those, ops/sec sample, log rewrite start
+//!             │ cron (100 ms): active expiry (keys, hash fields), cache shrink, tier balance,
+//!             │                tracking-table trim, invalidations of those, ops/sec sample,
+//!             │                log rewrite start
 //!             │ loader (restartable): replays the data dir, then the log writer starts;
 //!             │   then replication (stripes with mirrors): the role thread picks active/mirror
 //!             │ group listener (clusters of several servers): HELLO, SYNC ─▶ replication::shipper
