@@ -853,14 +853,16 @@ impl<'a> FieldTtl<'a> {
             if x.expire_at == 0 {
                 return -1;
             }
-            let at = x.expire_at as i64;
+            let at = i64::try_from(x.expire_at).unwrap_or(i64::MAX);
             let base = match what {
                 Report::TtlSecs | Report::TtlMillis => now as i64,
                 Report::AtSecs | Report::AtMillis => 0,
             };
             match what {
-                Report::TtlSecs | Report::AtSecs => (at + 999 - base) / 1000,
-                Report::TtlMillis | Report::AtMillis => at - base,
+                Report::TtlSecs | Report::AtSecs => {
+                    at.saturating_add(999).saturating_sub(base) / 1000
+                }
+                Report::TtlMillis | Report::AtMillis => at.saturating_sub(base),
             }
         };
         Ok(Reply::Array(

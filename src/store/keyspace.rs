@@ -591,7 +591,9 @@ impl Keyspace {
                     // removed or persisted): the hash's own bound is exact now.
                     Ok(Some((_, next))) => db.note_volatile(&key, next),
                     // Gone, or no longer a hash: forget it.
-                    Ok(None) | Err(_) => db.note_volatile(&key, None),
+                    Ok(None) | Err(super::db::CollError::WrongType) => db.note_volatile(&key, None),
+                    // Reclaimed, but making room for it failed: it is still indexed.
+                    Err(_) => {}
                 }
             }
         }
