@@ -9,8 +9,9 @@
 //!  SHUTDOWN ─▶│                                │
 //!             │ listener ──accept──▶ workers (one thread + runtime per core)
 //!             │                            └─▶ connection task per client ──▶ dispatch
-//!             │ cron (100 ms): active expiry, cache shrink, tier balance, tracking-table trim,
-//!             │                invalidations of those, ops/sec sample, log rewrite start
+//!             │ cron (100 ms): active expiry (keys, hash fields), cache shrink, tier balance,
+//!             │                tracking-table trim, invalidations of those, ops/sec sample,
+//!             │                log rewrite start
 //!             │ loader (restartable): replays the data dir, then the log writer starts;
 //!             │   then replication (stripes with mirrors): the role thread picks active/mirror
 //!             │ group listener (clusters of several servers): HELLO, SYNC ─▶ replication::shipper
@@ -569,12 +570,30 @@ async fn expire_and_shrink(shared: &Shared) {
         }
         tokio::task::yield_now().await;
     }
+    // Reclaim expired hash fields (Redis 7.4 field TTLs) of hashes that have some due.
+    let (_, changed) = shared
+        .keyspace
+        .expire_fields(crate::store::now_ms(), EXPIRE_BUDGET);
+    for (key, deleted) in changed {
+        use crate::server::notify::Class;
+        notify_background(shared, Class::Hash, "hexpired", &key);
+        if deleted {
+            notify_background(shared, Class::Generic, "del", &key);
+        }
+    }
     // Bring caches back within their limits where writes raced past them.
     let now = crate::store::now_ms();
     for id in 0..shared.keyspace.caches().len() {
         let n = shared.keyspace.shrink_cache(id, now);
         shared.stats.add_evicted(n);
     }
+}
+
+/// Reports a change the cron made (no command, so no `ExecCtx::notify`) for keyspace
+/// notifications, with Redis's event name and class. A no-op until notifications are
+/// delivered, like `ExecCtx::notify`.
+fn notify_background(shared: &Shared, class: notify::Class, event: &'static str, key: &[u8]) {
+    let _ = (shared, class, event, key);
 }
 
 /// Starts a log rewrite on its own thread when one was asked for or is due (see

@@ -67,6 +67,11 @@ pub struct Shard {
     pub(crate) invalid: Vec<Invalidation>,
     /// Tracking figures and limits shared by all shards.
     tracking: Arc<TrackingState>,
+    /// Hashes of this shard with fields that have a TTL, each with a time no field of it
+    /// expires before (a lower bound): what the sweep of expired fields
+    /// ([`Keyspace::expire_fields`]) visits. Kept by `Db::set` and `Db::update`; an entry
+    /// may outlive its key (evicted, expired), and the sweep drops it when it comes due.
+    pub(crate) volatile_hashes: HashMap<Key, u64, ahash::RandomState>,
 }
 
 impl Shard {
@@ -80,6 +85,7 @@ impl Shard {
             tracked: TrackTable::default(),
             invalid: Vec::new(),
             tracking,
+            volatile_hashes: HashMap::default(),
         }
     }
 
@@ -147,7 +153,24 @@ impl Shard {
     pub(crate) fn remove(&mut self, c: CacheId, i: usize, why: Removal) -> Option<Key> {
         let key = self.tables[c].remove(i, why)?;
         self.modified(c, &key);
+        if !self.volatile_hashes.is_empty() {
+            self.volatile_hashes.remove(key.as_slice());
+        }
         Some(key)
+    }
+
+    /// Records whether the value now at `key` is a hash with volatile fields, and when
+    /// its first field may expire (`None`: it is not, or has none).
+    pub(crate) fn note_volatile(&mut self, key: &[u8], next: Option<u64>) {
+        match next {
+            Some(at) => {
+                self.volatile_hashes.insert(Key::from_slice(key), at);
+            }
+            None if !self.volatile_hashes.is_empty() => {
+                self.volatile_hashes.remove(key);
+            }
+            None => {}
+        }
     }
 
     /// Balances table `c`'s tiers (see [`Table::balance`]), telling watchers and L1s of
@@ -539,6 +562,43 @@ impl Keyspace {
             self.post(&mut s);
         }
         (removed, more)
+    }
+
+    /// The active expiry of hash fields: in each shard, reclaims the expired fields of up to
+    /// `budget` hashes whose first field TTL has passed (locking one shard at a time,
+    /// through a [`Db`], so the new value is recorded, watchers and L1s are told, and a
+    /// hash left empty is deleted). Returns the fields removed and, for each hash changed,
+    /// its key and whether it was deleted (the server reports `hexpired`, and `del`).
+    pub fn expire_fields(&self, now: u64, budget: usize) -> (usize, Vec<(bytes::Bytes, bool)>) {
+        use super::types::HashV;
+        let (mut fields, mut changed) = (0, Vec::new());
+        for i in 0..SHARDS {
+            if self.shards[i].lock().volatile_hashes.is_empty() {
+                continue;
+            }
+            let mut db = self.db(ShardSet::One(i), now, false);
+            let due = db.due_hashes(now, budget);
+            for key in due {
+                match db.update::<HashV, _>(&key, false, |h| {
+                    let n = h.expire_fields(now);
+                    ((n, h.next_expire()), n > 0)
+                }) {
+                    Ok(Some((n, _))) if n > 0 => {
+                        fields += n;
+                        let gone = !db.exists(&key).unwrap_or(false);
+                        changed.push((bytes::Bytes::copy_from_slice(&key), gone));
+                    }
+                    // Nothing was due after all (a field with the earliest TTL was
+                    // removed or persisted): the hash's own bound is exact now.
+                    Ok(Some((_, next))) => db.note_volatile(&key, next),
+                    // Gone, or no longer a hash: forget it.
+                    Ok(None) | Err(super::db::CollError::WrongType) => db.note_volatile(&key, None),
+                    // Reclaimed, but making room for it failed: it is still indexed.
+                    Err(_) => {}
+                }
+            }
+        }
+        (fields, changed)
     }
 
     /// Moves heap entries off-heap in every table whose cache's heap pool is over budget

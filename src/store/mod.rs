@@ -12,6 +12,7 @@
 //!                                        └──▶ invalidations (tracked keys that changed) ──▶ server
 //!  write ──▶ heap ──(cache's heap pool over budget: coldest first)──▶ off-heap segment
 //!  cron ──every 100 ms──▶ Keyspace::expire_due (expired segments whole, then a TTL/TTI sweep)
+//!                    ├──▶ Keyspace::expire_fields (hashes whose field TTLs passed, via a Db)
 //!                    └──▶ Keyspace::balance_tiers (what writes left over the heap budget)
 //!  DENYOOM command over maxmemory ──▶ Keyspace::evict_to (one shard at a time)
 //! ```

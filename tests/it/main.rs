@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod expiry;
 mod failover;
+mod hash;
 mod lifecycle;
 mod metrics;
 mod operate;

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::{Db, NotLocked, Ttl, WriteError, slot};
 use crate::cache::stats::Removal;
 use crate::store::effect::Effect;
-use crate::store::entry::{EntryRef, ValueRef};
+use crate::store::entry::{EntryRef, Value, ValueRef};
 use crate::store::types::{self, Coll, Kind};
 
 /// Why a collection access failed.
@@ -134,6 +134,13 @@ impl Db<'_> {
         if matches!(C::KIND, Kind::List | Kind::ZSet) {
             self.out.ready.push(Bytes::copy_from_slice(key));
         }
+        if C::KIND == Kind::Hash {
+            let next = match s.tables[c].get(i).map(|e| e.value()) {
+                Some(ValueRef::Heap(Value::Hash(h))) => h.next_expire(),
+                _ => None,
+            };
+            s.note_volatile(key, next);
+        }
         if let Some((upserts, removed)) = patch {
             self.out.effects.push(Effect::Patch {
                 key: Bytes::copy_from_slice(key),
@@ -207,6 +214,13 @@ impl Db<'_> {
             return Ok(());
         }
         s.modified(c, key);
+        if kind == Kind::Hash {
+            let next = match s.tables[c].get(i).map(|e| e.value()) {
+                Some(ValueRef::Heap(Value::Hash(h))) => h.next_expire(),
+                _ => None,
+            };
+            s.note_volatile(key, next);
+        }
         if matches!(kind, Kind::List | Kind::ZSet) {
             self.out.ready.push(Bytes::copy_from_slice(key));
         }
@@ -217,6 +231,30 @@ impl Db<'_> {
         });
         self.balance(self.ks.shard_of(key), c);
         Ok(())
+    }
+
+    /// Up to `max` hashes of the locked shards whose first field TTL may have passed at
+    /// `now` (see [`Keyspace::expire_fields`](crate::store::Keyspace::expire_fields)).
+    pub fn due_hashes(&mut self, now: u64, max: usize) -> Vec<crate::store::entry::Key> {
+        let mut out = Vec::new();
+        for s in self.locks.all() {
+            out.extend(
+                s.volatile_hashes
+                    .iter()
+                    .filter(|(_, at)| **at <= now)
+                    .map(|(k, _)| k.clone())
+                    .take(max.saturating_sub(out.len())),
+            );
+        }
+        out
+    }
+
+    /// Records when the first field of the hash at `key` may expire (`None`: it has no
+    /// volatile field, is gone or is no longer a hash), for the sweep.
+    pub fn note_volatile(&mut self, key: &[u8], next: Option<u64>) {
+        if let Some(s) = self.locks.get(self.ks.shard_of(key)) {
+            s.note_volatile(key, next);
+        }
     }
 
     /// The keys of lists and sorted sets that gained elements, for the server to wake the

@@ -363,6 +363,10 @@ impl<'a> Db<'a> {
         };
         let recorded = self.out.record.then(|| value.clone());
         let value_kind = value.kind();
+        let volatile = match &value {
+            Value::Hash(h) => h.next_expire(),
+            _ => None,
+        };
         let s = self.locks.get(shard).ok_or(NotLocked)?;
         let t = &mut s.tables[c];
         let expire_at = match i {
@@ -387,6 +391,7 @@ impl<'a> Db<'a> {
             }
         };
         s.modified(c, key);
+        s.note_volatile(key, volatile);
         if matches!(value_kind, Kind::List | Kind::ZSet) {
             self.out.ready.push(Bytes::copy_from_slice(key));
         }
@@ -684,6 +689,7 @@ impl<'a> Db<'a> {
         let mut n = 0;
         for s in self.locks.all() {
             s.cleared(None);
+            s.volatile_hashes.clear();
             n += s.tables.iter_mut().map(|t| t.clear()).sum::<usize>();
         }
         let strong = self.ks.caches().iter().any(|c| c.is_strong());
@@ -1889,5 +1895,72 @@ mod tests {
             let b = r.peek(k).expect("locked").map(|e| e.value().to_value());
             assert_eq!(a, b);
         }
+    }
+
+    #[test]
+    fn the_field_sweep_reclaims_due_fields_and_deletes_emptied_hashes() {
+        use crate::store::types::{Coll, HashV};
+        #[derive(Debug, Default)]
+        struct Sink(parking_lot::Mutex<Vec<Effect>>);
+        impl crate::store::EffectSink for Sink {
+            fn append(&self, effects: &[Effect]) -> u64 {
+                self.0.lock().extend_from_slice(effects);
+                1
+            }
+        }
+        let ks = Keyspace::new(true, Arc::new(Caches::single()));
+        let sink = Arc::new(Sink::default());
+        ks.set_sink(sink.clone());
+        let mut db = ks.db(ShardSet::All, 1_000, true);
+        let hset = |db: &mut Db<'_>, key: &[u8], fields: &[(&[u8], u64)]| {
+            db.update::<HashV, _>(key, true, |h| {
+                for (f, at) in fields {
+                    h.insert_with(f, b"v", *at);
+                }
+                ((), true)
+            })
+            .expect("hset");
+        };
+        hset(&mut db, b"h", &[(b"keep", 0), (b"t", 2_000)]);
+        hset(&mut db, b"gone", &[(b"a", 1_500)]);
+        hset(&mut db, b"later", &[(b"a", 9_000)]);
+        // A volatile hash replaced by a string, and one deleted: the sweep forgets them.
+        hset(&mut db, b"x", &[(b"a", 1_200)]);
+        db.set(b"x", s("str"), Ttl::Clear).expect("set");
+        hset(&mut db, b"y", &[(b"a", 1_200)]);
+        assert!(db.del(b"y").expect("locked"));
+        drop(db);
+        sink.0.lock().clear();
+        assert_eq!(ks.expire_fields(1_100, 100), (0, vec![]));
+        assert!(sink.0.lock().is_empty(), "nothing due, nothing recorded");
+        let (n, mut changed) = ks.expire_fields(2_000, 100);
+        changed.sort();
+        assert_eq!(n, 2);
+        assert_eq!(
+            changed,
+            vec![(Bytes::from("gone"), true), (Bytes::from("h"), false)]
+        );
+        let fx = sink.0.lock().clone();
+        assert!(
+            fx.iter()
+                .any(|e| matches!(e, Effect::Del { key } if key.as_ref() == b"gone")),
+            "{fx:?}"
+        );
+        assert!(
+            fx.iter().any(
+                |e| matches!(e, Effect::Set { key, value: Value::Hash(h), .. }
+                if key.as_ref() == b"h" && h.len() == 1 && h.volatile() == 0)
+            ),
+            "{fx:?}"
+        );
+        let mut db = ks.db(ShardSet::All, 2_000, true);
+        assert!(!db.exists(b"gone").expect("locked"));
+        let h = db.read::<HashV>(b"h").expect("read").expect("there");
+        assert_eq!(h.len(), 1);
+        assert_eq!(
+            db.due_hashes(u64::MAX, 100),
+            vec![Key::from_slice(b"later")],
+            "only hashes with volatile fields stay in the index"
+        );
     }
 }
