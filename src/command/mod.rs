@@ -256,6 +256,10 @@ command_table! {
     PUnsubscribe(pubsub::PUnsubscribe<'a>) = CommandSpec::new("punsubscribe", -1, "pubsub", "2.0.0", "Stops listening to messages published to channels that match one or more patterns.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE));
     Publish(pubsub::Publish<'a>) = CommandSpec::new("publish", 3, "pubsub", "2.0.0", "Posts a message to a channel.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE).with(Flags::FAST));
     PubSub(pubsub::PubSubCmd<'a>) = CommandSpec::new("pubsub", -2, "pubsub", "2.8.0", "A container for Pub/Sub commands.").subs(pubsub::SUBS);
+    SSubscribe(pubsub::SSubscribe<'a>) = CommandSpec::new("ssubscribe", -2, "pubsub", "7.0.0", "Listens for messages published to shard channels.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE)).keys(1, -1, 1);
+    SUnsubscribe(pubsub::SUnsubscribe<'a>) = CommandSpec::new("sunsubscribe", -1, "pubsub", "7.0.0", "Stops listening to messages posted to shard channels.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE)).keys(1, -1, 1);
+    SPublish(pubsub::SPublish<'a>) = CommandSpec::new("spublish", 3, "pubsub", "7.0.0", "Post a message to a shard channel").flags(Flags::LOADING.with(Flags::STALE).with(Flags::FAST)).keys(1, 1, 1);
+    PubSubRelay(pubsub::Relay<'a>) = CommandSpec::new("pubsub.relay", 4, "terrace", "0.1.0", "Delivers another Terrace server's PUBLISH, SPUBLISH or keyspace notification to this server's subscribers (peer connections only).").flags(Flags::LOADING.with(Flags::STALE).with(Flags::FAST));
     // caches
     CacheList(cache::CacheList) = CommandSpec::new("cache.list", 1, "terrace", "0.1.0", "Lists the named caches.").flags(Flags::READONLY.with(Flags::FAST));
     CacheInfo(cache::CacheInfo<'a>) = CommandSpec::new("cache.info", 2, "terrace", "0.1.0", "Returns a cache's policy and figures: entries, memory, hits, misses, evictions, expirations.").flags(Flags::READONLY);
