@@ -135,6 +135,7 @@ fn run_local(
         super::tracking::remember(&mut ctx.db, ctx.client, spec, args);
     }
     let micros = clock.lap();
+    ctx.flush_removals();
     let stats = ctx.db.stats();
     let invalidations = ctx.db.take_invalidations();
     // The effects go to the fast-restart log while the shards are still locked.

@@ -98,9 +98,21 @@ struct Out {
     /// Invalidations not produced under one shard's lock (a flush, an eviction from a
     /// shard locked only briefly, reads of `l1: false` keys).
     invalid: Vec<Invalidation>,
+    /// Keys this command's accesses expired or evicted, for keyspace notifications;
+    /// `None` when nobody listens (see [`Keyspace::collect_removals`]).
+    removals: Option<Vec<(Bytes, Removal)>>,
 }
 
 impl Out {
+    /// Remembers an expiry or eviction for keyspace notifications.
+    fn notice(&mut self, key: &[u8], why: Removal) {
+        if let Some(v) = self.removals.as_mut()
+            && why != Removal::Deleted
+        {
+            v.push((Bytes::copy_from_slice(key), why));
+        }
+    }
+
     fn emit(&mut self, e: impl FnOnce() -> Effect) {
         if self.record {
             self.effects.push(e());
@@ -108,6 +120,7 @@ impl Out {
     }
 
     fn removed(&mut self, key: &[u8], why: Removal) {
+        self.notice(key, why);
         match why {
             Removal::ExpiredTtl | Removal::ExpiredTti => self.stats.expired += 1,
             Removal::Evicted => self.stats.evicted += 1,
@@ -190,6 +203,7 @@ impl<'a> Db<'a> {
                 effects: Vec::new(),
                 stats: DbStats::default(),
                 invalid: Vec::new(),
+                removals: ks.removals_wanted().then(Vec::new),
             },
         }
     }
@@ -198,6 +212,8 @@ impl<'a> Db<'a> {
     pub(crate) fn as_replica(&mut self) {
         self.out.record = false;
         self.replica = true;
+        // The active announces its own expiries and evictions; a mirror never does.
+        self.out.removals = None;
     }
 
     /// True when this view holds any shard lock (then nothing may lock shards itself).
@@ -221,6 +237,16 @@ impl<'a> Db<'a> {
     /// first to learn what to wait for.
     pub fn commit(&mut self) -> Option<super::keyspace::Committed> {
         self.ks.commit(&mut self.out.effects)
+    }
+
+    /// The keys this command's accesses expired or evicted so far (keyspace
+    /// notifications `expired` and `evicted`), for the server to publish.
+    pub fn take_removals(&mut self) -> Vec<(Bytes, Removal)> {
+        self.out
+            .removals
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// The invalidations this command's changes produced so far, for the server to
@@ -568,6 +594,7 @@ impl<'a> Db<'a> {
         match held.as_mut() {
             Some(g) => {
                 let k = g.remove(c, i, Removal::Evicted)?;
+                self.out.notice(&k, Removal::Evicted);
                 self.out.invalid.append(&mut g.invalid);
                 self.out.stats.evicted += 1;
                 // Logged before that shard is unlocked: another command's later write of
