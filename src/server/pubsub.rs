@@ -208,6 +208,16 @@ impl PubSub {
         self.channels.read().get(channel).map_or(0, BTreeMap::len)
     }
 
+    /// Channels, patterns and shard channels with at least one subscriber (INFO
+    /// `pubsub_channels`, `pubsub_patterns`, `pubsubshard_channels`).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (
+            self.channels.read().len(),
+            self.patterns.read().len(),
+            self.shard_channels.read().len(),
+        )
+    }
+
     /// Patterns with at least one subscriber (PUBSUB NUMPAT).
     pub fn numpat(&self) -> usize {
         self.patterns.read().len()

@@ -463,4 +463,17 @@ fn publish_spublish_and_notifications_reach_every_server_of_the_cluster() {
     for (i, s) in subs.iter_mut().enumerate() {
         assert_eq!(push(s), strs(&["message", "news", "end"]), "server {i}");
     }
+    let info = p.text(&["INFO", "stats"]);
+    let relayed: u64 = crate::util::field(&info, "pubsub_relayed")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert_eq!(relayed, 6, "two PUBLISHes to three servers: {info}");
+    assert_eq!(
+        crate::util::field(&info, "pubsub_relay_dropped").as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        crate::util::field(&info, "pubsub_channels").as_deref(),
+        Some("2")
+    );
 }
