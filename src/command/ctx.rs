@@ -51,11 +51,17 @@ impl ExecCtx<'_> {
         self.server.notify(class, event, key);
     }
 
-    /// Publishes `expired` / `evicted` for the keys this command's accesses removed so far.
+    /// Publishes `expired` / `evicted` for the keys this command's accesses removed so
+    /// far, then `new` for the keys it created (Redis announces both as they happen,
+    /// before the command's own event).
     pub fn flush_removals(&mut self) {
         let r = self.db.take_removals();
         if !r.is_empty() {
             self.server.notify_removals(r);
+        }
+        for key in self.db.take_created() {
+            self.server
+                .notify(crate::server::notify::Class::New, "new", &key);
         }
     }
 }

@@ -238,6 +238,7 @@ impl Shared {
         let e = self.settings.notify_keyspace_events.get();
         self.keyspace
             .collect_removals(e.wants(notify::Class::Expired) || e.wants(notify::Class::Evicted));
+        self.keyspace.collect_new_keys(e.wants(notify::Class::New));
     }
 
     /// The flush hook for losing a key range (role change, slot move): forgets every

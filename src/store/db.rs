@@ -101,6 +101,9 @@ struct Out {
     /// Keys this command's accesses expired or evicted, for keyspace notifications;
     /// `None` when nobody listens (see [`Keyspace::collect_removals`]).
     removals: Option<Vec<(Bytes, Removal)>>,
+    /// Keys this command created, for keyspace notifications (`new`); `None` when nobody
+    /// listens (see [`Keyspace::collect_new_keys`]).
+    created: Option<Vec<Bytes>>,
 }
 
 impl Out {
@@ -204,6 +207,7 @@ impl<'a> Db<'a> {
                 stats: DbStats::default(),
                 invalid: Vec::new(),
                 removals: ks.removals_wanted().then(Vec::new),
+                created: ks.new_keys_wanted().then(Vec::new),
             },
         }
     }
@@ -214,6 +218,7 @@ impl<'a> Db<'a> {
         self.replica = true;
         // The active announces its own expiries and evictions; a mirror never does.
         self.out.removals = None;
+        self.out.created = None;
     }
 
     /// True when this view holds any shard lock (then nothing may lock shards itself).
@@ -244,6 +249,15 @@ impl<'a> Db<'a> {
     pub fn take_removals(&mut self) -> Vec<(Bytes, Removal)> {
         self.out
             .removals
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// The keys this command created so far (keyspace notification `new`).
+    pub fn take_created(&mut self) -> Vec<Bytes> {
+        self.out
+            .created
             .as_mut()
             .map(std::mem::take)
             .unwrap_or_default()
@@ -395,6 +409,9 @@ impl<'a> Db<'a> {
                 at
             }
             None => {
+                if let Some(v) = self.out.created.as_mut() {
+                    v.push(Bytes::copy_from_slice(key));
+                }
                 let at = match ttl {
                     Ttl::At(t) => t,
                     Ttl::Keep | Ttl::Clear => default_at(),

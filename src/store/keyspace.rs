@@ -263,6 +263,8 @@ pub struct Keyspace {
     /// Keys expired or evicted by work no command waits for (active expiry, eviction),
     /// while `removals_wanted`: the server takes and publishes them.
     removals: Mutex<Vec<(bytes::Bytes, Removal)>>,
+    /// Whether commands report the keys they create (keyspace notification `new`).
+    new_keys_wanted: AtomicBool,
     /// The off-heap tier's memory map, if there is one.
     region: Option<Arc<Region>>,
 }
@@ -302,6 +304,7 @@ impl Keyspace {
             mailbox: Mutex::new(Vec::new()),
             removals_wanted: AtomicBool::new(false),
             removals: Mutex::new(Vec::new()),
+            new_keys_wanted: AtomicBool::new(false),
             region,
         }
     }
@@ -389,6 +392,16 @@ impl Keyspace {
         if !on {
             self.removals.lock().clear();
         }
+    }
+
+    /// Starts or stops reporting the keys commands create (`new` notifications).
+    pub fn collect_new_keys(&self, on: bool) {
+        self.new_keys_wanted.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether commands report the keys they create.
+    pub fn new_keys_wanted(&self) -> bool {
+        self.new_keys_wanted.load(Ordering::Relaxed)
     }
 
     /// Whether expired and evicted keys are collected.

@@ -352,6 +352,21 @@ async fn keyspace_notifications_for_set_del_expire_expired_and_evicted() {
         push(&mut sub),
         strs(&["pmessage", "__key*@0__:*", "__keyevent@0__:expired", "e"])
     );
+    // n: `new` before the command's own event, for a key that did not exist only.
+    let _: () = run(&mut c, ("CONFIG", "SET", "notify-keyspace-events", "En$")).await;
+    let _: () = run(&mut c, ("SET", "nk", "1")).await;
+    let _: () = run(&mut c, ("SET", "nk", "2")).await;
+    for event in ["new", "set", "set"] {
+        assert_eq!(
+            push(&mut sub),
+            strs(&[
+                "pmessage",
+                "__key*@0__:*",
+                &format!("__keyevent@0__:{event}"),
+                "nk"
+            ])
+        );
+    }
     // Off: nothing.
     let _: () = run(&mut c, ("CONFIG", "SET", "notify-keyspace-events", "")).await;
     let _: () = run(&mut c, ("SET", "f", "1")).await;
