@@ -223,3 +223,56 @@ impl PubSub {
         self.patterns.read().len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::Clients;
+
+    fn drain(h: &ClientHandle) -> Vec<Reply> {
+        let mut rx = h.push_rx.lock().take().expect("queue");
+        let mut v = Vec::new();
+        while let Ok(r) = rx.try_recv() {
+            v.push(r);
+        }
+        v
+    }
+
+    #[test]
+    fn shard_channels_are_their_own_name_space() {
+        let clients = Clients::default();
+        let addr = "127.0.0.1:1".parse().expect("addr");
+        let (a, b) = (clients.register(addr, addr), clients.register(addr, addr));
+        let ps = PubSub::default();
+        ps.ssubscribe(b"ch", &a);
+        ps.subscribe(b"ch", &b);
+        ps.psubscribe(b"c*", &b);
+        assert_eq!(ps.counts(), (1, 1, 1));
+        assert_eq!(ps.deliver(Delivery::Sharded, b"ch", b"s"), 1);
+        assert_eq!(ps.deliver(Delivery::Message, b"ch", b"m"), 2);
+        assert_eq!(ps.shard_channels(Some(b"c?")), vec![Bytes::from("ch")]);
+        assert_eq!(ps.shard_numsub(b"ch"), 1);
+        assert_eq!(ps.numsub(b"ch"), 1);
+        let got = drain(&a);
+        assert_eq!(
+            got,
+            vec![Reply::Push(vec![
+                Reply::bulk("smessage"),
+                Reply::bulk("ch"),
+                Reply::bulk("s")
+            ])]
+        );
+        assert_eq!(drain(&b).len(), 2, "message and pmessage, no smessage");
+        ps.sunsubscribe(b"ch", a.id);
+        assert_eq!(ps.spublish(b"ch", b"x"), 0);
+        assert!(ps.shard_channels(None).is_empty());
+    }
+
+    #[test]
+    fn wire_names_round_trip() {
+        for k in [Delivery::Message, Delivery::Sharded] {
+            assert_eq!(Delivery::from_wire(k.wire().as_bytes()), Some(k));
+        }
+        assert_eq!(Delivery::from_wire(b"pmessage"), None);
+    }
+}

@@ -1,5 +1,7 @@
 //! Pub/sub over raw sockets: exact RESP2 and RESP3 wire forms, pattern delivery, the
-//! RESP2 subscribed-mode rules, introspection and clean-up on disconnect.
+//! RESP2 subscribed-mode rules, introspection and clean-up on disconnect; sharded pub/sub
+//! and CROSSSLOT; keyspace notifications and their setting; PUBLISH, SPUBLISH and
+//! notifications across a cluster of two stripes with mirrors.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
