@@ -494,3 +494,41 @@ fn publish_spublish_and_notifications_reach_every_server_of_the_cluster() {
         Some("2")
     );
 }
+
+/// A stopped (SIGSTOP) server does not slow the publisher down: PUBLISH answers at once,
+/// local subscribers get every message, and the stopped server's subscriber gets them, in
+/// order, once it runs again.
+#[test]
+fn a_stopped_server_does_not_block_publish() {
+    let cl = crate::stripes::Cluster::start_with(1, 2);
+    let mut local = Resp3::connect(cl.port(0));
+    let mut far = Resp3::connect(cl.port(1));
+    for s in [&mut local, &mut far] {
+        assert_eq!(
+            subscribe(s, "SUBSCRIBE", "news"),
+            Ok(strs(&["subscribe", "news", "1"]))
+        );
+    }
+    let mut p = Resp3::connect(cl.port(0));
+    assert_eq!(p.text(&["PUBLISH", "news", "warm"]), "1");
+    assert_eq!(push(&mut local), strs(&["message", "news", "warm"]));
+    assert_eq!(push(&mut far), strs(&["message", "news", "warm"]));
+
+    cl.servers[1].signal(rustix::process::Signal::STOP);
+    let started = Instant::now();
+    for i in 0..200 {
+        assert_eq!(p.text(&["PUBLISH", "news", &i.to_string()]), "1");
+    }
+    let took = started.elapsed();
+    for i in 0..200 {
+        assert_eq!(push(&mut local), strs(&["message", "news", &i.to_string()]));
+    }
+    cl.servers[1].signal(rustix::process::Signal::CONT);
+    assert!(
+        took < Duration::from_secs(3),
+        "200 PUBLISHes took {took:?} with a stopped peer"
+    );
+    for i in 0..200 {
+        assert_eq!(push(&mut far), strs(&["message", "news", &i.to_string()]));
+    }
+}

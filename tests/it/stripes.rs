@@ -17,7 +17,7 @@ use crate::util::{TestServer, free_port};
 pub(crate) struct Cluster {
     _dir: tempfile::TempDir,
     conf: PathBuf,
-    servers: Vec<TestServer>,
+    pub(crate) servers: Vec<TestServer>,
 }
 
 impl Cluster {
