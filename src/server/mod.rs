@@ -10,11 +10,14 @@
 //!             │ listener ──accept──▶ workers (one thread + runtime per core)
 //!             │                            └─▶ connection task per client ──▶ dispatch
 //!             │ cron (100 ms): active expiry, cache shrink, tier balance, tracking-table trim,
-//!             │                invalidations of those, ops/sec sample, log rewrite start
+//!             │                invalidations and keyspace notifications of those, ops/sec
+//!             │                sample, log rewrite start
 //!             │ loader (restartable): replays the data dir, then the log writer starts;
 //!             │   then replication (stripes with mirrors): the role thread picks active/mirror
 //!             │ group listener (clusters of several servers): HELLO, SYNC ─▶ replication::shipper
 //!             │ cluster view (several servers): who is active in every stripe (cluster::topology)
+//!             │ pub/sub relay (several servers): a task per other server sends PUBLISH,
+//!             │   SPUBLISH and notifications there from a bounded queue (cluster::relay)
 //!             │ on shutdown: stop accepting, connections finish their batch, join workers
 //!             └────────────────────────────────┘
 //! ```
