@@ -493,6 +493,39 @@ fn publish_spublish_and_notifications_reach_every_server_of_the_cluster() {
         crate::util::field(&info, "pubsub_channels").as_deref(),
         Some("2")
     );
+
+    // redis-py's RedisCluster routes SSUBSCRIBE and SPUBLISH by the channels' slots.
+    let script = r#"
+import sys, time, redis
+rc = redis.RedisCluster(host="127.0.0.1", port=int(sys.argv[1]))
+p = rc.pubsub()
+names = [f"py{i}" for i in range(10)]
+for n in names:
+    p.ssubscribe(n)
+def take(kind):
+    got, t = [], time.time()
+    while len(got) < len(names) and time.time() - t < 10:
+        m = p.get_sharded_message(timeout=0.2)
+        if m:
+            assert m["type"] == kind, m
+            got.append(m["channel"].decode())
+    return sorted(got)
+assert take("ssubscribe") == sorted(names)
+for n in names:
+    assert rc.spublish(n, "v") == 1, n
+assert take("smessage") == sorted(names)
+print("ok")
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &cl.port(0).to_string()])
+        .output()
+        .expect("python3 (tools/test installs redis-py)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
 }
 
 /// A stopped (SIGSTOP) server does not slow the publisher down: PUBLISH answers at once,
