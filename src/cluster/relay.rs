@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 use tokio::sync::mpsc;
 
 use super::upstream::{Pool, encode_command};
@@ -43,7 +43,7 @@ const LANE: u64 = 0;
 pub struct Relay {
     /// Per client address (`host:port`): the queue its relay task drains. Bounded by
     /// [`RELAY_QUEUE`] so a slow server cannot make this one hold messages without limit.
-    queues: Mutex<HashMap<String, mpsc::Sender<Bytes>>>,
+    queues: RwLock<HashMap<String, mpsc::Sender<Bytes>>>,
     /// Messages sent to other servers (queued; INFO `pubsub_relayed`).
     relayed: AtomicU64,
     /// Messages dropped because a server's queue was full or no runtime could send them
@@ -75,33 +75,35 @@ impl Relay {
         addrs: impl IntoIterator<Item = &'a str>,
         command: &Bytes,
     ) {
-        let mut queues = self.queues.lock();
         for addr in addrs {
-            let tx = match queues.get(addr) {
-                Some(tx) if !tx.is_closed() => tx,
-                _ => {
-                    let Ok(rt) = tokio::runtime::Handle::try_current() else {
-                        self.dropped.fetch_add(1, Ordering::Relaxed);
-                        continue;
-                    };
-                    let (tx, rx) = mpsc::channel(RELAY_QUEUE);
-                    rt.spawn(forward(pool.clone(), addr.to_string(), rx));
-                    queues.insert(addr.to_string(), tx);
-                    match queues.get(addr) {
-                        Some(tx) => tx,
-                        None => continue,
-                    }
-                }
+            let sent = match self.queues.read().get(addr) {
+                Some(tx) if !tx.is_closed() => Some(tx.try_send(command.clone()).is_ok()),
+                _ => None,
             };
-            match tx.try_send(command.clone()) {
-                Ok(()) => {
-                    self.relayed.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(_) => {
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
-                }
-            }
+            let sent = sent.unwrap_or_else(|| self.start(pool, addr, command));
+            let counter = if sent { &self.relayed } else { &self.dropped };
+            counter.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Starts (or restarts) `addr`'s queue and task and queues `command` on it; false if
+    /// there is no runtime to run the task on.
+    fn start(&self, pool: &Arc<Pool>, addr: &str, command: &Bytes) -> bool {
+        let mut queues = self.queues.write();
+        if let Some(tx) = queues.get(addr)
+            && !tx.is_closed()
+        {
+            // Another publisher started it meanwhile.
+            return tx.try_send(command.clone()).is_ok();
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return false;
+        };
+        let (tx, rx) = mpsc::channel(RELAY_QUEUE);
+        rt.spawn(forward(pool.clone(), addr.to_string(), rx));
+        let sent = tx.try_send(command.clone()).is_ok();
+        queues.insert(addr.to_string(), tx);
+        sent
     }
 
     /// Messages queued for other servers so far.
@@ -153,6 +155,18 @@ mod tests {
             &c[..],
             b"*4\r\n$12\r\nPUBSUB.RELAY\r\n$8\r\nsmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n"
         );
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_instead_of_growing() {
+        // A current-thread runtime: the destination's task cannot drain while we send.
+        let r = Relay::default();
+        let pool = Arc::new(Pool::default());
+        let cmd = relay_command(Kind::Message, b"a", b"b");
+        for _ in 0..RELAY_QUEUE + 100 {
+            r.send(&pool, ["127.0.0.1:1"], &cmd);
+        }
+        assert_eq!((r.relayed(), r.dropped()), (RELAY_QUEUE as u64, 100));
     }
 
     #[test]
