@@ -254,6 +254,14 @@ fn stats(srv: &Shared) -> Lines {
         ("evicted_keys", s.evicted().to_string()),
         ("keyspace_hits", s.hits().to_string()),
         ("keyspace_misses", s.misses().to_string()),
+        ("pubsub_channels", srv.pubsub.counts().0.to_string()),
+        ("pubsub_patterns", srv.pubsub.counts().1.to_string()),
+        ("pubsubshard_channels", srv.pubsub.counts().2.to_string()),
+        ("pubsub_relayed", srv.cluster.relay.relayed().to_string()),
+        (
+            "pubsub_relay_dropped",
+            srv.cluster.relay.dropped().to_string(),
+        ),
         ("total_error_replies", s.errors().to_string()),
         ("tracking_total_keys", srv.tracking.state.keys().to_string()),
         (

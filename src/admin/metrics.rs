@@ -349,6 +349,26 @@ pub fn render(srv: &Shared) -> Result<String, String> {
         out.extend([records, silent]);
     }
 
+    // Pub/sub messages relayed to the other servers of the cluster, and dropped.
+    out.push({
+        let mut f = Family::new(
+            "terrace_pubsub_relayed_total",
+            "PUBLISH, SPUBLISH and keyspace-notification messages queued for other servers",
+            COUNTER,
+        );
+        f.value(&[], srv.cluster.relay.relayed() as f64);
+        f
+    });
+    out.push({
+        let mut f = Family::new(
+            "terrace_pubsub_relay_dropped_total",
+            "Pub/sub messages for other servers dropped because a server's queue was full",
+            COUNTER,
+        );
+        f.value(&[], srv.cluster.relay.dropped() as f64);
+        f
+    });
+
     // The fast-restart log's fsyncs.
     if let Some(log) = srv.persist.as_ref().and_then(|p| p.log()) {
         let mut f = Family::new(

@@ -18,9 +18,11 @@
 //! - [`route`]: where a command runs.
 //! - [`upstream`]: pooled, pipelined connections to other servers.
 //! - [`merge`]: waiting for and merging other stripes' replies.
+//! - [`relay`]: PUBLISH, SPUBLISH and keyspace notifications carried to the other servers.
 
 pub mod control;
 pub mod merge;
+pub mod relay;
 pub mod route;
 pub mod slots;
 pub mod topology;
@@ -46,8 +48,11 @@ pub struct Cluster {
     pub map: SlotMap,
     /// Stripes, servers and who is active.
     pub topology: Topology,
-    /// Connections to other stripes' actives.
-    pub pool: upstream::Pool,
+    /// Connections to other stripes' actives (and, for pub/sub relays, to every server).
+    /// Shared with the relay tasks.
+    pub pool: std::sync::Arc<upstream::Pool>,
+    /// Queues of pub/sub messages for the other servers.
+    pub relay: relay::Relay,
     /// How long a forwarded command may take (`cluster.replica_timeout` plus a margin:
     /// a strong write there may wait that long for its mirrors).
     pub forward_timeout: Duration,
@@ -71,7 +76,8 @@ impl Cluster {
         Cluster {
             map: SlotMap::new(&names),
             topology: Topology::new(config, at),
-            pool: upstream::Pool::new(config.security.requirepass.clone()),
+            pool: std::sync::Arc::new(upstream::Pool::new(config.security.requirepass.clone())),
+            relay: relay::Relay::default(),
             forward_timeout: config.cluster.replica_timeout.0 + Duration::from_secs(5),
             layout: control::layout_of(&config.cluster).digest,
             conflict: AtomicBool::new(false),
@@ -183,6 +189,50 @@ impl Cluster {
             Some(addr) => CmdError::Prefixed(format!("MOVED {slot} {addr}").into()),
             None => self.down(stripe),
         }
+    }
+
+    /// Relays a message to every other server of the cluster (PUBLISH and keyspace
+    /// notifications: Redis Cluster delivers those on every node). Never blocks.
+    pub fn relay_everywhere(&self, kind: relay::Kind, channel: &[u8], message: &[u8]) {
+        let me = self.topology.me;
+        let mut addrs = self
+            .topology
+            .stripes
+            .iter()
+            .enumerate()
+            .flat_map(|(s, st)| {
+                st.nodes
+                    .iter()
+                    .enumerate()
+                    .filter(move |(i, _)| (s, *i) != me)
+                    .map(|(_, n)| n.peer.addr.as_str())
+            });
+        let Some(first) = addrs.next() else {
+            return;
+        };
+        let cmd = relay::relay_command(kind, channel, message);
+        self.relay
+            .send(&self.pool, std::iter::once(first).chain(addrs), &cmd);
+    }
+
+    /// Relays an SPUBLISH to the other servers of this stripe (the shard channel's
+    /// owner: its active and mirrors). Never blocks.
+    pub fn relay_in_stripe(&self, channel: &[u8], message: &[u8]) {
+        let (stripe, me) = self.topology.me;
+        let Some(st) = self.topology.stripes.get(stripe) else {
+            return;
+        };
+        if st.nodes.len() < 2 {
+            return;
+        }
+        let cmd = relay::relay_command(relay::Kind::Sharded, channel, message);
+        let addrs = st
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != me)
+            .map(|(_, n)| n.peer.addr.as_str());
+        self.relay.send(&self.pool, addrs, &cmd);
     }
 
     /// CLUSTERDOWN for a stripe with no known active.

@@ -74,9 +74,16 @@ pub fn route(
     let cluster = &shared.cluster;
     let me = cluster.my_stripe();
     let in_tx = client.tx.is_some() || id == CommandId::Watch;
+    // A subscription cannot be forwarded (the messages would go to the forwarding
+    // connection): every connection is told where a shard channel lives, as a cluster
+    // client is.
+    let mode = match (client.routing, id) {
+        (Mode::Plain, CommandId::SSubscribe | CommandId::SUnsubscribe) => Mode::Cluster,
+        (m, _) => m,
+    };
     match spec.keys {
         Keys::None => Ok(Route::Local),
-        Keys::All => Ok(match (client.routing, id) {
+        Keys::All => Ok(match (mode, id) {
             (Mode::Plain, _) if in_tx => Route::Local,
             (Mode::Plain, CommandId::Scan) => Route::Scan,
             (
@@ -102,7 +109,7 @@ pub fn route(
                 if !one_slot || tx_slot(client).is_some_and(|s| s != slot0) {
                     return Err(cross_slot());
                 }
-                if !local && client.routing == Mode::Plain {
+                if !local && mode == Mode::Plain {
                     return Err(CmdError::err(format!(
                         "a transaction on this connection can only use keys of stripe {}: slot {slot0} is on stripe {}{}. Connect there, or use a cluster client",
                         cluster.stripe_name(me),
@@ -114,10 +121,8 @@ pub fn route(
                     )));
                 }
             }
-            match client.routing {
-                Mode::Cluster | Mode::Peer
-                    if local && (one_slot || client.routing == Mode::Peer) =>
-                {
+            match mode {
+                Mode::Cluster | Mode::Peer if local && (one_slot || mode == Mode::Peer) => {
                     Ok(Route::Local)
                 }
                 Mode::Cluster if !one_slot => Err(cross_slot()),

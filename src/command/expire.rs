@@ -4,6 +4,7 @@
 use super::ctx::ExecCtx;
 use super::{CmdError, Exec};
 use crate::protocol::{Args, Reply};
+use crate::server::notify::Class;
 
 /// Which condition an EXPIRE carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +101,8 @@ impl<'a> SetExpiry<'a> {
         }
         // A deadline at or before now deletes the key (Db::set_expire does that).
         ctx.db.set_expire(self.key, Some(at.max(0) as u64))?;
+        let event = if at <= now { "del" } else { "expire" };
+        ctx.notify(Class::Generic, event, self.key);
         Ok(Reply::Int(1))
     }
 }
@@ -222,6 +225,7 @@ impl<'a> Exec<'a> for Persist<'a> {
         let has_ttl = ctx.db.peek(self.key)?.is_some_and(|e| e.expire_at() != 0);
         if has_ttl {
             ctx.db.set_expire(self.key, None)?;
+            ctx.notify(Class::Generic, "persist", self.key);
         }
         Ok(Reply::Int(i64::from(has_ttl)))
     }

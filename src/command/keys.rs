@@ -7,6 +7,7 @@ use super::ctx::ExecCtx;
 use super::spec::{CommandSpec, Flags};
 use super::{CmdError, Exec};
 use crate::protocol::{Args, Reply};
+use crate::server::notify::Class;
 use crate::store::Ttl;
 
 /// `DEL key [key ...]` and `UNLINK key [key ...]`.
@@ -22,7 +23,10 @@ impl<'a> Exec<'a> for Del<'a> {
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
         let mut n = 0;
         for k in &self.keys {
-            n += i64::from(ctx.db.del(k)?);
+            if ctx.db.del(k)? {
+                n += 1;
+                ctx.notify(Class::Generic, "del", k);
+            }
         }
         Ok(Reply::Int(n))
     }
@@ -180,6 +184,8 @@ impl<'a> Rename<'a> {
             Ttl::At(entry.expire_at)
         };
         ctx.db.set(self.to, entry.value, ttl)?;
+        ctx.notify(Class::Generic, "rename_from", self.from);
+        ctx.notify(Class::Generic, "rename_to", self.to);
         Ok(true)
     }
 }
@@ -252,6 +258,7 @@ impl<'a> Exec<'a> for Copy<'a> {
             Ttl::At(entry.expire_at)
         };
         ctx.db.set(self.to, entry.value, ttl)?;
+        ctx.notify(Class::Generic, "copy_to", self.to);
         Ok(Reply::Int(1))
     }
 }

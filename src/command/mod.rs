@@ -293,6 +293,10 @@ command_table! {
     HExpireTime(hash::HExpireTime<'a>) = CommandSpec::new("hexpiretime", -5, "hash", "7.4.0", "Returns the expiration time of a hash field as a Unix timestamp, in seconds.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
     HPExpireTime(hash::HPExpireTime<'a>) = CommandSpec::new("hpexpiretime", -5, "hash", "7.4.0", "Returns the expiration time of a hash field as a Unix timestamp, in msec.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
     HPersist(hash::HPersist<'a>) = CommandSpec::new("hpersist", -5, "hash", "7.4.0", "Removes the expiration time for each specified field").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
+    SSubscribe(pubsub::SSubscribe<'a>) = CommandSpec::new("ssubscribe", -2, "pubsub", "7.0.0", "Listens for messages published to shard channels.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE)).keys(1, -1, 1);
+    SUnsubscribe(pubsub::SUnsubscribe<'a>) = CommandSpec::new("sunsubscribe", -1, "pubsub", "7.0.0", "Stops listening to messages posted to shard channels.").flags(Flags::NOSCRIPT.with(Flags::LOADING).with(Flags::STALE)).keys(1, -1, 1);
+    SPublish(pubsub::SPublish<'a>) = CommandSpec::new("spublish", 3, "pubsub", "7.0.0", "Post a message to a shard channel").flags(Flags::LOADING.with(Flags::STALE).with(Flags::FAST)).keys(1, 1, 1);
+    PubSubRelay(pubsub::Relay<'a>) = CommandSpec::new("pubsub.relay", 4, "terrace", "0.1.0", "Delivers another Terrace server's PUBLISH, SPUBLISH or keyspace notification to this server's subscribers (peer connections only).").flags(Flags::LOADING.with(Flags::STALE).with(Flags::FAST));
     // caches
     CacheList(cache::CacheList) = CommandSpec::new("cache.list", 1, "terrace", "0.1.0", "Lists the named caches.").flags(Flags::READONLY.with(Flags::FAST));
     CacheInfo(cache::CacheInfo<'a>) = CommandSpec::new("cache.info", 2, "terrace", "0.1.0", "Returns a cache's policy and figures: entries, memory, hits, misses, evictions, expirations.").flags(Flags::READONLY);

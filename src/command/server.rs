@@ -154,6 +154,7 @@ impl<'a> Exec<'a> for ConfigCmd<'a> {
                 for (k, v) in &pairs {
                     let _ = srv.settings.set(k, v);
                 }
+                srv.notify_setting_changed();
                 Reply::Ok
             }
             ConfigCmd::ResetStat => {

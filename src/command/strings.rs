@@ -6,6 +6,7 @@ use super::ctx::ExecCtx;
 use super::{CmdError, Exec};
 use crate::protocol::args::{parse_f64, parse_i64};
 use crate::protocol::{Args, Reply};
+use crate::server::notify::Class;
 use crate::store::{Ttl, Value};
 
 /// Largest string a write may produce (Redis's default proto-max-bulk-len, 512 MB).
@@ -155,6 +156,10 @@ impl<'a> Exec<'a> for Set<'a> {
                 (None, false) => Ttl::Clear,
             };
             ctx.db.set(self.key, Value::str(self.value), ttl)?;
+            ctx.notify(Class::String, "set", self.key);
+            if at.is_some() {
+                ctx.notify(Class::Generic, "expire", self.key);
+            }
         }
         Ok(match (self.get, go) {
             (true, _) => Reply::opt_bulk(old),
@@ -183,6 +188,7 @@ impl<'a> Exec<'a> for SetNx<'a> {
             return Ok(Reply::Int(0));
         }
         ctx.db.set(self.key, Value::str(self.value), Ttl::Clear)?;
+        ctx.notify(Class::String, "set", self.key);
         Ok(Reply::Int(1))
     }
 }
@@ -203,6 +209,8 @@ impl<'a> SetEx<'a> {
     fn run(self, ctx: &mut ExecCtx<'_>, cmd: &str) -> Result<Reply, CmdError> {
         let at = self.expiry.deadline(ctx.db.now, cmd)?;
         ctx.db.set(self.key, Value::str(self.value), Ttl::At(at))?;
+        ctx.notify(Class::String, "set", self.key);
+        ctx.notify(Class::Generic, "expire", self.key);
         Ok(Reply::Ok)
     }
 }
@@ -250,6 +258,7 @@ impl<'a> Exec<'a> for GetSet<'a> {
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
         let old = ctx.peek_str(self.key)?;
         ctx.db.set(self.key, Value::str(self.value), Ttl::Clear)?;
+        ctx.notify(Class::String, "set", self.key);
         Ok(Reply::opt_bulk(old))
     }
 }
@@ -268,6 +277,7 @@ impl<'a> Exec<'a> for GetDel<'a> {
         let v = ctx.get_str(self.key)?;
         if v.is_some() {
             ctx.db.del(self.key)?;
+            ctx.notify(Class::Generic, "del", self.key);
         }
         Ok(Reply::opt_bulk(v))
     }
@@ -296,6 +306,7 @@ impl<'a> Exec<'a> for DelIfEq<'a> {
             return Ok(Reply::Int(0));
         }
         ctx.db.del(self.key)?;
+        ctx.notify(Class::Generic, "del", self.key);
         Ok(Reply::Int(1))
     }
 }
@@ -337,9 +348,13 @@ impl<'a> Exec<'a> for GetEx<'a> {
         if v.is_some() {
             if let Some(t) = at {
                 ctx.db.set_expire(self.key, Some(t))?;
+                // A deadline already passed deletes the key (Db::set_expire does that).
+                let event = if t <= ctx.db.now { "del" } else { "expire" };
+                ctx.notify(Class::Generic, event, self.key);
             } else if self.persist && ctx.db.peek(self.key)?.is_some_and(|e| e.expire_at() != 0) {
                 // Only an actual change counts (WATCH, effects), as in Redis.
                 ctx.db.set_expire(self.key, None)?;
+                ctx.notify(Class::Generic, "persist", self.key);
             }
         }
         Ok(Reply::opt_bulk(v))
@@ -397,6 +412,7 @@ impl<'a> MSet<'a> {
             .check_room(self.pairs.iter().map(|(k, v)| (*k, v.len())))?;
         for (k, v) in self.pairs {
             ctx.db.set(k, Value::str(v), Ttl::Clear)?;
+            ctx.notify(Class::String, "set", k);
         }
         Ok(())
     }
@@ -453,6 +469,7 @@ impl<'a> Exec<'a> for Append<'a> {
         buf.extend_from_slice(&old);
         buf.extend_from_slice(self.value);
         ctx.db.set(self.key, Value::str(&buf), Ttl::Keep)?;
+        ctx.notify(Class::String, "append", self.key);
         Ok(Reply::Int(len as i64))
     }
 }
@@ -483,6 +500,7 @@ fn incr_by(ctx: &mut ExecCtx<'_>, key: &[u8], by: i64) -> Result<Reply, CmdError
     let new = cur.checked_add(by).ok_or(CmdError::Overflow)?;
     ctx.db
         .set(key, Value::str(new.to_string().as_bytes()), Ttl::Keep)?;
+    ctx.notify(Class::String, "incrby", key);
     Ok(Reply::Int(new))
 }
 
@@ -583,6 +601,7 @@ impl<'a> Exec<'a> for IncrByFloat<'a> {
         }
         let text = Bytes::from(format_float(new));
         ctx.db.set(self.key, Value::str(&text), Ttl::Keep)?;
+        ctx.notify(Class::String, "incrbyfloat", self.key);
         Ok(Reply::Bulk(text))
     }
 }
@@ -695,6 +714,7 @@ impl<'a> Exec<'a> for SetRange<'a> {
         buf[off..end].copy_from_slice(self.value);
         let len = buf.len();
         ctx.db.set(self.key, Value::str(&buf), Ttl::Keep)?;
+        ctx.notify(Class::String, "setrange", self.key);
         Ok(Reply::Int(len as i64))
     }
 }

@@ -73,6 +73,15 @@ impl Default for SlowlogConfig {
     }
 }
 
+/// `pubsub:` — pub/sub and keyspace notifications.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PubSubConfig {
+    /// Keyspace notifications at start (`notify-keyspace-events`, CONFIG SET changes it):
+    /// Redis's flag letters `K E g $ l s h z x e n t m d A`. Default: empty (off).
+    pub notify_keyspace_events: String,
+}
+
 /// `logging:` — tracing output.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]

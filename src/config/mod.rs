@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 
 pub use caches::{CacheConfig, Consistency, Eviction};
 pub use cluster::{ClusterConfig, FailoverPriority, ServerConfig, StripeConfig, VoterConfig};
-pub use limits::{LimitsConfig, LogFormat, LoggingConfig, SecurityConfig, SlowlogConfig};
+pub use limits::{
+    LimitsConfig, LogFormat, LoggingConfig, PubSubConfig, SecurityConfig, SlowlogConfig,
+};
 pub use storage::{FsyncPolicy, StorageConfig};
 pub use units::{Dur, Size};
 
@@ -44,6 +46,8 @@ pub struct Config {
     pub security: SecurityConfig,
     /// The slow log.
     pub slowlog: SlowlogConfig,
+    /// Pub/sub and keyspace notifications.
+    pub pubsub: PubSubConfig,
     /// Log output.
     pub logging: LoggingConfig,
 }
@@ -165,6 +169,16 @@ impl Config {
         let mut errs = Vec::new();
         let mut err = |path: String, message: String| errs.push(FieldError { path, message });
 
+        if crate::server::notify::Events::parse(&self.pubsub.notify_keyspace_events).is_none() {
+            err(
+                "pubsub.notify_keyspace_events".into(),
+                format!(
+                    "'{}': {}",
+                    self.pubsub.notify_keyspace_events,
+                    crate::server::notify::INVALID
+                ),
+            );
+        }
         let c = &self.cluster;
         if c.replica_timeout.is_zero() {
             err(
@@ -638,6 +652,19 @@ mod tests {
         let c = Config::from_yaml(text, "reference.yaml").expect("reference.yaml must be valid");
         assert!(c.cluster.stripes.len() >= 2);
         assert!(!c.cluster.voters.is_empty());
+    }
+
+    #[test]
+    fn notify_keyspace_events_letters_are_checked() {
+        let errs = invalid(
+            "cluster:\n  stripes:\n    - name: a\n      servers:\n        - { name: s1, port: 7001 }\npubsub:\n  notify_keyspace_events: KEq\n",
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.path == "pubsub.notify_keyspace_events"
+                    && e.message.contains("Invalid event class character")),
+            "{errs:?}"
+        );
     }
 
     #[test]

@@ -43,8 +43,9 @@ pub struct ClientHandle {
     pub multi: AtomicI64,
     /// Keys watched (CLIENT LIST `watch`).
     pub watching: AtomicUsize,
-    /// Channels and patterns subscribed to (CLIENT LIST `sub`, `psub`).
-    pub subscriptions: [AtomicUsize; 2],
+    /// Channels, patterns and shard channels subscribed to (CLIENT LIST `sub`, `psub`,
+    /// `ssub`).
+    pub subscriptions: [AtomicUsize; 3],
     /// Out-of-band replies for this client (pub/sub messages, invalidations): other
     /// connections send, this client's connection task writes them. A mutex, so the
     /// sequence number and the queue order agree (see `flushed`).
@@ -183,7 +184,7 @@ impl ClientHandle {
         };
         let redir = tracking.map_or(-1, |t| t.mode.redirect as i64);
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub=0 multi={} watch={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub={} multi={} watch={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -193,6 +194,7 @@ impl ClientHandle {
             flags,
             self.subscriptions[0].load(Ordering::Relaxed),
             self.subscriptions[1].load(Ordering::Relaxed),
+            self.subscriptions[2].load(Ordering::Relaxed),
             self.multi.load(Ordering::Relaxed),
             self.watching.load(Ordering::Relaxed),
             self.qbuf.load(Ordering::Relaxed),
@@ -228,8 +230,8 @@ pub struct Client {
     pub tx: Option<Transaction>,
     /// Keys this client WATCHes.
     pub watched: Option<Watched>,
-    /// Channels (0) and patterns (1) this client is subscribed to.
-    pub subscribed: [std::collections::BTreeSet<Bytes>; 2],
+    /// Channels (0), patterns (1) and shard channels (2) this client is subscribed to.
+    pub subscribed: [std::collections::BTreeSet<Bytes>; 3],
     /// CLIENT TRACKING mode, `None` when off.
     pub tracking: Option<super::tracking::Mode>,
     /// CLIENT CACHING yes|no for the next command (OPTIN / OPTOUT).
@@ -340,7 +342,11 @@ impl Clients {
             kill: Notify::new(),
             multi: AtomicI64::new(-1),
             watching: AtomicUsize::new(0),
-            subscriptions: [AtomicUsize::new(0), AtomicUsize::new(0)],
+            subscriptions: [
+                AtomicUsize::new(0),
+                AtomicUsize::new(0),
+                AtomicUsize::new(0),
+            ],
             outbox: Mutex::new(Outbox {
                 tx: push_tx,
                 queued: 0,

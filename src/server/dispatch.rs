@@ -135,6 +135,7 @@ fn run_local(
         super::tracking::remember(&mut ctx.db, ctx.client, spec, args);
     }
     let micros = clock.lap();
+    ctx.flush_removals();
     let stats = ctx.db.stats();
     let invalidations = ctx.db.take_invalidations();
     // The effects go to the fast-restart log while the shards are still locked.
@@ -366,6 +367,8 @@ fn check(
                 | CommandId::Unsubscribe
                 | CommandId::PSubscribe
                 | CommandId::PUnsubscribe
+                | CommandId::SSubscribe
+                | CommandId::SUnsubscribe
                 | CommandId::Ping
                 | CommandId::Quit
                 | CommandId::Reset
@@ -393,13 +396,29 @@ fn check(
     {
         return Err(e);
     }
+    let sharded = is_sharded_pubsub(id);
+    if sharded {
+        // Shard channels are keys of one slot, as in Redis Cluster, even on one stripe.
+        let mut slots = spec
+            .key_positions(args.len())
+            .filter_map(|p| args.get(p))
+            .map(|c| crate::cluster::key_slot(c));
+        if let Some(first) = slots.next()
+            && slots.any(|s| s != first)
+        {
+            return Err(crate::cluster::route::cross_slot());
+        }
+    }
     // Keys of other stripes first: a mirror redirects only what its own stripe owns.
     let route = if shared.cluster.is_multi() {
         crate::cluster::route::route(shared, client, id, spec, args)?
     } else {
         Route::Local
     };
-    if route == Route::Local && !shared.repl.is_active() {
+    if sharded {
+        // A mirror serves its stripe's shard channels itself (Redis Cluster replicas do):
+        // SPUBLISH reaches every server of the stripe wherever it runs.
+    } else if route == Route::Local && !shared.repl.is_active() {
         mirror_serves(shared, client, spec, args)?;
     } else if route == Route::Local
         && let Some(e) = shared.repl.strong_read_refusal()
@@ -418,6 +437,14 @@ fn check(
         memory_ok(shared, clock.now_ms())?;
     }
     Ok((id, spec, route))
+}
+
+/// SSUBSCRIBE, SUNSUBSCRIBE, SPUBLISH: their channels are keys for routing only.
+fn is_sharded_pubsub(id: CommandId) -> bool {
+    matches!(
+        id,
+        CommandId::SSubscribe | CommandId::SUnsubscribe | CommandId::SPublish
+    )
 }
 
 /// The first key of a command, if it has keys.

@@ -10,12 +10,14 @@
 //!             │ listener ──accept──▶ workers (one thread + runtime per core)
 //!             │                            └─▶ connection task per client ──▶ dispatch
 //!             │ cron (100 ms): active expiry (keys, hash fields), cache shrink, tier balance,
-//!             │                tracking-table trim, invalidations of those, ops/sec sample,
-//!             │                log rewrite start
+//!             │                tracking-table trim, invalidations and keyspace notifications
+//!             │                of those, ops/sec sample, log rewrite start
 //!             │ loader (restartable): replays the data dir, then the log writer starts;
 //!             │   then replication (stripes with mirrors): the role thread picks active/mirror
 //!             │ group listener (clusters of several servers): HELLO, SYNC ─▶ replication::shipper
 //!             │ cluster view (several servers): who is active in every stripe (cluster::topology)
+//!             │ pub/sub relay (several servers): a task per other server sends PUBLISH,
+//!             │   SPUBLISH and notifications there from a bounded queue (cluster::relay)
 //!             │ on shutdown: stop accepting, connections finish their batch, join workers
 //!             └────────────────────────────────┘
 //! ```
@@ -185,12 +187,61 @@ impl Shared {
     }
 
     /// Delivers the invalidations of work no command waited for (expiry, eviction,
-    /// tracking-table trimming).
+    /// tracking-table trimming), and publishes its keyspace notifications.
     pub fn deliver_mailbox(&self) {
         let v = self.keyspace.take_mailbox();
         if !v.is_empty() {
             self.tracking.deliver(v, 0, &mut Vec::new());
         }
+        let r = self.keyspace.take_removals();
+        if !r.is_empty() {
+            self.notify_removals(r);
+        }
+    }
+
+    /// Publishes a keyspace notification (`notify-keyspace-events`): `event` on
+    /// `__keyspace@0__:<key>` and `key` on `__keyevent@0__:<event>`, as the setting asks,
+    /// here and on every other server of the cluster.
+    pub fn notify(&self, class: notify::Class, event: &str, key: &[u8]) {
+        let (keyspace, keyevent) = self.settings.notify_keyspace_events.get().channels(class);
+        let kind = pubsub::Delivery::Message;
+        if keyspace {
+            let ch = notify::keyspace_channel(key);
+            self.pubsub.publish(&ch, event.as_bytes());
+            self.cluster.relay_everywhere(kind, &ch, event.as_bytes());
+        }
+        if keyevent {
+            let ch = notify::keyevent_channel(event);
+            self.pubsub.publish(&ch, key);
+            self.cluster.relay_everywhere(kind, &ch, key);
+        }
+    }
+
+    /// Publishes `expired` and `evicted` for keys the store removed. Only an active
+    /// announces them: a mirror's copies go when its active's records say so, and the
+    /// active has announced those already.
+    pub fn notify_removals(&self, removals: Vec<(bytes::Bytes, crate::cache::stats::Removal)>) {
+        if !self.repl.is_active() {
+            return;
+        }
+        for (key, why) in removals {
+            match why {
+                crate::cache::stats::Removal::Evicted => {
+                    self.notify(notify::Class::Evicted, "evicted", &key)
+                }
+                crate::cache::stats::Removal::Deleted => {}
+                _ => self.notify(notify::Class::Expired, "expired", &key),
+            }
+        }
+    }
+
+    /// Tells the store whether to collect expired and evicted keys, after
+    /// `notify-keyspace-events` was set.
+    pub fn notify_setting_changed(&self) {
+        let e = self.settings.notify_keyspace_events.get();
+        self.keyspace
+            .collect_removals(e.wants(notify::Class::Expired) || e.wants(notify::Class::Evicted));
+        self.keyspace.collect_new_keys(e.wants(notify::Class::New));
     }
 
     /// The flush hook for losing a key range (role change, slot move): forgets every
@@ -315,6 +366,8 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
         region,
         persist,
     ));
+    // notify-keyspace-events from the config file: expiries and evictions are collected.
+    shared.notify_setting_changed();
     // Before anyone is told we are up: a SIGTERM right after start stops the server
     // cleanly instead of killing it by the default action.
     let handlers = install_signals();
@@ -590,10 +643,9 @@ async fn expire_and_shrink(shared: &Shared) {
 }
 
 /// Reports a change the cron made (no command, so no `ExecCtx::notify`) for keyspace
-/// notifications, with Redis's event name and class. A no-op until notifications are
-/// delivered, like `ExecCtx::notify`.
+/// notifications, with Redis's event name and class.
 fn notify_background(shared: &Shared, class: notify::Class, event: &'static str, key: &[u8]) {
-    let _ = (shared, class, event, key);
+    shared.notify(class, event, key);
 }
 
 /// Starts a log rewrite on its own thread when one was asked for or is due (see

@@ -55,6 +55,8 @@ pub struct Settings {
     pub rewrite_percentage: AtomicU64,
     /// `auto-aof-rewrite-min-size` in bytes (config `storage.rewrite_min_size`).
     pub rewrite_min_size: AtomicU64,
+    /// `notify-keyspace-events` (config `pubsub.notify_keyspace_events`).
+    pub notify_keyspace_events: super::notify::Setting,
 }
 
 /// Why a CONFIG SET was refused.
@@ -94,6 +96,9 @@ impl Settings {
             appendfsync: Arc::new(crate::persist::PolicyCell::new(c.storage.fsync)),
             rewrite_percentage: AtomicU64::new(c.storage.rewrite_percentage),
             rewrite_min_size: AtomicU64::new(c.storage.rewrite_min_size.0),
+            notify_keyspace_events: super::notify::Setting::new(
+                super::notify::Events::parse(&c.pubsub.notify_keyspace_events).unwrap_or_default(),
+            ),
         }
     }
 
@@ -156,6 +161,10 @@ impl Settings {
             ("auto-aof-rewrite-percentage", g(&self.rewrite_percentage)),
             ("auto-aof-rewrite-min-size", g(&self.rewrite_min_size)),
             ("cluster-enabled", "yes".to_string()),
+            (
+                "notify-keyspace-events",
+                self.notify_keyspace_events.get().to_letters(),
+            ),
         ]
     }
 
@@ -244,6 +253,10 @@ impl Settings {
                 .rewrite_percentage
                 .store(non_neg(int()?)?, Ordering::Relaxed),
             "auto-aof-rewrite-min-size" => self.rewrite_min_size.store(size()?, Ordering::Relaxed),
+            "notify-keyspace-events" => self.notify_keyspace_events.set(
+                super::notify::Events::parse(value)
+                    .ok_or_else(|| SetError::Invalid(super::notify::INVALID.into()))?,
+            ),
             "port" | "bind" | "databases" | "save" | "appendonly" | "cluster-enabled" => {
                 return Err(SetError::Immutable);
             }
@@ -288,5 +301,14 @@ mod tests {
         assert_eq!(s.requirepass.read().as_deref(), Some("pw"));
         assert_eq!(s.set("requirepass", ""), Ok(()));
         assert_eq!(*s.requirepass.read(), None);
+        assert_eq!(s.set("notify-keyspace-events", "KEA"), Ok(()));
+        assert_eq!(s.notify_keyspace_events.get().to_letters(), "AKE");
+        assert_eq!(
+            s.set("notify-keyspace-events", "Kq"),
+            Err(SetError::Invalid(
+                "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into()
+            ))
+        );
+        assert_eq!(s.notify_keyspace_events.get().to_letters(), "AKE");
     }
 }

@@ -189,6 +189,7 @@ fn run(
         }
         replies.push(reply);
     }
+    ctx.flush_removals();
     let stats = ctx.db.stats();
     let invalidations = ctx.db.take_invalidations();
     // One record for the whole transaction: a crash keeps all of it or none.

@@ -280,6 +280,14 @@ pub struct Keyspace {
     /// cache-shrink eviction, trimming the tracking table): the server delivers them.
     /// A mutex, not a per-command buffer, because that work locks shards on its own.
     mailbox: Mutex<Vec<Invalidation>>,
+    /// Whether expiries and evictions are collected for keyspace notifications (the
+    /// server sets it from `notify-keyspace-events`); the store never publishes them.
+    removals_wanted: AtomicBool,
+    /// Keys expired or evicted by work no command waits for (active expiry, eviction),
+    /// while `removals_wanted`: the server takes and publishes them.
+    removals: Mutex<Vec<(bytes::Bytes, Removal)>>,
+    /// Whether commands report the keys they create (keyspace notification `new`).
+    new_keys_wanted: AtomicBool,
     /// The off-heap tier's memory map, if there is one.
     region: Option<Arc<Region>>,
 }
@@ -317,6 +325,9 @@ impl Keyspace {
             evict_cursor: AtomicUsize::new(0),
             tracking,
             mailbox: Mutex::new(Vec::new()),
+            removals_wanted: AtomicBool::new(false),
+            removals: Mutex::new(Vec::new()),
+            new_keys_wanted: AtomicBool::new(false),
             region,
         }
     }
@@ -397,6 +408,43 @@ impl Keyspace {
     /// Tracking figures and limits.
     pub fn tracking(&self) -> &Arc<TrackingState> {
         &self.tracking
+    }
+
+    /// Starts or stops collecting expired and evicted keys for keyspace notifications.
+    pub fn collect_removals(&self, on: bool) {
+        self.removals_wanted.store(on, Ordering::Relaxed);
+        if !on {
+            self.removals.lock().clear();
+        }
+    }
+
+    /// Starts or stops reporting the keys commands create (`new` notifications).
+    pub fn collect_new_keys(&self, on: bool) {
+        self.new_keys_wanted.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether commands report the keys they create.
+    pub fn new_keys_wanted(&self) -> bool {
+        self.new_keys_wanted.load(Ordering::Relaxed)
+    }
+
+    /// Whether expired and evicted keys are collected.
+    pub fn removals_wanted(&self) -> bool {
+        self.removals_wanted.load(Ordering::Relaxed)
+    }
+
+    /// Takes the keys expired or evicted by work no command waited for (see `removals`).
+    pub fn take_removals(&self) -> Vec<(bytes::Bytes, Removal)> {
+        std::mem::take(&mut *self.removals.lock())
+    }
+
+    /// Remembers a key that background work expired or evicted, if anyone listens.
+    fn removed(&self, key: &[u8], why: Removal) {
+        if why != Removal::Deleted && self.removals_wanted() {
+            self.removals
+                .lock()
+                .push((bytes::Bytes::copy_from_slice(key), why));
+        }
     }
 
     /// Takes the invalidations of work no command waited for (see `mailbox`).
@@ -541,9 +589,10 @@ impl Keyspace {
             let mut s = shard.lock();
             for c in 0..s.tables.len() {
                 s.tables[c].drop_expired_segments(now, &mut gone);
-                for (k, _) in gone.drain(..) {
+                for (k, why) in gone.drain(..) {
                     s.modified(c, &k);
                     self.record_del(&mut fx, &k);
+                    self.removed(&k, why);
                     removed += 1;
                 }
                 let (due, examined) = s.tables[c].due_entries(now, budget);
@@ -552,6 +601,7 @@ impl Keyspace {
                 for (i, why) in due {
                     if let Some(k) = s.remove(c, i, why) {
                         self.record_del(&mut fx, &k);
+                        self.removed(&k, why);
                     }
                     removed += 1;
                 }
@@ -619,6 +669,7 @@ impl Keyspace {
                 let (_, gone) = s.balance(c, now, MAX_EVICTIONS_PER_CALL as usize / SHARDS);
                 for (k, why) in gone {
                     self.record_del(&mut fx, &k);
+                    self.removed(&k, why);
                     match why {
                         Removal::Evicted => evicted += 1,
                         _ => expired += 1,
@@ -700,6 +751,7 @@ impl Keyspace {
                 };
                 let mut fx = Vec::new();
                 self.record_del(&mut fx, &k);
+                self.removed(&k, Removal::Evicted);
                 self.commit(&mut fx);
                 self.post(&mut s);
                 true

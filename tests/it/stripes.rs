@@ -14,10 +14,10 @@ use crate::util::{TestServer, free_port};
 
 /// A cluster of `stripes` stripes (`stripe1`..) of `per` servers each (`s1`.. in order) in a
 /// temp dir; the first server of each stripe is its active.
-struct Cluster {
+pub(crate) struct Cluster {
     _dir: tempfile::TempDir,
     conf: PathBuf,
-    servers: Vec<TestServer>,
+    pub(crate) servers: Vec<TestServer>,
 }
 
 impl Cluster {
@@ -25,7 +25,7 @@ impl Cluster {
         Cluster::start_with(stripes, 1)
     }
 
-    fn start_with(stripes: usize, per: usize) -> Cluster {
+    pub(crate) fn start_with(stripes: usize, per: usize) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let ports: Vec<u16> = (0..stripes * per).map(|_| free_port()).collect();
         let mut yaml = String::from("cluster:\n  stripes:\n");
@@ -68,7 +68,7 @@ impl Cluster {
         }
     }
 
-    fn port(&self, i: usize) -> u16 {
+    pub(crate) fn port(&self, i: usize) -> u16 {
         self.servers[i].port
     }
 }

@@ -105,9 +105,24 @@ struct Out {
     /// Lists and sorted sets that gained elements: clients blocked on them (BLPOP,
     /// BZPOPMIN, ...) are woken after the command.
     ready: Vec<Bytes>,
+    /// Keys this command's accesses expired or evicted, for keyspace notifications;
+    /// `None` when nobody listens (see [`Keyspace::collect_removals`]).
+    removals: Option<Vec<(Bytes, Removal)>>,
+    /// Keys this command created, for keyspace notifications (`new`); `None` when nobody
+    /// listens (see [`Keyspace::collect_new_keys`]).
+    created: Option<Vec<Bytes>>,
 }
 
 impl Out {
+    /// Remembers an expiry or eviction for keyspace notifications.
+    fn notice(&mut self, key: &[u8], why: Removal) {
+        if let Some(v) = self.removals.as_mut()
+            && why != Removal::Deleted
+        {
+            v.push((Bytes::copy_from_slice(key), why));
+        }
+    }
+
     fn emit(&mut self, e: impl FnOnce() -> Effect) {
         if self.record {
             self.effects.push(e());
@@ -115,6 +130,7 @@ impl Out {
     }
 
     fn removed(&mut self, key: &[u8], why: Removal) {
+        self.notice(key, why);
         match why {
             Removal::ExpiredTtl | Removal::ExpiredTti => self.stats.expired += 1,
             Removal::Evicted => self.stats.evicted += 1,
@@ -198,6 +214,8 @@ impl<'a> Db<'a> {
                 stats: DbStats::default(),
                 invalid: Vec::new(),
                 ready: Vec::new(),
+                removals: ks.removals_wanted().then(Vec::new),
+                created: ks.new_keys_wanted().then(Vec::new),
             },
         }
     }
@@ -206,6 +224,9 @@ impl<'a> Db<'a> {
     pub(crate) fn as_replica(&mut self) {
         self.out.record = false;
         self.replica = true;
+        // The active announces its own expiries and evictions; a mirror never does.
+        self.out.removals = None;
+        self.out.created = None;
     }
 
     /// True when this view holds any shard lock (then nothing may lock shards itself).
@@ -229,6 +250,25 @@ impl<'a> Db<'a> {
     /// first to learn what to wait for.
     pub fn commit(&mut self) -> Option<super::keyspace::Committed> {
         self.ks.commit(&mut self.out.effects)
+    }
+
+    /// The keys this command's accesses expired or evicted so far (keyspace
+    /// notifications `expired` and `evicted`), for the server to publish.
+    pub fn take_removals(&mut self) -> Vec<(Bytes, Removal)> {
+        self.out
+            .removals
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// The keys this command created so far (keyspace notification `new`).
+    pub fn take_created(&mut self) -> Vec<Bytes> {
+        self.out
+            .created
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// The invalidations this command's changes produced so far, for the server to
@@ -382,6 +422,9 @@ impl<'a> Db<'a> {
                 at
             }
             None => {
+                if let Some(v) = self.out.created.as_mut() {
+                    v.push(Bytes::copy_from_slice(key));
+                }
                 let at = match ttl {
                     Ttl::At(t) => t,
                     Ttl::Keep | Ttl::Clear => default_at(),
@@ -585,6 +628,7 @@ impl<'a> Db<'a> {
         match held.as_mut() {
             Some(g) => {
                 let k = g.remove(c, i, Removal::Evicted)?;
+                self.out.notice(&k, Removal::Evicted);
                 self.out.invalid.append(&mut g.invalid);
                 self.out.stats.evicted += 1;
                 // Logged before that shard is unlocked: another command's later write of
