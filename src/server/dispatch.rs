@@ -422,7 +422,7 @@ fn check(
 
 /// The first key of a command, if it has keys.
 fn first_key<'a>(spec: &CommandSpec, args: &[&'a [u8]]) -> Option<&'a [u8]> {
-    spec.key_positions(args.len())
+    spec.key_positions(args)
         .next()
         .and_then(|p| args.get(p).copied())
 }
@@ -465,7 +465,7 @@ fn touches_strong(shared: &Shared, spec: &CommandSpec, args: &[&[u8]]) -> bool {
         Keys::None => false,
         Keys::All => caches.iter().any(|c| c.is_strong()),
         Keys::Range { .. } => spec
-            .key_positions(args.len())
+            .key_positions(args)
             .filter_map(|p| args.get(p))
             .any(|k| caches.get(caches.resolve(k)).is_strong()),
     }
@@ -544,7 +544,7 @@ fn shard_set(shared: &Shared, spec: &CommandSpec, args: &[&[u8]]) -> ShardSet {
         Keys::None => ShardSet::None,
         Keys::All => ShardSet::All,
         Keys::Range { .. } => {
-            let mut pos = spec.key_positions(args.len());
+            let mut pos = spec.key_positions(args);
             let ks = &shared.keyspace;
             let Some(first) = pos.next() else {
                 return ShardSet::None;

@@ -24,7 +24,7 @@ pub mod zset;
 pub use hash::{HField, HashV};
 pub use list::ListV;
 pub use set::SetV;
-pub use zset::{Score, ZSetV};
+pub use zset::{LexBound, LexRange, Score, ScoreRange, ZSetV};
 
 use super::entry::Value;
 
