@@ -406,3 +406,108 @@ fn a_mirror_holds_the_sets_and_sorted_sets_of_its_active() {
         Some("PASSIVE-STANDBY")
     );
 }
+
+#[tokio::test]
+async fn command_getkeys_knows_numkeys() {
+    let s = TestServer::start();
+    let mut c = s.conn().await;
+    let c = &mut c;
+    let keys = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    for (cmd, want) in [
+        (
+            &["ZUNIONSTORE", "d", "2", "a", "b", "WEIGHTS", "1", "2"][..],
+            &["d", "a", "b"][..],
+        ),
+        (&["ZINTER", "1", "a", "WITHSCORES"], &["a"]),
+        (&["SINTERCARD", "2", "a", "b", "LIMIT", "1"], &["a", "b"]),
+        (&["ZMPOP", "2", "a", "b", "MIN", "COUNT", "3"], &["a", "b"]),
+        (&["SMOVE", "a", "b", "m"], &["a", "b"]),
+        (&["ZRANGESTORE", "d", "s", "0", "-1"], &["d", "s"]),
+    ] {
+        let mut args = vec!["COMMAND", "GETKEYS"];
+        args.extend_from_slice(cmd);
+        assert_eq!(run::<Vec<String>>(c, &args).await, keys(want), "{cmd:?}");
+    }
+}
+
+/// Two one-server stripes; returns the servers once the cluster is formed.
+fn two_stripes(dir: &tempfile::TempDir) -> Vec<TestServer> {
+    let ports = [free_port(), free_port()];
+    let mut yaml = String::from("cluster:\n  stripes:\n");
+    for (i, p) in ports.iter().enumerate() {
+        yaml.push_str(&format!(
+            "    - name: stripe{n}\n      servers:\n        - {{ name: s{n}, host: 127.0.0.1, port: {p}, group_port: {g} }}\n",
+            n = i + 1,
+            g = free_port()
+        ));
+    }
+    let conf = dir.path().join("conf.yaml");
+    std::fs::write(&conf, yaml).expect("config");
+    let servers: Vec<TestServer> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| TestServer::start_named(&conf, &format!("s{}", i + 1), p))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for s in &servers {
+        wait_state(s, "ACTIVE-COORDINATOR");
+        loop {
+            let ok = redis::Client::open(s.url())
+                .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(5)))
+                .and_then(|mut c| redis::cmd("CLUSTER").arg("INFO").query::<String>(&mut c))
+                .is_ok_and(|i| i.contains("cluster_state:ok"));
+            if ok {
+                break;
+            }
+            assert!(Instant::now() < deadline, "cluster not ok");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    servers
+}
+
+#[tokio::test]
+async fn counted_keys_route_and_crossslot_in_a_cluster() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let servers = two_stripes(&dir);
+    for s in &servers {
+        // A plain client: same-slot keys run wherever they live (forwarded), and the
+        // WEIGHTS values are not taken for keys.
+        let mut c = s.conn().await;
+        let c = &mut c;
+        run::<i64>(c, &["ZADD", "{t}1", "1", "a", "2", "b"]).await;
+        run::<i64>(c, &["SADD", "{t}2", "b", "c"]).await;
+        assert_eq!(
+            run::<i64>(
+                c,
+                &[
+                    "ZUNIONSTORE",
+                    "{t}d",
+                    "2",
+                    "{t}1",
+                    "{t}2",
+                    "WEIGHTS",
+                    "1",
+                    "10"
+                ]
+            )
+            .await,
+            3
+        );
+        assert_eq!(run::<f64>(c, &["ZSCORE", "{t}d", "b"]).await, 12.0);
+        assert_eq!(run::<i64>(c, &["SINTERCARD", "1", "{t}2"]).await, 2);
+        assert_eq!(
+            run::<i64>(c, &["ZINTERCARD", "2", "{t}1", "{t}2", "LIMIT", "5"]).await,
+            1
+        );
+        // Keys of two slots: CROSSSLOT (these commands are not split).
+        for args in [
+            &["ZUNIONSTORE", "{a}d", "2", "{a}1", "{b}1"][..],
+            &["SINTERCARD", "2", "{a}1", "{b}1"],
+            &["ZMPOP", "2", "{a}1", "{b}1", "MIN"],
+            &["SUNION", "{a}1", "{b}1"],
+        ] {
+            assert!(err(c, args).await.starts_with("CROSSSLOT"), "{args:?}");
+        }
+    }
+}
