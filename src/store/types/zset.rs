@@ -564,6 +564,14 @@ mod tests {
     fn pop_keeps_bytes_right() {
         let mut z = sample();
         let full = z.mem();
+        // A score change keeps the bytes; a member's bytes count twice (map and order).
+        z.insert(b"a", 42.0);
+        assert_eq!(z.mem(), full);
+        assert_eq!(z.rank(b"a"), Some(4));
+        z.insert(b"a", 1.0);
+        z.insert(b"longer-member", 0.5);
+        assert_eq!(z.mem(), full + 2 * (b"longer-member".len() + ELEM_OVERHEAD));
+        assert_eq!(z.remove(b"longer-member"), Some(0.5));
         let (m, s) = z.pop(false).expect("min");
         assert_eq!((&m[..], s), (&b"f"[..], f64::NEG_INFINITY));
         let (m, s) = z.pop(true).expect("max");
