@@ -835,8 +835,9 @@ impl<'a> Exec<'a> for ZRemRangeByLex<'a> {
 // Pops
 
 /// Pops up to `count` members from the low (`max` false) or high end of `key`; `None`
-/// when the key is missing. Reports the events.
-fn pop(
+/// when the key is missing. Reports the events. (BZPOPMIN/BZPOPMAX serve a woken client
+/// with this.)
+pub(crate) fn pop(
     ctx: &mut ExecCtx<'_>,
     key: &[u8],
     max: bool,
@@ -968,6 +969,14 @@ impl<'a> Exec<'a> for ZMPop<'a> {
         })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        Ok(self.try_pop(ctx)?.unwrap_or(Reply::NilArray))
+    }
+}
+
+impl ZMPop<'_> {
+    /// Pops from the first key that has members: `[key, [[member, score], ...]]`, or
+    /// `None` when every key is empty or missing (where BZMPOP would block).
+    pub(crate) fn try_pop(&self, ctx: &mut ExecCtx<'_>) -> Result<Option<Reply>, CmdError> {
         for key in &self.keys {
             if !check_zset(ctx, key)? {
                 continue;
@@ -975,10 +984,10 @@ impl<'a> Exec<'a> for ZMPop<'a> {
             if let Some(items) = pop(ctx, key, self.max, self.count)?
                 && !items.is_empty()
             {
-                return Ok(Reply::Array(vec![Reply::bulk(key), pairs(items)]));
+                return Ok(Some(Reply::Array(vec![Reply::bulk(key), pairs(items)])));
             }
         }
-        Ok(Reply::NilArray)
+        Ok(None)
     }
 }
 
