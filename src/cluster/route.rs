@@ -94,7 +94,7 @@ pub fn route(
         }),
         Keys::Range { .. } => {
             let keys: SmallVec<[(usize, u16, usize); 8]> = spec
-                .key_positions(args.len())
+                .key_positions(args)
                 .filter_map(|p| {
                     let slot = key_slot(args.get(p)?);
                     Some((p, slot, cluster.owner(slot)))
@@ -161,7 +161,7 @@ fn tx_slot(client: &Client) -> Option<u16> {
     client.tx.as_ref()?.queued.iter().find_map(|q| {
         let spec = q.id.spec();
         let spec = spec.sub(&q.args).unwrap_or(spec);
-        spec.key_positions(q.args.len())
+        spec.key_positions(&q.args)
             .next()
             .and_then(|p| q.args.get(p))
             .map(|k| key_slot(k))

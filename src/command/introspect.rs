@@ -235,7 +235,7 @@ fn getkeys(cmd: &[&[u8]]) -> Result<Reply, CmdError> {
         return Err(CmdError::err("The command has no key arguments"));
     }
     Ok(Reply::bulks(
-        spec.key_positions(cmd.len())
+        spec.key_positions(cmd)
             .map(|p| Bytes::copy_from_slice(cmd[p])),
     ))
 }

@@ -105,6 +105,9 @@ pub struct CommandSpec {
     pub summary: &'static str,
     /// Subcommands of a container command.
     pub subcommands: &'static [CommandSpec],
+    /// Position of a `numkeys` argument (SINTERCARD, ZUNION, ZMPOP, ...): the keys also
+    /// include the `numkeys` arguments after it. 0 when the command has none.
+    pub numkeys: usize,
 }
 
 impl CommandSpec {
@@ -125,6 +128,7 @@ impl CommandSpec {
             since,
             summary,
             subcommands: &[],
+            numkeys: 0,
         }
     }
 
@@ -143,6 +147,22 @@ impl CommandSpec {
     /// Touches the whole keyspace.
     pub const fn all_keys(mut self) -> CommandSpec {
         self.keys = Keys::All;
+        self
+    }
+
+    /// With a `numkeys` argument at position `at` (name included), followed by that many
+    /// keys; on top of the keys given with [`keys`](Self::keys) (a STORE's destination).
+    /// COMMAND INFO prints (0, 0, 0) for a command whose only keys are counted, as Redis
+    /// does for its movable-keys commands.
+    pub const fn numkeys(mut self, at: usize) -> CommandSpec {
+        self.numkeys = at;
+        if matches!(self.keys, Keys::None) {
+            self.keys = Keys::Range {
+                first: 0,
+                last: 0,
+                step: 0,
+            };
+        }
         self
     }
 
@@ -169,8 +189,11 @@ impl CommandSpec {
         })
     }
 
-    /// Positions of the keys in `args` (which includes the command name).
-    pub fn key_positions(&self, argc: usize) -> impl Iterator<Item = usize> {
+    /// Positions of the keys in `args` (which includes the command name). A `numkeys`
+    /// count that is not a positive integer gives no counted keys, and one larger than the
+    /// arguments is cut to them: the command's own parser then reports the error.
+    pub fn key_positions<A: AsRef<[u8]>>(&self, args: &[A]) -> impl Iterator<Item = usize> {
+        let argc = args.len();
         let (first, last, step) = match self.keys {
             Keys::Range { first, last, step } => {
                 let last = if last < 0 {
@@ -179,14 +202,29 @@ impl CommandSpec {
                     i64::from(last)
                 };
                 (
-                    i64::from(first),
+                    i64::from(first).max(1),
                     last.min(argc as i64 - 1),
                     i64::from(step.max(1)),
                 )
             }
             Keys::None | Keys::All => (1, 0, 1),
         };
-        (first..=last).step_by(step as usize).map(|i| i as usize)
+        let counted = match self.numkeys {
+            0 => 0..0,
+            at => {
+                let n = args
+                    .get(at)
+                    .and_then(|a| crate::protocol::args::parse_i64(a.as_ref()).ok())
+                    .and_then(|n| usize::try_from(n).ok())
+                    .unwrap_or(0);
+                let start = (at + 1).min(argc);
+                start..start.saturating_add(n).min(argc)
+            }
+        };
+        (first..=last)
+            .step_by(step as usize)
+            .map(|i| i as usize)
+            .chain(counted)
     }
 
     /// (first, last, step) as COMMAND INFO prints them.
@@ -206,16 +244,49 @@ mod tests {
     fn arity_and_keys() {
         let mset = CommandSpec::new("mset", -3, "string", "1.0.1", "").keys(1, -1, 2);
         assert!(mset.arity_ok(3) && mset.arity_ok(5) && !mset.arity_ok(2));
-        assert_eq!(mset.key_positions(5).collect::<Vec<_>>(), vec![1, 3]);
+        assert_eq!(
+            mset.key_positions(&["mset", "a", "1", "b", "2"])
+                .collect::<Vec<_>>(),
+            vec![1, 3]
+        );
         let get = CommandSpec::new("get", 2, "string", "1.0.0", "").keys(1, 1, 1);
         assert!(get.arity_ok(2) && !get.arity_ok(3));
-        assert_eq!(get.key_positions(2).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(
+            get.key_positions(&["get", "a"]).collect::<Vec<_>>(),
+            vec![1]
+        );
         let ping = CommandSpec::new("ping", -1, "connection", "1.0.0", "");
-        assert_eq!(ping.key_positions(3).count(), 0);
+        assert_eq!(ping.key_positions(&["ping", "a", "b"]).count(), 0);
         assert!(Flags::WRITE.with(Flags::FAST).has(Flags::FAST));
         assert_eq!(
             (Flags::WRITE | Flags::DENYOOM).names().collect::<Vec<_>>(),
             vec!["write", "denyoom"]
         );
+    }
+
+    #[test]
+    fn counted_keys() {
+        let zunion = CommandSpec::new("zunion", -3, "sorted-set", "6.2.0", "").numkeys(1);
+        let keys = |s: &CommandSpec, a: &[&str]| s.key_positions(a).collect::<Vec<_>>();
+        assert_eq!(
+            keys(&zunion, &["zunion", "2", "a", "b", "WITHSCORES"]),
+            vec![2, 3]
+        );
+        assert_eq!(zunion.key_triple(), (0, 0, 0));
+        // Bad or oversized counts: no keys past the arguments, none at all for junk.
+        assert_eq!(keys(&zunion, &["zunion", "5", "a"]), vec![2]);
+        assert!(keys(&zunion, &["zunion", "x", "a"]).is_empty());
+        assert!(keys(&zunion, &["zunion", "-1", "a"]).is_empty());
+        let store = CommandSpec::new("zunionstore", -4, "sorted-set", "2.0.0", "")
+            .keys(1, 1, 1)
+            .numkeys(2);
+        assert_eq!(
+            keys(
+                &store,
+                &["zunionstore", "d", "2", "a", "b", "WEIGHTS", "1", "2"]
+            ),
+            vec![1, 3, 4]
+        );
+        assert_eq!(store.key_triple(), (1, 1, 1));
     }
 }

@@ -127,6 +127,31 @@ impl Reply {
             (Reply::Nil, Proto::Resp3) => return out.extend_from_slice(b"_\r\n"),
             // The resp2 frame type has no null array; EXEC's abort reply needs `*-1`.
             (Reply::NilArray, Proto::Resp2) => return out.extend_from_slice(b"*-1\r\n"),
+            // Doubles in Redis's own text (redis-protocol prints them without exponent);
+            // arrays and sets are written here so the doubles inside them are too.
+            (Reply::Double(d), Proto::Resp3) => {
+                out.extend_from_slice(b",");
+                out.extend_from_slice(format_double(*d).as_bytes());
+                return out.extend_from_slice(b"\r\n");
+            }
+            (Reply::Array(v), _) | (Reply::Set(v), Proto::Resp2) => {
+                put_line(out, b'*', v.len() as i64);
+                if let Reply::Array(v) | Reply::Set(v) = self {
+                    for r in v {
+                        r.encode(proto, out);
+                    }
+                }
+                return;
+            }
+            (Reply::Set(v), Proto::Resp3) => {
+                put_line(out, b'~', v.len() as i64);
+                if let Reply::Set(v) = self {
+                    for r in v {
+                        r.encode(proto, out);
+                    }
+                }
+                return;
+            }
             _ => {}
         }
         let res = match proto {
@@ -264,20 +289,67 @@ fn str_of(s: Cow<'static, str>) -> bytes_utils::Str {
     }
 }
 
-/// Formats a double the way Redis replies do: integral values without a fraction,
-/// `inf`/`-inf`/`nan`, otherwise the shortest text that reads back to the same value.
+/// Formats a double the way Redis 7.4 replies do (`d2string`), for RESP2 bulk strings and
+/// RESP3 doubles alike: `inf`, `-inf`, `nan`, `0`/`-0`; an integral value within ±2^62 as
+/// an integer; anything else as the shortest digits that read back to the same value,
+/// laid out as Redis's `fpconv_dtoa` does (plain up to 21 integer digits or 6 leading
+/// zeros after the point, else `d.ddde+XX`).
 pub fn format_double(d: f64) -> String {
     if d.is_nan() {
-        "nan".to_string()
-    } else if d.is_infinite() {
-        if d > 0.0 {
-            "inf".to_string()
+        return "nan".to_string();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "inf" } else { "-inf" }.to_string();
+    }
+    if d == 0.0 {
+        return if d.is_sign_negative() { "-0" } else { "0" }.to_string();
+    }
+    // Redis's double2ll: the integer path for integral values within ±LLONG_MAX/2.
+    const HALF: f64 = (i64::MAX / 2) as f64;
+    if (-HALF..=HALF).contains(&d) && d.fract() == 0.0 {
+        return (d as i64).to_string();
+    }
+    // Shortest round-trip digits and the decimal exponent, from Rust's `{:e}`.
+    let sci = format!("{:e}", d.abs());
+    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let digits: String = mant.chars().filter(char::is_ascii_digit).collect();
+    let exp10: i64 = exp.parse().unwrap_or(0);
+    let nd = digits.len() as i64;
+    // fpconv's K: the value is digits × 10^K.
+    let k = exp10 - (nd - 1);
+    let mut out = String::with_capacity(24);
+    if d < 0.0 {
+        out.push('-');
+    }
+    let e = (k + nd - 1).abs();
+    if k >= 0 && e < nd + 7 {
+        out.push_str(&digits);
+        out.extend(std::iter::repeat_n('0', k as usize));
+    } else if k < 0 && (k > -7 || e < 4) {
+        let offset = nd + k;
+        if offset <= 0 {
+            out.push_str("0.");
+            out.extend(std::iter::repeat_n('0', (-offset) as usize));
+            out.push_str(&digits);
         } else {
-            "-inf".to_string()
+            out.push_str(&digits[..offset as usize]);
+            out.push('.');
+            out.push_str(&digits[offset as usize..]);
         }
     } else {
-        format!("{d}")
+        out.push_str(&digits[..1]);
+        if nd > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push('e');
+        out.push(if exp10 < 0 { '-' } else { '+' });
+        if e < 10 {
+            out.push('0');
+        }
+        out.push_str(&e.to_string());
     }
+    out
 }
 
 #[cfg(test)]
@@ -340,8 +412,56 @@ mod tests {
 
     #[test]
     fn doubles_format_like_redis() {
-        assert_eq!(format_double(10.0), "10");
-        assert_eq!(format_double(10.6), "10.6");
-        assert_eq!(format_double(f64::INFINITY), "inf");
+        // Expected texts are Redis 7.4's ZSCORE replies for the same scores.
+        for (d, text) in [
+            (10.0, "10"),
+            (10.6, "10.6"),
+            (1.5, "1.5"),
+            (-2.25, "-2.25"),
+            (0.1, "0.1"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (1.0 / 3.0, "0.3333333333333333"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (1e17, "100000000000000000"),
+            (4611686018427387904.0, "4611686018427387904"),
+            (9223372036854775808.0, "9223372036854776000"),
+            (1e19, "1e+19"),
+            (1.5e300, "1.5e+300"),
+            (-1e-7, "-1e-07"),
+            (1.25e-5, "1.25e-05"),
+            (0.000123, "0.000123"),
+            (123456.789, "123456.789"),
+            (5e-324, "5e-324"),
+            (f64::MAX, "1.7976931348623157e+308"),
+        ] {
+            assert_eq!(format_double(d), text, "{d:e}");
+        }
+    }
+
+    #[test]
+    fn resp3_doubles_use_redis_text() {
+        assert_eq!(wire(Reply::Double(1e-7), Proto::Resp3), ",1e-07\r\n");
+        assert_eq!(wire(Reply::Double(1e-7), Proto::Resp2), "$5\r\n1e-07\r\n");
+        assert_eq!(
+            wire(
+                Reply::Array(vec![Reply::Array(vec![
+                    Reply::bulk("m"),
+                    Reply::Double(1.5)
+                ])]),
+                Proto::Resp3
+            ),
+            "*1\r\n*2\r\n$1\r\nm\r\n,1.5\r\n"
+        );
+        assert_eq!(
+            wire(Reply::Set(vec![Reply::Double(2.0)]), Proto::Resp3),
+            "~1\r\n,2\r\n"
+        );
+        assert_eq!(
+            wire(Reply::Set(vec![Reply::Double(2.0)]), Proto::Resp2),
+            "*1\r\n$1\r\n2\r\n"
+        );
     }
 }

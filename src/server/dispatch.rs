@@ -400,7 +400,7 @@ fn check(
     if sharded {
         // Shard channels are keys of one slot, as in Redis Cluster, even on one stripe.
         let mut slots = spec
-            .key_positions(args.len())
+            .key_positions(args)
             .filter_map(|p| args.get(p))
             .map(|c| crate::cluster::key_slot(c));
         if let Some(first) = slots.next()
@@ -449,7 +449,7 @@ fn is_sharded_pubsub(id: CommandId) -> bool {
 
 /// The first key of a command, if it has keys.
 fn first_key<'a>(spec: &CommandSpec, args: &[&'a [u8]]) -> Option<&'a [u8]> {
-    spec.key_positions(args.len())
+    spec.key_positions(args)
         .next()
         .and_then(|p| args.get(p).copied())
 }
@@ -492,7 +492,7 @@ fn touches_strong(shared: &Shared, spec: &CommandSpec, args: &[&[u8]]) -> bool {
         Keys::None => false,
         Keys::All => caches.iter().any(|c| c.is_strong()),
         Keys::Range { .. } => spec
-            .key_positions(args.len())
+            .key_positions(args)
             .filter_map(|p| args.get(p))
             .any(|k| caches.get(caches.resolve(k)).is_strong()),
     }
@@ -571,7 +571,7 @@ fn shard_set(shared: &Shared, spec: &CommandSpec, args: &[&[u8]]) -> ShardSet {
         Keys::None => ShardSet::None,
         Keys::All => ShardSet::All,
         Keys::Range { .. } => {
-            let mut pos = spec.key_positions(args.len());
+            let mut pos = spec.key_positions(args);
             let ks = &shared.keyspace;
             let Some(first) = pos.next() else {
                 return ShardSet::None;

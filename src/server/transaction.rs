@@ -149,7 +149,7 @@ fn run(
         .find(|q| q.id.spec().flags.has(Flags::WRITE));
     if let Some(q) = writes {
         let key = || {
-            let p = q.id.spec().key_positions(q.args.len()).next()?;
+            let p = q.id.spec().key_positions(&q.args).next()?;
             q.args.get(p).map(|k| k.as_ref())
         };
         if let Some(e) = shared.repl.write_refusal(key) {

@@ -75,6 +75,50 @@ impl SetV {
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &Str> {
         self.members.iter()
     }
+
+    /// True when Redis would keep this set in a compact encoding (intset or listpack),
+    /// which SSCAN returns in one page.
+    pub fn is_compact(&self) -> bool {
+        self.encoding() != "hashtable"
+    }
+}
+
+/// A member's place in SSCAN/ZSCAN/HSCAN order: a fixed 64-bit hash (FNV-1a with a final
+/// mix), the same on every server and after every restart, never 0 (the cursor that
+/// starts and ends a scan).
+pub fn scan_hash(member: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in member {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    // splitmix64's finaliser spreads FNV's weak low bits.
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    h.max(1)
+}
+
+/// One page of a collection scan ordered by [`scan_hash`]: the items whose hash is at
+/// least `cursor`, lowest hash first, at least `count` of them (all items of one hash go
+/// in one page), and the cursor of the next page (0 when done). Elements added or removed
+/// between calls never make a scan miss or repeat an element that stayed: the order does
+/// not depend on the collection's layout. O(n log n) per page.
+pub fn scan_page<T>(
+    items: impl Iterator<Item = (u64, T)>,
+    cursor: u64,
+    count: usize,
+) -> (u64, Vec<T>) {
+    let mut left: Vec<(u64, T)> = items.filter(|(h, _)| *h >= cursor).collect();
+    left.sort_unstable_by_key(|(h, _)| *h);
+    let mut end = count.max(1).min(left.len());
+    while end > 0 && end < left.len() && left[end].0 == left[end - 1].0 {
+        end += 1;
+    }
+    let next = left.get(end).map_or(0, |(h, _)| *h);
+    left.truncate(end);
+    (next, left.into_iter().map(|(_, t)| t).collect())
 }
 
 impl Coll for SetV {
@@ -176,5 +220,53 @@ mod tests {
         let t = s.take_index(0).map(|m| m.to_vec());
         assert!(t.is_some());
         assert_eq!(s.len(), 1);
+        let last = s.take_index(0).expect("last");
+        assert!(s.take_index(0).is_none());
+        assert_eq!((s.len(), s.mem()), (0, BASE_OVERHEAD), "{last:?}");
+    }
+
+    #[test]
+    fn scan_pages_cover_everything_once_while_the_set_changes() {
+        let mut s = SetV::default();
+        for i in 0..1000 {
+            s.insert(format!("m{i}").as_bytes());
+        }
+        assert!(!s.is_compact());
+        let page =
+            |s: &SetV, cursor| scan_page(s.iter().map(|m| (scan_hash(m), m.to_vec())), cursor, 10);
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0;
+        let mut pages = 0;
+        loop {
+            let (next, items) = page(&s, cursor);
+            assert!(items.len() >= 10 || next == 0);
+            for m in items {
+                assert!(seen.insert(m), "returned twice");
+            }
+            pages += 1;
+            // Members come and go between pages: the ones that stayed are all seen.
+            s.insert(format!("new{pages}").as_bytes());
+            s.remove(format!("new{}", pages - 1).as_bytes());
+            if next == 0 {
+                break;
+            }
+            assert!(next > cursor);
+            cursor = next;
+        }
+        for i in 0..1000 {
+            assert!(seen.contains(format!("m{i}").as_bytes()), "m{i} missed");
+        }
+        assert!(pages >= 100);
+        assert_eq!(scan_hash(b"abc"), scan_hash(b"abc"));
+        assert_ne!(scan_hash(b""), 0);
+    }
+
+    #[test]
+    fn one_hash_one_page() {
+        let items = [(5, 'a'), (5, 'b'), (5, 'c'), (9, 'd')];
+        let (next, page) = scan_page(items.into_iter(), 0, 1);
+        assert_eq!((next, page.len()), (9, 3));
+        let (next, page) = scan_page(items.into_iter(), 9, 1);
+        assert_eq!((next, page), (0, vec!['d']));
     }
 }
