@@ -48,8 +48,11 @@ impl ExpiryArg {
     }
 
     /// Parses `EX n`, `PX n`, `EXAT n` or `PXAT n` if the next argument is one of them.
-    fn parse_opt(kw: &str, args: &mut Args<'_>) -> Result<Option<ExpiryArg>, CmdError> {
-        let ctor: fn(i64) -> ExpiryArg = match kw {
+    /// The number is only read when the command runs ([`RawExpiry::deadline`]): Redis
+    /// reports a syntax error anywhere in the options before a bad number, and GETEX on a
+    /// missing key answers nil whatever the number.
+    fn parse_opt<'a>(kw: &str, args: &mut Args<'a>) -> Result<Option<RawExpiry<'a>>, CmdError> {
+        let unit: fn(i64) -> ExpiryArg = match kw {
             "EX" => ExpiryArg::Ex,
             "PX" => ExpiryArg::Px,
             "EXAT" => ExpiryArg::ExAt,
@@ -59,7 +62,25 @@ impl ExpiryArg {
         if args.is_empty() {
             return Err(CmdError::Syntax);
         }
-        Ok(Some(ctor(args.i64()?)))
+        Ok(Some(RawExpiry {
+            unit,
+            raw: args.bytes()?,
+        }))
+    }
+}
+
+/// An `EX`/`PX`/`EXAT`/`PXAT` option as sent: its number is parsed when the command runs.
+#[derive(Debug, Clone, Copy)]
+pub struct RawExpiry<'a> {
+    unit: fn(i64) -> ExpiryArg,
+    raw: &'a [u8],
+}
+
+impl RawExpiry<'_> {
+    /// The absolute deadline in unix ms: Redis's integer error for a number that does not
+    /// parse, its "invalid expire time" error for one out of range.
+    pub fn deadline(self, now: u64, cmd: &str) -> Result<u64, CmdError> {
+        (self.unit)(crate::protocol::args::parse_i64(self.raw)?).deadline(now, cmd)
     }
 }
 
@@ -98,7 +119,7 @@ pub struct Set<'a> {
     value: &'a [u8],
     cond: SetCond<'a>,
     get: bool,
-    expiry: Option<ExpiryArg>,
+    expiry: Option<RawExpiry<'a>>,
     keep_ttl: bool,
 }
 
@@ -304,7 +325,7 @@ impl<'a> Exec<'a> for DelIfEq<'a> {
 #[derive(Debug)]
 pub struct GetEx<'a> {
     key: &'a [u8],
-    expiry: Option<ExpiryArg>,
+    expiry: Option<RawExpiry<'a>>,
     persist: bool,
 }
 
@@ -329,11 +350,13 @@ impl<'a> Exec<'a> for GetEx<'a> {
         Ok(g)
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-        let at = match self.expiry {
-            Some(e) => Some(e.deadline(ctx.db.now, "getex")?),
-            None => None,
-        };
+        // As in Redis: a missing key is nil and another type WRONGTYPE before the expire
+        // time is even parsed.
         let v = ctx.get_str(self.key)?;
+        let at = match self.expiry {
+            Some(e) if v.is_some() => Some(e.deadline(ctx.db.now, "getex")?),
+            _ => None,
+        };
         if v.is_some() {
             if let Some(t) = at {
                 ctx.db.set_expire(self.key, Some(t))?;
