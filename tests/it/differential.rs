@@ -45,8 +45,10 @@ const TIME_BUDGET: Duration = Duration::from_secs(150);
 /// Every reply must come within this (a hung server fails the test instead of hanging it).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The key space: small, so that commands meet on the same keys.
-const KEYS: &[&str] = &["a", "b", "c", "d"];
+/// The key space: small, so that commands meet on the same keys. Each family prefers its
+/// own key (strings `a`, hashes `b`, lists `c`, sets `d`, sorted sets `e`), so values grow
+/// deep enough to be interesting, but every family also uses the others' keys (WRONGTYPE).
+const KEYS: &[&str] = &["a", "b", "c", "d", "e"];
 
 /// A `redis-server` on a free loopback port, killed (by PID) on drop.
 struct RedisServer {
@@ -212,6 +214,31 @@ fn key() -> BoxedStrategy<String> {
 
 fn keys(n: std::ops::RangeInclusive<usize>) -> BoxedStrategy<Vec<String>> {
     prop::collection::vec(key(), n).boxed()
+}
+
+/// A key, more often `home` than any other.
+fn key_near(home: &'static str) -> BoxedStrategy<String> {
+    prop_oneof![3 => Just(home.to_string()), 2 => key()].boxed()
+}
+
+fn keys_near(home: &'static str, n: std::ops::RangeInclusive<usize>) -> BoxedStrategy<Vec<String>> {
+    prop::collection::vec(key_near(home), n).boxed()
+}
+
+/// `numkeys key ...`: mostly the right count, sometimes a wrong or invalid one.
+fn numkeys(home: &'static str) -> BoxedStrategy<Vec<String>> {
+    (
+        keys_near(home, 1..=3),
+        prop_oneof![
+            3 => Just(None),
+            1 => prop::sample::select(&["0", "1", "3", "-1", "abc"][..]).prop_map(Some),
+        ],
+    )
+        .prop_map(|(k, n)| {
+            let n = n.map_or_else(|| k.len().to_string(), String::from);
+            std::iter::once(n).chain(k).collect()
+        })
+        .boxed()
 }
 
 /// One of `edge` or a generated value, as a string.
@@ -440,6 +467,8 @@ type Family = Vec<(&'static str, BoxedStrategy<Cmd>)>;
 
 /// String commands.
 fn strings_cmd() -> Family {
+    let key = || key_near("a");
+    let keys = |n| keys_near("a", n);
     let set_opts = (
         prop::sample::select(&["", "NX", "XX", "NX XX"][..]),
         prop::sample::select(&["", "", "GET"][..]),
@@ -692,6 +721,7 @@ fn keys_cmd() -> Family {
 
 /// Hash commands.
 fn hash_cmd() -> Family {
+    let key = || key_near("b");
     let kf = || (key(), field());
     vec![
         (
@@ -754,6 +784,7 @@ fn hash_cmd() -> Family {
 
 /// List commands.
 fn list_cmd() -> Family {
+    let key = || key_near("c");
     let side = || prop::sample::select(&["LEFT", "RIGHT", "left", "UP"][..]);
     let push = |name: &'static str| {
         (key(), members(1..=3))
@@ -842,16 +873,10 @@ fn list_cmd() -> Family {
         ),
         (
             "lmpop",
-            (
-                prop::sample::select(&["1", "2", "3", "0", "-1", "abc"][..]),
-                keys(1..=3),
-                side(),
-                prop::option::of(count()),
-            )
-                .prop_map(|(n, k, s, c)| {
+            (numkeys("c"), side(), prop::option::of(count()))
+                .prop_map(|(k, s, c)| {
                     cmd!(
                         "LMPOP",
-                        n,
                         k,
                         s,
                         c.map(|c| vec!["COUNT".to_string(), c]).unwrap_or_default()
@@ -864,6 +889,8 @@ fn list_cmd() -> Family {
 
 /// Set commands.
 fn set_cmd() -> Family {
+    let key = || key_near("d");
+    let keys = |n| keys_near("d", n);
     let multi = |name: &'static str| keys(1..=3).prop_map(move |k| cmd!(name, k)).boxed();
     let store = |name: &'static str| {
         (key(), keys(1..=3))
@@ -909,14 +936,12 @@ fn set_cmd() -> Family {
         (
             "sintercard",
             (
-                prop::sample::select(&["1", "2", "3", "0", "abc"][..]),
-                keys(1..=3),
+                numkeys("d"),
                 prop::sample::select(&["", "LIMIT 0", "LIMIT 1", "LIMIT -1", "LIMIT"][..]),
             )
-                .prop_map(|(n, k, l)| {
+                .prop_map(|(k, l)| {
                     cmd!(
                         "SINTERCARD",
-                        n,
                         k,
                         l.split(' ')
                             .filter(|w| !w.is_empty())
@@ -949,6 +974,7 @@ const NO_WEIGHTS: &[&[&str]] = &[&["", "WITHSCORES"]];
 
 /// Sorted-set commands.
 fn zset_cmd() -> Family {
+    let key = || key_near("e");
     let score = || {
         pick(
             &[
@@ -971,16 +997,15 @@ fn zset_cmd() -> Family {
     let numkeys_cmd = |name: &'static str, store: bool, scores: bool| {
         (
             key(),
-            prop::sample::select(&["1", "2", "3", "0", "abc"][..]),
-            keys(1..=3),
+            numkeys("e"),
             options(if scores { WITH_WEIGHTS } else { NO_WEIGHTS }),
         )
-            .prop_map(move |(d, n, k, mut o)| {
+            .prop_map(move |(d, k, mut o)| {
                 if store {
                     o.retain(|w| w != "WITHSCORES");
-                    cmd!(name, d, n, k, o)
+                    cmd!(name, d, k, o)
                 } else {
-                    cmd!(name, n, k, o)
+                    cmd!(name, k, o)
                 }
             })
             .boxed()
