@@ -604,7 +604,8 @@ fn strings_cmd() -> Family {
                         "10",
                         "-1",
                         "abc",
-                        "536870911",
+                        // Past the 512 MB limit: an error. (Not 536870911: that would make
+                        // both servers allocate 512 MB, and a GET read it all back.)
                         "536870912",
                         "9223372036854775807",
                     ][..],
