@@ -960,3 +960,34 @@ async fn option_errors_come_before_number_errors() {
     );
     assert_eq!(try_run::<String>(&mut c, &["GET", "s"]).await.unwrap(), "v");
 }
+
+/// Found by the differential test: Redis reads INCRBYFLOAT's numbers with C `strtold`,
+/// which takes hex floats, in the increment and in the stored value.
+#[tokio::test]
+async fn incrbyfloat_reads_hex_like_strtold() {
+    let s = TestServer::start();
+    let mut c = s.conn().await;
+    assert_eq!(
+        try_run::<String>(&mut c, &["INCRBYFLOAT", "f", "0x10"])
+            .await
+            .unwrap(),
+        "16"
+    );
+    assert_eq!(
+        try_run::<String>(&mut c, &["INCRBYFLOAT", "f", "-0x1.8p1"])
+            .await
+            .unwrap(),
+        "13"
+    );
+    try_run::<()>(&mut c, &["SET", "h", "0x10"]).await.unwrap();
+    assert_eq!(
+        try_run::<String>(&mut c, &["INCRBYFLOAT", "h", "1"])
+            .await
+            .unwrap(),
+        "17"
+    );
+    assert_eq!(
+        err(&mut c, &["INCRBYFLOAT", "f", "0x"]).await,
+        "ERR value is not a valid float"
+    );
+}

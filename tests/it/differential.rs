@@ -271,6 +271,7 @@ fn value() -> BoxedStrategy<String> {
             "+1",
             "1e3",
             "inf",
+            "0x10",
         ],
         "[a-z0-9]{0,6}".boxed(),
     )
@@ -306,10 +307,9 @@ fn int() -> BoxedStrategy<String> {
     )
 }
 
-/// A float argument, valid or not. Redis parses these with C `strtold`, so it also takes
-/// hex (`0x10`) and values beyond f64's range (`1e400`) that Terrace's f64 does not: a
-/// known difference (see `long_double_rounding`), so neither is generated here nor stored
-/// by [`value`].
+/// A float argument, valid or not, hex included (C `strtold` reads it). Not generated:
+/// numbers beyond f64's range (`1e400`), which Redis's `long double` takes and Terrace's
+/// f64 does not, a known difference (see `long_double_rounding`).
 fn float() -> BoxedStrategy<String> {
     pick(
         &[
@@ -336,6 +336,9 @@ fn float() -> BoxedStrategy<String> {
             "10",
             "17",
             "1.1",
+            "0x10",
+            "-0x1.8p1",
+            "0x",
         ],
         (-1000i32..1000)
             .prop_map(|i| format!("{}", f64::from(i) / 8.0))
