@@ -612,8 +612,27 @@ impl<'a> Exec<'a> for IncrByFloat<'a> {
 
 /// Formats an INCRBYFLOAT result like Redis: no exponent, no trailing zeros, and rounded to
 /// 15 significant digits when that reads back within a few ulps, so `0.1 + 0.2` is `0.3`
-/// as in Redis (which computes in long double and prints 17 digits).
+/// as in Redis (which computes in long double and prints `%.17Lf`), and with at most 17
+/// decimals.
 pub fn format_float(v: f64) -> String {
+    let text = format_float_digits(v);
+    // Redis prints `%.17Lf`: never more than 17 decimals, so 1e-18 is "0" (and so is -1e-18:
+    // Redis turns "-0" into "0").
+    let decimals = text.split_once('.').map_or(0, |(_, d)| d.len());
+    if decimals <= 17 {
+        return text;
+    }
+    let fixed = format!("{v:.17}");
+    let trimmed = fixed.trim_end_matches('0').trim_end_matches('.');
+    if trimmed == "-0" {
+        "0".to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// [`format_float`] before the 17-decimal cut.
+fn format_float_digits(v: f64) -> String {
     let shortest = format!("{v}");
     let sig = shortest
         .trim_start_matches(['-', '0', '.'])
@@ -735,6 +754,12 @@ mod tests {
         assert_eq!(format_float(-1.5), "-1.5");
         assert_eq!(format_float(3.0e18), "3000000000000000000");
         assert_eq!(format_float(1.0 / 3.0), "0.3333333333333333");
+        // At most 17 decimals, as Redis's %.17Lf (found by the differential test).
+        assert_eq!(format_float(1e-18), "0");
+        assert_eq!(format_float(-1e-18), "0");
+        assert_eq!(format_float(1.234567890123e-10), "0.00000000012345679");
+        assert_eq!(format_float(1e-17), "0.00000000000000001");
+        assert_eq!(format_float(5e-17), "0.00000000000000005");
     }
 
     #[test]
