@@ -990,4 +990,17 @@ async fn incrbyfloat_reads_hex_like_strtold() {
         err(&mut c, &["INCRBYFLOAT", "f", "0x"]).await,
         "ERR value is not a valid float"
     );
+    // Beyond long double's range strtold reports ERANGE: not a float (not the NaN/Infinity
+    // error that a number within it which overflows gets).
+    assert_eq!(
+        err(&mut c, &["INCRBYFLOAT", "f", "1e5000"]).await,
+        "ERR value is not a valid float"
+    );
+    try_run::<()>(&mut c, &["SET", "big", "1e39223372036854775807"])
+        .await
+        .unwrap();
+    assert_eq!(
+        err(&mut c, &["INCRBYFLOAT", "big", "0"]).await,
+        "ERR value is not a valid float"
+    );
 }
