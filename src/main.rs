@@ -137,6 +137,17 @@ enum Cmd {
         #[arg(long = "log-format", env = "TERRACE_LOG_FORMAT")]
         log_format: Option<LogFormat>,
     },
+    /// List the commands this build serves (one name a line), or with --markdown the
+    /// README's table of them, from the one command table.
+    Commands {
+        /// Print the markdown tables (one per command group) instead of the names.
+        #[arg(long)]
+        markdown: bool,
+        /// With --markdown: write the tables into this README between its
+        /// `<!-- commands:begin ... -->` and `<!-- commands:end -->` lines instead of printing.
+        #[arg(long, requires = "markdown")]
+        readme: Option<PathBuf>,
+    },
     /// Validate a config file: prints a summary, or every error with its field path.
     Check {
         /// The cluster config file (YAML).
@@ -151,6 +162,7 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Commands { markdown, readme } => commands(markdown, readme),
         Cmd::Status {
             config,
             timeout_ms,
@@ -428,4 +440,43 @@ fn init_logging(level: &str, format: LogFormat) {
             .with_current_span(false)
             .init(),
     }
+}
+
+/// `terrace commands`: the names, the markdown, or the README rewritten.
+fn commands(markdown: bool, readme: Option<PathBuf>) -> ExitCode {
+    use terrace::command::{SPECS, docs};
+    if !markdown {
+        for s in SPECS {
+            println!("{}", s.name);
+        }
+        return ExitCode::SUCCESS;
+    }
+    let table = docs::markdown();
+    let Some(path) = readme else {
+        print!("{table}");
+        return ExitCode::SUCCESS;
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("terrace commands: cannot read {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(new) = docs::splice(&text, &table) else {
+        eprintln!(
+            "terrace commands: {} has no `{}` ... `{}` lines",
+            path.display(),
+            docs::BEGIN,
+            docs::END
+        );
+        return ExitCode::FAILURE;
+    };
+    if new != text
+        && let Err(e) = std::fs::write(&path, new)
+    {
+        eprintln!("terrace commands: cannot write {}: {e}", path.display());
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }

@@ -36,7 +36,8 @@ pub struct SetExpiry<'a> {
 impl<'a> SetExpiry<'a> {
     fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         let key = args.bytes()?;
-        let when = args.i64()?;
+        // Redis checks the options before it parses the time.
+        let when = args.bytes()?;
         let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
         while let Some(opt) = args.next_opt() {
             match String::from_utf8_lossy(opt).to_ascii_uppercase().as_str() {
@@ -69,6 +70,7 @@ impl<'a> SetExpiry<'a> {
             (_, true, ..) => Cond::Xx,
             _ => Cond::Always,
         };
+        let when = crate::protocol::args::parse_i64(when)?;
         Ok(SetExpiry { key, when, cond })
     }
 

@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod connection;
 pub mod ctx;
 pub mod debug;
+pub mod docs;
 pub mod expire;
 pub mod hash;
 pub mod introspect;

@@ -49,8 +49,11 @@ impl ExpiryArg {
     }
 
     /// Parses `EX n`, `PX n`, `EXAT n` or `PXAT n` if the next argument is one of them.
-    fn parse_opt(kw: &str, args: &mut Args<'_>) -> Result<Option<ExpiryArg>, CmdError> {
-        let ctor: fn(i64) -> ExpiryArg = match kw {
+    /// The number is only read when the command runs ([`RawExpiry::deadline`]): Redis
+    /// reports a syntax error anywhere in the options before a bad number, and GETEX on a
+    /// missing key answers nil whatever the number.
+    fn parse_opt<'a>(kw: &str, args: &mut Args<'a>) -> Result<Option<RawExpiry<'a>>, CmdError> {
+        let unit: fn(i64) -> ExpiryArg = match kw {
             "EX" => ExpiryArg::Ex,
             "PX" => ExpiryArg::Px,
             "EXAT" => ExpiryArg::ExAt,
@@ -60,7 +63,25 @@ impl ExpiryArg {
         if args.is_empty() {
             return Err(CmdError::Syntax);
         }
-        Ok(Some(ctor(args.i64()?)))
+        Ok(Some(RawExpiry {
+            unit,
+            raw: args.bytes()?,
+        }))
+    }
+}
+
+/// An `EX`/`PX`/`EXAT`/`PXAT` option as sent: its number is parsed when the command runs.
+#[derive(Debug, Clone, Copy)]
+pub struct RawExpiry<'a> {
+    unit: fn(i64) -> ExpiryArg,
+    raw: &'a [u8],
+}
+
+impl RawExpiry<'_> {
+    /// The absolute deadline in unix ms: Redis's integer error for a number that does not
+    /// parse, its "invalid expire time" error for one out of range.
+    pub fn deadline(self, now: u64, cmd: &str) -> Result<u64, CmdError> {
+        (self.unit)(crate::protocol::args::parse_i64(self.raw)?).deadline(now, cmd)
     }
 }
 
@@ -99,7 +120,7 @@ pub struct Set<'a> {
     value: &'a [u8],
     cond: SetCond<'a>,
     get: bool,
-    expiry: Option<ExpiryArg>,
+    expiry: Option<RawExpiry<'a>>,
     keep_ttl: bool,
 }
 
@@ -315,7 +336,7 @@ impl<'a> Exec<'a> for DelIfEq<'a> {
 #[derive(Debug)]
 pub struct GetEx<'a> {
     key: &'a [u8],
-    expiry: Option<ExpiryArg>,
+    expiry: Option<RawExpiry<'a>>,
     persist: bool,
 }
 
@@ -340,11 +361,13 @@ impl<'a> Exec<'a> for GetEx<'a> {
         Ok(g)
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-        let at = match self.expiry {
-            Some(e) => Some(e.deadline(ctx.db.now, "getex")?),
-            None => None,
-        };
+        // As in Redis: a missing key is nil and another type WRONGTYPE before the expire
+        // time is even parsed.
         let v = ctx.get_str(self.key)?;
+        let at = match self.expiry {
+            Some(e) if v.is_some() => Some(e.deadline(ctx.db.now, "getex")?),
+            _ => None,
+        };
         if v.is_some() {
             if let Some(t) = at {
                 ctx.db.set_expire(self.key, Some(t))?;
@@ -608,8 +631,27 @@ impl<'a> Exec<'a> for IncrByFloat<'a> {
 
 /// Formats an INCRBYFLOAT result like Redis: no exponent, no trailing zeros, and rounded to
 /// 15 significant digits when that reads back within a few ulps, so `0.1 + 0.2` is `0.3`
-/// as in Redis (which computes in long double and prints 17 digits).
+/// as in Redis (which computes in long double and prints `%.17Lf`), and with at most 17
+/// decimals.
 pub fn format_float(v: f64) -> String {
+    let text = format_float_digits(v);
+    // Redis prints `%.17Lf`: never more than 17 decimals, so 1e-18 is "0" (and so is -1e-18:
+    // Redis turns "-0" into "0").
+    let decimals = text.split_once('.').map_or(0, |(_, d)| d.len());
+    if decimals <= 17 {
+        return text;
+    }
+    let fixed = format!("{v:.17}");
+    let trimmed = fixed.trim_end_matches('0').trim_end_matches('.');
+    if trimmed == "-0" {
+        "0".to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// [`format_float`] before the 17-decimal cut.
+fn format_float_digits(v: f64) -> String {
     let shortest = format!("{v}");
     let sig = shortest
         .trim_start_matches(['-', '0', '.'])
@@ -732,6 +774,12 @@ mod tests {
         assert_eq!(format_float(-1.5), "-1.5");
         assert_eq!(format_float(3.0e18), "3000000000000000000");
         assert_eq!(format_float(1.0 / 3.0), "0.3333333333333333");
+        // At most 17 decimals, as Redis's %.17Lf (found by the differential test).
+        assert_eq!(format_float(1e-18), "0");
+        assert_eq!(format_float(-1e-18), "0");
+        assert_eq!(format_float(1.234567890123e-10), "0.00000000012345679");
+        assert_eq!(format_float(1e-17), "0.00000000000000001");
+        assert_eq!(format_float(5e-17), "0.00000000000000005");
     }
 
     #[test]

@@ -913,3 +913,94 @@ async fn auth_with_requirepass() {
         .unwrap();
     assert_eq!(try_run::<String>(&mut c, &["GET", "k"]).await.unwrap(), "v");
 }
+
+/// Found by the differential test (differential.rs): Redis reads the options before the
+/// expire time's number, and GETEX looks the key up before it reads the number.
+#[tokio::test]
+async fn option_errors_come_before_number_errors() {
+    let s = TestServer::start();
+    let mut c = s.conn().await;
+    // GETEX on a missing key is nil whatever its expire time; on a string, the time is checked.
+    for args in [
+        ["GETEX", "nokey", "EX", "0"],
+        ["GETEX", "nokey", "EXAT", "abc"],
+    ] {
+        assert_eq!(try_run::<Value>(&mut c, &args).await.unwrap(), Value::Nil);
+    }
+    try_run::<()>(&mut c, &["SET", "s", "v"]).await.unwrap();
+    assert_eq!(
+        err(&mut c, &["GETEX", "s", "EX", "0"]).await,
+        "ERR invalid expire time in 'getex' command"
+    );
+    assert_eq!(
+        err(&mut c, &["GETEX", "s", "PX", "abc"]).await,
+        "ERR value is not an integer or out of range"
+    );
+    // SET: a syntax error after a bad number is still a syntax error.
+    assert_eq!(
+        err(&mut c, &["SET", "s", "v", "EX", "abc", "NX", "XX"]).await,
+        "ERR syntax error"
+    );
+    assert_eq!(
+        err(&mut c, &["SET", "s", "v", "EX", "abc"]).await,
+        "ERR value is not an integer or out of range"
+    );
+    // EXPIRE: a bad option before a bad number.
+    assert_eq!(
+        err(&mut c, &["EXPIREAT", "s", "abc", "NX", "XX", "extra"]).await,
+        "ERR Unsupported option extra"
+    );
+    assert_eq!(
+        err(&mut c, &["EXPIRE", "s", "abc", "NX", "XX"]).await,
+        "ERR NX and XX, GT or LT options at the same time are not compatible"
+    );
+    assert_eq!(
+        err(&mut c, &["EXPIRE", "s", "abc", "NX"]).await,
+        "ERR value is not an integer or out of range"
+    );
+    assert_eq!(try_run::<String>(&mut c, &["GET", "s"]).await.unwrap(), "v");
+}
+
+/// Found by the differential test: Redis reads INCRBYFLOAT's numbers with C `strtold`,
+/// which takes hex floats, in the increment and in the stored value.
+#[tokio::test]
+async fn incrbyfloat_reads_hex_like_strtold() {
+    let s = TestServer::start();
+    let mut c = s.conn().await;
+    assert_eq!(
+        try_run::<String>(&mut c, &["INCRBYFLOAT", "f", "0x10"])
+            .await
+            .unwrap(),
+        "16"
+    );
+    assert_eq!(
+        try_run::<String>(&mut c, &["INCRBYFLOAT", "f", "-0x1.8p1"])
+            .await
+            .unwrap(),
+        "13"
+    );
+    try_run::<()>(&mut c, &["SET", "h", "0x10"]).await.unwrap();
+    assert_eq!(
+        try_run::<String>(&mut c, &["INCRBYFLOAT", "h", "1"])
+            .await
+            .unwrap(),
+        "17"
+    );
+    assert_eq!(
+        err(&mut c, &["INCRBYFLOAT", "f", "0x"]).await,
+        "ERR value is not a valid float"
+    );
+    // Beyond long double's range strtold reports ERANGE: not a float (not the NaN/Infinity
+    // error that a number within it which overflows gets).
+    assert_eq!(
+        err(&mut c, &["INCRBYFLOAT", "f", "1e5000"]).await,
+        "ERR value is not a valid float"
+    );
+    try_run::<()>(&mut c, &["SET", "big", "1e39223372036854775807"])
+        .await
+        .unwrap();
+    assert_eq!(
+        err(&mut c, &["INCRBYFLOAT", "big", "0"]).await,
+        "ERR value is not a valid float"
+    );
+}

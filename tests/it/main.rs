@@ -5,6 +5,7 @@ mod bad_input;
 mod caches;
 mod cli;
 mod commands;
+mod differential;
 mod expiry;
 mod failover;
 mod hash;
