@@ -603,22 +603,25 @@ impl<'a> Exec<'a> for DecrBy<'a> {
 #[derive(Debug)]
 pub struct IncrByFloat<'a> {
     key: &'a [u8],
-    by: f64,
+    /// Read after the key's type is checked: Redis answers WRONGTYPE before a bad increment.
+    by: &'a [u8],
 }
 
 impl<'a> Exec<'a> for IncrByFloat<'a> {
     fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         Ok(IncrByFloat {
             key: args.bytes()?,
-            by: args.f64()?,
+            by: args.bytes()?,
         })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-        let cur = match ctx.peek_str(self.key)? {
+        let cur = ctx.peek_str(self.key)?;
+        let by = parse_f64(self.by)?;
+        let cur = match cur {
             Some(v) => parse_f64(&v)?,
             None => 0.0,
         };
-        let new = cur + self.by;
+        let new = cur + by;
         if !new.is_finite() {
             return Err(CmdError::err("increment would produce NaN or Infinity"));
         }

@@ -89,9 +89,12 @@ fn with_zset<R>(
 
 /// Parses `min max` of a score range (`(` for exclusive, `-inf`/`+inf`).
 fn score_range(min: &[u8], max: &[u8]) -> Result<ScoreRange, CmdError> {
+    // Redis reads a bound with strtod and checks that it stopped at the end: an empty
+    // number (`(` alone, or an empty argument) reads as 0.
+    let num = |b: &[u8]| if b.is_empty() { Ok(0.0) } else { parse_f64(b) };
     let bound = |b: &[u8]| match b.strip_prefix(b"(") {
-        Some(rest) => parse_f64(rest).map(|v| (v, true)),
-        None => parse_f64(b).map(|v| (v, false)),
+        Some(rest) => num(rest).map(|v| (v, true)),
+        None => num(b).map(|v| (v, false)),
     };
     match (bound(min), bound(max)) {
         (Ok((min, min_ex)), Ok((max, max_ex))) => Ok(ScoreRange {
@@ -586,7 +589,9 @@ impl<'a> RangeReq<'a> {
         }
         let rev = rev_opt.unwrap_or(false);
         let by = by_opt.unwrap_or(By::Rank);
-        if limit.is_some() && by == By::Rank {
+        // Redis checks the count only: `LIMIT offset -1` (no limit) passes, and an index
+        // range then ignores the offset.
+        if by == By::Rank && limit.take().is_some_and(|(_, count)| count != -1) {
             return Err(CmdError::err(
                 "syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
             ));
@@ -882,10 +887,10 @@ pub struct ZPopMin<'a>(ZPop<'a>);
 pub struct ZPopMax<'a>(ZPop<'a>);
 
 impl<'a> ZPop<'a> {
-    fn parse_as(args: &mut Args<'a>, name: &str) -> Result<ZPop<'a>, CmdError> {
+    fn parse_as(args: &mut Args<'a>) -> Result<ZPop<'a>, CmdError> {
         let key = args.bytes()?;
         if args.remaining() > 1 {
-            return Err(CmdError::WrongArity(name.to_string()));
+            return Err(CmdError::Syntax);
         }
         let count = args.next_opt().map(positive).transpose()?;
         Ok(ZPop { key, count })
@@ -910,7 +915,7 @@ impl<'a> ZPop<'a> {
 
 impl<'a> Exec<'a> for ZPopMin<'a> {
     fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
-        Ok(ZPopMin(ZPop::parse_as(args, "zpopmin")?))
+        Ok(ZPopMin(ZPop::parse_as(args)?))
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
         self.0.run(ctx, false)
@@ -919,7 +924,7 @@ impl<'a> Exec<'a> for ZPopMin<'a> {
 
 impl<'a> Exec<'a> for ZPopMax<'a> {
     fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
-        Ok(ZPopMax(ZPop::parse_as(args, "zpopmax")?))
+        Ok(ZPopMax(ZPop::parse_as(args)?))
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
         self.0.run(ctx, true)
@@ -1167,6 +1172,9 @@ struct Combine<'a> {
     weights: Vec<f64>,
     aggregate: Aggregate,
     withscores: bool,
+    /// An error in the options after the keys: Redis reports it only after it has
+    /// looked the keys up (WRONGTYPE first).
+    bad_option: Option<CmdError>,
 }
 
 impl<'a> Combine<'a> {
@@ -1194,7 +1202,23 @@ impl<'a> Combine<'a> {
             keys,
             aggregate: Aggregate::Sum,
             withscores: false,
+            bad_option: None,
         };
+        if let Err(e) = c.parse_options(args, op, store, n) {
+            c.bad_option = Some(e);
+        }
+        Ok(c)
+    }
+
+    /// The options after the keys.
+    fn parse_options(
+        &mut self,
+        args: &mut Args<'a>,
+        op: SetOp,
+        store: bool,
+        n: usize,
+    ) -> Result<(), CmdError> {
+        let c = self;
         while !args.is_empty() {
             if op != SetOp::Diff && args.remaining() > n && args.eat("WEIGHTS") {
                 for w in c.weights.iter_mut() {
@@ -1214,12 +1238,15 @@ impl<'a> Combine<'a> {
                 return Err(CmdError::Syntax);
             }
         }
-        Ok(c)
+        Ok(())
     }
 
     /// Computes the result over the inputs at the keys.
     fn compute(&self, ctx: &mut ExecCtx<'_>, op: SetOp, write: bool) -> Result<ZSetV, CmdError> {
         let srcs = load(ctx, &self.keys, write)?;
+        if let Some(e) = &self.bad_option {
+            return Err(e.clone());
+        }
         Ok(combine(op, &srcs, &self.weights, self.aggregate, None).0)
     }
 }
@@ -1449,6 +1476,14 @@ mod tests {
         T::parse(&mut Args::new(items))
     }
 
+    /// The option error a ZUNION-like command reports after its key lookups.
+    fn deferred(r: Result<Combine<'_>, CmdError>) -> String {
+        r.ok()
+            .and_then(|c| c.bad_option)
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
     fn msg<T>(r: Result<T, CmdError>) -> String {
         r.err().map(|e| e.to_string()).unwrap_or_default()
     }
@@ -1611,19 +1646,19 @@ mod tests {
         );
         assert_eq!(msg(parse::<ZUnion<'_>>(&[b"2", b"z"])), "ERR syntax error");
         assert_eq!(
-            msg(parse::<ZUnion<'_>>(&[b"1", b"z", b"WEIGHTS", b"x"])),
+            deferred(parse::<ZUnion<'_>>(&[b"1", b"z", b"WEIGHTS", b"x"]).map(|c| c.0)),
             "ERR weight value is not a float"
         );
         assert_eq!(
-            msg(parse::<ZInter<'_>>(&[b"1", b"z", b"AGGREGATE", b"foo"])),
+            deferred(parse::<ZInter<'_>>(&[b"1", b"z", b"AGGREGATE", b"foo"]).map(|c| c.0)),
             "ERR syntax error"
         );
         assert_eq!(
-            msg(parse::<ZDiff<'_>>(&[b"1", b"z", b"WEIGHTS", b"1"])),
+            deferred(parse::<ZDiff<'_>>(&[b"1", b"z", b"WEIGHTS", b"1"]).map(|c| c.0)),
             "ERR syntax error"
         );
         assert_eq!(
-            msg(parse::<ZInterStore<'_>>(&[b"d", b"1", b"z", b"WITHSCORES"])),
+            deferred(parse::<ZInterStore<'_>>(&[b"d", b"1", b"z", b"WITHSCORES"]).map(|c| c.c)),
             "ERR syntax error"
         );
         assert_eq!(
