@@ -117,7 +117,7 @@ fn clients(srv: &Shared) -> Lines {
             "maxclients",
             Stats::get(&srv.settings.maxclients).to_string(),
         ),
-        ("blocked_clients", "0".to_string()),
+        ("blocked_clients", srv.blocking.blocked().to_string()),
         ("tracking_clients", srv.tracking.clients().to_string()),
     ]
 }

@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use super::ctx::ExecCtx;
 use super::keys::help;
-use super::spec::{CommandSpec, Flags, Keys};
+use super::spec::{CommandSpec, Flags};
 use super::{CmdError, CommandId, Exec, SPECS};
 use crate::protocol::{Args, Reply};
 use crate::store::pattern;
@@ -231,11 +231,11 @@ fn getkeys(cmd: &[&[u8]]) -> Result<Reply, CmdError> {
             "Invalid number of arguments specified for command",
         ));
     }
-    if !matches!(spec.keys, Keys::Range { .. }) {
+    if !spec.keys.named() {
         return Err(CmdError::err("The command has no key arguments"));
     }
     Ok(Reply::bulks(
-        spec.key_positions(cmd.len())
+        spec.key_positions(cmd)
             .map(|p| Bytes::copy_from_slice(cmd[p])),
     ))
 }

@@ -26,8 +26,11 @@ impl Flags {
     pub const NO_MULTI: Flags = Flags(1 << 8);
     /// Not allowed in scripts.
     pub const NOSCRIPT: Flags = Flags(1 << 9);
+    /// May block the client until a key is ready or a timeout (BLPOP, BZPOPMIN, ...):
+    /// never forwarded to another stripe (see `cluster::route`).
+    pub const BLOCKING: Flags = Flags(1 << 10);
 
-    const NAMES: [(Flags, &'static str); 10] = [
+    const NAMES: [(Flags, &'static str); 11] = [
         (Flags::WRITE, "write"),
         (Flags::READONLY, "readonly"),
         (Flags::DENYOOM, "denyoom"),
@@ -38,6 +41,7 @@ impl Flags {
         (Flags::STALE, "stale"),
         (Flags::NO_MULTI, "no_multi"),
         (Flags::NOSCRIPT, "noscript"),
+        (Flags::BLOCKING, "blocking"),
     ];
 
     /// Both sets of flags.
@@ -84,6 +88,21 @@ pub enum Keys {
     /// No key arguments, but the command reads or changes the whole keyspace (KEYS,
     /// DBSIZE, FLUSHALL, INFO keyspace).
     All,
+    /// A key count at position `at` (counted like `Range`), followed by that many keys
+    /// (LMPOP, BLMPOP, SINTERCARD, ZUNION, ...). A count that is not a positive integer,
+    /// or larger than the arguments left, gives no keys: the command's own parser then
+    /// answers its error.
+    NumKeys {
+        /// Position of the key count.
+        at: i32,
+    },
+}
+
+impl Keys {
+    /// True for commands that name their keys in their arguments (`Range`, `NumKeys`).
+    pub const fn named(&self) -> bool {
+        matches!(self, Keys::Range { .. } | Keys::NumKeys { .. })
+    }
 }
 
 /// One command (or one subcommand of a container such as CLIENT).
@@ -140,6 +159,12 @@ impl CommandSpec {
         self
     }
 
+    /// With a key count at `at`, the keys following it.
+    pub const fn numkeys(mut self, at: i32) -> CommandSpec {
+        self.keys = Keys::NumKeys { at };
+        self
+    }
+
     /// Touches the whole keyspace.
     pub const fn all_keys(mut self) -> CommandSpec {
         self.keys = Keys::All;
@@ -170,7 +195,8 @@ impl CommandSpec {
     }
 
     /// Positions of the keys in `args` (which includes the command name).
-    pub fn key_positions(&self, argc: usize) -> impl Iterator<Item = usize> {
+    pub fn key_positions<A: AsRef<[u8]>>(&self, args: &[A]) -> impl Iterator<Item = usize> {
+        let argc = args.len();
         let (first, last, step) = match self.keys {
             Keys::Range { first, last, step } => {
                 let last = if last < 0 {
@@ -184,6 +210,16 @@ impl CommandSpec {
                     i64::from(step.max(1)),
                 )
             }
+            Keys::NumKeys { at } => {
+                let n = args
+                    .get(at as usize)
+                    .and_then(|n| crate::protocol::args::parse_i64(n.as_ref()).ok())
+                    .filter(|&n| n > 0 && n < argc as i64 - i64::from(at));
+                match n {
+                    Some(n) => (i64::from(at) + 1, i64::from(at) + n, 1),
+                    None => (1, 0, 1),
+                }
+            }
             Keys::None | Keys::All => (1, 0, 1),
         };
         (first..=last).step_by(step as usize).map(|i| i as usize)
@@ -193,7 +229,7 @@ impl CommandSpec {
     pub fn key_triple(&self) -> (i64, i64, i64) {
         match self.keys {
             Keys::Range { first, last, step } => (first.into(), last.into(), step.into()),
-            Keys::None | Keys::All => (0, 0, 0),
+            Keys::None | Keys::All | Keys::NumKeys { .. } => (0, 0, 0),
         }
     }
 }
@@ -206,12 +242,19 @@ mod tests {
     fn arity_and_keys() {
         let mset = CommandSpec::new("mset", -3, "string", "1.0.1", "").keys(1, -1, 2);
         assert!(mset.arity_ok(3) && mset.arity_ok(5) && !mset.arity_ok(2));
-        assert_eq!(mset.key_positions(5).collect::<Vec<_>>(), vec![1, 3]);
+        assert_eq!(mset.key_positions(&["mset", "a", "1", "b", "2"]).collect::<Vec<_>>(), vec![1, 3]);
         let get = CommandSpec::new("get", 2, "string", "1.0.0", "").keys(1, 1, 1);
         assert!(get.arity_ok(2) && !get.arity_ok(3));
-        assert_eq!(get.key_positions(2).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(get.key_positions(&["get", "k"]).collect::<Vec<_>>(), vec![1]);
         let ping = CommandSpec::new("ping", -1, "connection", "1.0.0", "");
-        assert_eq!(ping.key_positions(3).count(), 0);
+        assert_eq!(ping.key_positions(&["ping", "a", "b"]).count(), 0);
+        let lmpop = CommandSpec::new("lmpop", -4, "list", "7.0.0", "").numkeys(1);
+        let keys = |args: &[&str]| lmpop.key_positions(args).collect::<Vec<_>>();
+        assert_eq!(keys(&["lmpop", "2", "a", "b", "LEFT"]), vec![2, 3]);
+        assert_eq!(keys(&["lmpop", "1", "a", "LEFT"]), vec![2]);
+        for bad in ["0", "-1", "x", "3"] {
+            assert!(keys(&["lmpop", bad, "a", "LEFT"]).is_empty(), "{bad}");
+        }
         assert!(Flags::WRITE.with(Flags::FAST).has(Flags::FAST));
         assert_eq!(
             (Flags::WRITE | Flags::DENYOOM).names().collect::<Vec<_>>(),

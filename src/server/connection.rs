@@ -106,6 +106,16 @@ pub async fn serve(
                         // WAIT, FAILOVER: the batch waits here, in order.
                         reply = crate::replication::run_blocked(&shared, b).await;
                     }
+                    if client.block.is_some() {
+                        // BLPOP and the like: the batch waits here too.
+                        let io = Io {
+                            stream: &mut stream,
+                            pushes: &mut pushes,
+                            shutdown: &mut shutdown,
+                            wbuf: &mut wbuf,
+                        };
+                        reply = wait_keys(&shared, &mut client, &argv, reply, io).await;
+                    }
                     if let Some(p) = client.routed.take() {
                         deferred.push(Deferred::Routed(p));
                     } else if deferred.is_empty() {
@@ -214,6 +224,98 @@ pub async fn serve(
     crate::command::pubsub::unsubscribe_all(&shared, &mut client);
     let _ = stream.shutdown().await;
     shared.clients.remove(handle.id);
+}
+
+/// What a blocked command watches besides its keys.
+struct Io<'a> {
+    stream: &'a mut TcpStream,
+    pushes: &'a mut tokio::sync::mpsc::UnboundedReceiver<Reply>,
+    shutdown: &'a mut watch::Receiver<bool>,
+    wbuf: &'a mut BytesMut,
+}
+
+/// How a blocked command's wait ended, besides a wake-up.
+enum Waited {
+    Woken(super::blocking::Wake),
+    Deadline,
+    Closing,
+    Push(Reply),
+}
+
+/// Waits for the keys a blocking command (BLPOP, ...) registered on, running it again
+/// (through dispatch, so its effect is logged and replicated like any write) each time
+/// one of them may have grown; `timeout_reply` is what it answered when it found nothing.
+/// Out-of-band replies are written meanwhile (an invalidation must not wait for a push
+/// that may never come), and also appended after the batch's earlier replies, as
+/// [`await_flushes`] does. A kill or the server's shutdown ends the wait without a reply
+/// and closes the connection.
+async fn wait_keys(
+    shared: &Arc<Shared>,
+    client: &mut Client,
+    argv: &[&[u8]],
+    timeout_reply: Reply,
+    io: Io<'_>,
+) -> Reply {
+    use super::blocking::Wake;
+    loop {
+        let Some(b) = client.block.as_ref() else {
+            return timeout_reply;
+        };
+        let deadline = b.deadline;
+        let handle = client.handle.clone();
+        let waited = tokio::select! {
+            w = b.woken() => Waited::Woken(w),
+            _ = sleep_until(deadline) => Waited::Deadline,
+            _ = handle.kill.notified() => Waited::Closing,
+            _ = crate::server::stopping(io.shutdown) => Waited::Closing,
+            Some(p) = io.pushes.recv() => Waited::Push(p),
+        };
+        match waited {
+            Waited::Push(p) => {
+                let mut early = BytesMut::new();
+                p.encode(client.proto, &mut early);
+                io.wbuf.extend_from_slice(&early);
+                if io.stream.write_all(&early).await.is_err() {
+                    client.block = None;
+                    client.close = true;
+                    return Reply::NoReply;
+                }
+                handle.wrote_pushes(1);
+            }
+            Waited::Closing => {
+                client.block = None;
+                client.close = true;
+                return Reply::NoReply;
+            }
+            Waited::Deadline | Waited::Woken(Wake::Timeout) => {
+                client.block = None;
+                return timeout_reply;
+            }
+            Waited::Woken(Wake::Error) => {
+                client.block = None;
+                return super::blocking::unblocked_error();
+            }
+            Waited::Woken(Wake::Retry) => {
+                let mut clock = dispatch::BatchClock::start();
+                let reply = dispatch::retry(shared, client, argv, &mut clock);
+                if client.block.as_ref().is_some_and(|b| b.again) {
+                    continue;
+                }
+                if let Some(mut b) = client.block.take() {
+                    b.served = true;
+                }
+                return reply;
+            }
+        }
+    }
+}
+
+/// Sleeps until `deadline`, or forever when there is none.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending::<()>().await,
+    }
 }
 
 /// A reply of the batch that waits for an earlier one sent to another stripe.

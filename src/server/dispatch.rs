@@ -64,6 +64,24 @@ pub fn execute(
     reply
 }
 
+/// Runs a blocked command again after its client was woken (see `server::blocking`): a
+/// full execution (routing, locks, effects), counted once, when it was first run.
+pub fn retry(
+    shared: &Shared,
+    client: &mut Client,
+    args: &[&[u8]],
+    clock: &mut BatchClock,
+) -> Reply {
+    if let Some(b) = client.block.as_mut() {
+        b.again = false;
+    }
+    let reply = run(shared, client, args, clock);
+    if reply.is_error() {
+        client.pending_errors += 1;
+    }
+    reply
+}
+
 fn run(shared: &Shared, client: &mut Client, args: &[&[u8]], clock: &mut BatchClock) -> Reply {
     let (id, spec, route) = match check(shared, client, args, clock) {
         Ok(checked) => checked,
@@ -137,11 +155,14 @@ fn run_local(
     let micros = clock.lap();
     let stats = ctx.db.stats();
     let invalidations = ctx.db.take_invalidations();
+    let ready = ctx.db.take_ready();
     // The effects go to the fast-restart log while the shards are still locked.
     if let Some(c) = ctx.db.commit() {
         ctx.client.committed(c);
     }
     drop(ctx);
+    // After the locks: a woken client retries at once.
+    shared.blocking.signal(&ready);
     add_stats(client, stats);
     if !invalidations.is_empty() {
         // Queued to every tracking connection before this command's reply is written.
@@ -388,7 +409,7 @@ fn check(
             return Err(CmdError::Prefixed(crate::persist::misconf(&why).into()));
         }
     }
-    if matches!(spec.keys, Keys::Range { .. })
+    if spec.keys.named()
         && let Some(e) = shared.cluster.slot_conflict()
     {
         return Err(e);
@@ -422,7 +443,7 @@ fn check(
 
 /// The first key of a command, if it has keys.
 fn first_key<'a>(spec: &CommandSpec, args: &[&'a [u8]]) -> Option<&'a [u8]> {
-    spec.key_positions(args.len())
+    spec.key_positions(args)
         .next()
         .and_then(|p| args.get(p).copied())
 }
@@ -443,7 +464,7 @@ fn mirror_serves(
         Keys::None => Ok(()),
         Keys::All if write => Err(repl.redirect(None)),
         Keys::All => Ok(()),
-        Keys::Range { .. } => {
+        Keys::Range { .. } | Keys::NumKeys { .. } => {
             let Some(key) = first_key(spec, args) else {
                 return Ok(());
             };
@@ -464,8 +485,8 @@ fn touches_strong(shared: &Shared, spec: &CommandSpec, args: &[&[u8]]) -> bool {
     match spec.keys {
         Keys::None => false,
         Keys::All => caches.iter().any(|c| c.is_strong()),
-        Keys::Range { .. } => spec
-            .key_positions(args.len())
+        Keys::Range { .. } | Keys::NumKeys { .. } => spec
+            .key_positions(args)
             .filter_map(|p| args.get(p))
             .any(|k| caches.get(caches.resolve(k)).is_strong()),
     }
@@ -543,8 +564,8 @@ fn shard_set(shared: &Shared, spec: &CommandSpec, args: &[&[u8]]) -> ShardSet {
     match spec.keys {
         Keys::None => ShardSet::None,
         Keys::All => ShardSet::All,
-        Keys::Range { .. } => {
-            let mut pos = spec.key_positions(args.len());
+        Keys::Range { .. } | Keys::NumKeys { .. } => {
+            let mut pos = spec.key_positions(args);
             let ks = &shared.keyspace;
             let Some(first) = pos.next() else {
                 return ShardSet::None;

@@ -19,6 +19,7 @@
 //!             └────────────────────────────────┘
 //! ```
 
+pub mod blocking;
 pub mod client;
 pub mod connection;
 pub mod dispatch;
@@ -106,6 +107,9 @@ pub struct Shared {
     pub repl: crate::replication::Replication,
     /// The slot map, the other stripes and the forwarding connections.
     pub cluster: crate::cluster::Cluster,
+    /// Clients blocked on keys (BLPOP, BZPOPMIN, ...), woken when a command makes those
+    /// keys grow. An `Arc`: each blocked client's place in line holds it.
+    pub blocking: Arc<blocking::Blocking>,
 }
 
 impl Shared {
@@ -180,6 +184,7 @@ impl Shared {
             persist,
             repl,
             cluster,
+            blocking: Arc::default(),
         }
     }
 
@@ -196,6 +201,8 @@ impl Shared {
     /// tracked key and tells every tracking client to drop its whole L1, so no L1 keeps
     /// data this server can no longer invalidate.
     pub fn key_range_lost(&self) {
+        // Blocked clients retry: their keys may be served elsewhere now (MOVED).
+        self.blocking.wake_all();
         self.keyspace.untrack_all();
         self.deliver_mailbox();
         self.tracking.deliver(

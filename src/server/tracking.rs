@@ -337,7 +337,7 @@ pub fn remember(
     if (m.optin && client.caching != Some(true)) || (m.optout && client.caching == Some(false)) {
         return;
     }
-    for pos in spec.key_positions(args.len()) {
+    for pos in spec.key_positions(args) {
         if let Some(k) = args.get(pos) {
             // The command ran on these locks, so a key outside them cannot occur.
             let _ = db.track(k, client.id(), !m.bcast);

@@ -149,7 +149,7 @@ fn run(
         .find(|q| q.id.spec().flags.has(Flags::WRITE));
     if let Some(q) = writes {
         let key = || {
-            let p = q.id.spec().key_positions(q.args.len()).next()?;
+            let p = q.id.spec().key_positions(&q.args).next()?;
             q.args.get(p).map(|k| k.as_ref())
         };
         if let Some(e) = shared.repl.write_refusal(key) {
@@ -183,6 +183,8 @@ fn run(
             let spec = spec.sub(&argv).unwrap_or(spec);
             super::tracking::remember(&mut ctx.db, ctx.client, spec, &argv);
         }
+        // A blocking command answers at once inside a transaction, as in Redis.
+        ctx.client.block = None;
         // (The command was counted when it was queued.)
         if reply.is_error() {
             ctx.client.pending_errors += 1;
@@ -191,11 +193,13 @@ fn run(
     }
     let stats = ctx.db.stats();
     let invalidations = ctx.db.take_invalidations();
+    let ready = ctx.db.take_ready();
     // One record for the whole transaction: a crash keeps all of it or none.
     if let Some(c) = ctx.db.commit() {
         ctx.client.committed(c);
     }
     drop(ctx);
+    shared.blocking.signal(&ready);
     super::dispatch::add_stats(client, stats);
     if !invalidations.is_empty() {
         let id = client.id();
