@@ -635,7 +635,7 @@ impl<'a> MPop<'a> {
         let end = End::parse(args)?;
         let mut count = None;
         while !args.is_empty() {
-            if count.is_none() && args.eat("COUNT") {
+            if count.is_none() && args.remaining() >= 2 && args.eat("COUNT") {
                 let c = args
                     .next_opt()
                     .and_then(|c| parse_i64(c).ok())

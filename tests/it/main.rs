@@ -8,6 +8,7 @@ mod commands;
 mod expiry;
 mod failover;
 mod lifecycle;
+mod list;
 mod metrics;
 mod operate;
 mod persist;
