@@ -299,10 +299,12 @@ impl<'a> Exec<'a> for LSet<'a> {
         }
         let i = parse_i64(self.index)?;
         let item = self.item;
-        let done = ctx.db.update::<ListV, _>(self.key, false, |l| match index(i, l.len()) {
-            Some(p) => (l.set(p, item), true),
-            None => (false, false),
-        })?;
+        let done = ctx
+            .db
+            .update::<ListV, _>(self.key, false, |l| match index(i, l.len()) {
+                Some(p) => (l.set(p, item), true),
+                None => (false, false),
+            })?;
         if done != Some(true) {
             return Err(CmdError::err("index out of range"));
         }
@@ -505,8 +507,7 @@ impl<'a> Exec<'a> for LPos<'a> {
         };
         let mut skip = self.rank.unsigned_abs().saturating_sub(1);
         let mut found = Vec::new();
-        let visit: Box<dyn Iterator<Item = (usize, &crate::store::entry::Str)>> = if self.rank > 0
-        {
+        let visit: Box<dyn Iterator<Item = (usize, &crate::store::entry::Str)>> = if self.rank > 0 {
             Box::new(l.iter().enumerate())
         } else {
             Box::new(l.iter().enumerate().rev())
@@ -546,13 +547,15 @@ fn lmove(
     ctx.db.peek_coll::<ListV>(dst)?;
     if src == dst {
         // One change: a one-item list rotated onto itself is never deleted in between.
-        let item = ctx.db.update::<ListV, _>(src, false, |l| match pop(l, from) {
-            Some(s) => {
-                push(l, to, &s);
-                (Some(s), true)
-            }
-            None => (None, false),
-        })?;
+        let item = ctx
+            .db
+            .update::<ListV, _>(src, false, |l| match pop(l, from) {
+                Some(s) => {
+                    push(l, to, &s);
+                    (Some(s), true)
+                }
+                None => (None, false),
+            })?;
         let item = item.flatten();
         if item.is_some() {
             ctx.notify(Class::List, from.pop_event(), src);
@@ -834,7 +837,10 @@ mod tests {
             err(parse::<LMPop>(&[b"0", b"k", b"LEFT"])),
             "ERR numkeys should be greater than 0"
         );
-        assert_eq!(err(parse::<LMPop>(&[b"3", b"k", b"LEFT"])), "ERR syntax error");
+        assert_eq!(
+            err(parse::<LMPop>(&[b"3", b"k", b"LEFT"])),
+            "ERR syntax error"
+        );
         assert_eq!(
             err(parse::<LMPop>(&[b"1", b"k", b"LEFT", b"COUNT", b"0"])),
             "ERR count should be greater than 0"
@@ -845,7 +851,10 @@ mod tests {
             ])),
             "ERR syntax error"
         );
-        assert_eq!(err(parse::<LMPop>(&[b"1", b"k", b"UP"])), "ERR syntax error");
+        assert_eq!(
+            err(parse::<LMPop>(&[b"1", b"k", b"UP"])),
+            "ERR syntax error"
+        );
         assert_eq!(
             err(parse::<LPos>(&[b"k", b"a", b"RANK", b"0"])),
             "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"
@@ -858,7 +867,10 @@ mod tests {
             err(parse::<LPos>(&[b"k", b"a", b"MAXLEN", b"-1"])),
             "ERR MAXLEN can't be negative"
         );
-        assert_eq!(err(parse::<LPos>(&[b"k", b"a", b"RANK"])), "ERR syntax error");
+        assert_eq!(
+            err(parse::<LPos>(&[b"k", b"a", b"RANK"])),
+            "ERR syntax error"
+        );
         assert_eq!(
             err(parse::<BLPop>(&[b"k", b"-1"])),
             "ERR timeout is negative"

@@ -242,10 +242,17 @@ mod tests {
     fn arity_and_keys() {
         let mset = CommandSpec::new("mset", -3, "string", "1.0.1", "").keys(1, -1, 2);
         assert!(mset.arity_ok(3) && mset.arity_ok(5) && !mset.arity_ok(2));
-        assert_eq!(mset.key_positions(&["mset", "a", "1", "b", "2"]).collect::<Vec<_>>(), vec![1, 3]);
+        assert_eq!(
+            mset.key_positions(&["mset", "a", "1", "b", "2"])
+                .collect::<Vec<_>>(),
+            vec![1, 3]
+        );
         let get = CommandSpec::new("get", 2, "string", "1.0.0", "").keys(1, 1, 1);
         assert!(get.arity_ok(2) && !get.arity_ok(3));
-        assert_eq!(get.key_positions(&["get", "k"]).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(
+            get.key_positions(&["get", "k"]).collect::<Vec<_>>(),
+            vec![1]
+        );
         let ping = CommandSpec::new("ping", -1, "connection", "1.0.0", "");
         assert_eq!(ping.key_positions(&["ping", "a", "b"]).count(), 0);
         let lmpop = CommandSpec::new("lmpop", -4, "list", "7.0.0", "").numkeys(1);

@@ -185,11 +185,7 @@ impl Blocking {
                 }
             }
         }
-        if r
-            .clients
-            .get(&w.client)
-            .is_some_and(|x| Arc::ptr_eq(x, w))
-        {
+        if r.clients.get(&w.client).is_some_and(|x| Arc::ptr_eq(x, w)) {
             r.clients.remove(&w.client);
             self.blocked.fetch_sub(1, Ordering::Relaxed);
         }
@@ -330,9 +326,7 @@ mod tests {
             .expect("runtime");
         assert_eq!(rt.block_on(a.woken()), Wake::Error);
         assert!(matches!(parse_timeout(b"0"), Ok(None)));
-        assert!(
-            matches!(parse_timeout(b"0.0011"), Ok(Some(d)) if d == Duration::from_millis(2))
-        );
+        assert!(matches!(parse_timeout(b"0.0011"), Ok(Some(d)) if d == Duration::from_millis(2)));
         assert_eq!(
             parse_timeout(b"-1").err().map(|e| e.to_string()),
             Some("ERR timeout is negative".into())

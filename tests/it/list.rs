@@ -39,7 +39,10 @@ fn list_commands_reply_like_redis_byte_for_byte() {
             &["LRANGE", "l", "0", "-1"],
             "*5\r\n$1\r\ny\r\n$1\r\nz\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n",
         ),
-        (&["LRANGE", "l", "-2", "100"], "*2\r\n$1\r\nb\r\n$1\r\nc\r\n"),
+        (
+            &["LRANGE", "l", "-2", "100"],
+            "*2\r\n$1\r\nb\r\n$1\r\nc\r\n",
+        ),
         (&["LRANGE", "l", "3", "1"], "*0\r\n"),
         (&["LRANGE", "nokey", "0", "-1"], "*0\r\n"),
         (
@@ -62,7 +65,10 @@ fn list_commands_reply_like_redis_byte_for_byte() {
         (&["LINSERT", "l", "after", "c", "n"], ":7\r\n"),
         (&["LINSERT", "l", "BEFORE", "nope", "m"], ":-1\r\n"),
         (&["LINSERT", "nokey", "BEFORE", "a", "m"], ":0\r\n"),
-        (&["LINSERT", "l", "MIDDLE", "a", "m"], "-ERR syntax error\r\n"),
+        (
+            &["LINSERT", "l", "MIDDLE", "a", "m"],
+            "-ERR syntax error\r\n",
+        ),
         (
             &["LRANGE", "l", "0", "-1"],
             "*7\r\n$1\r\nY\r\n$1\r\nz\r\n$1\r\nm\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nn\r\n",
@@ -76,9 +82,18 @@ fn list_commands_reply_like_redis_byte_for_byte() {
         (&["LPOS", "p", "a"], ":0\r\n"),
         (&["LPOS", "p", "a", "RANK", "2"], ":3\r\n"),
         (&["LPOS", "p", "a", "RANK", "-1"], ":5\r\n"),
-        (&["LPOS", "p", "a", "COUNT", "0"], "*3\r\n:0\r\n:3\r\n:5\r\n"),
-        (&["LPOS", "p", "a", "COUNT", "2", "RANK", "-1"], "*2\r\n:5\r\n:3\r\n"),
-        (&["LPOS", "p", "a", "COUNT", "0", "MAXLEN", "4"], "*2\r\n:0\r\n:3\r\n"),
+        (
+            &["LPOS", "p", "a", "COUNT", "0"],
+            "*3\r\n:0\r\n:3\r\n:5\r\n",
+        ),
+        (
+            &["LPOS", "p", "a", "COUNT", "2", "RANK", "-1"],
+            "*2\r\n:5\r\n:3\r\n",
+        ),
+        (
+            &["LPOS", "p", "a", "COUNT", "0", "MAXLEN", "4"],
+            "*2\r\n:0\r\n:3\r\n",
+        ),
         (&["LPOS", "p", "zz"], "$-1\r\n"),
         (&["LPOS", "p", "zz", "COUNT", "1"], "*0\r\n"),
         (&["LPOS", "nokey", "a"], "$-1\r\n"),
@@ -87,8 +102,14 @@ fn list_commands_reply_like_redis_byte_for_byte() {
             &["LPOS", "p", "a", "RANK", "0"],
             "-ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list\r\n",
         ),
-        (&["LPOS", "p", "a", "COUNT", "-1"], "-ERR COUNT can't be negative\r\n"),
-        (&["LPOS", "p", "a", "MAXLEN", "-1"], "-ERR MAXLEN can't be negative\r\n"),
+        (
+            &["LPOS", "p", "a", "COUNT", "-1"],
+            "-ERR COUNT can't be negative\r\n",
+        ),
+        (
+            &["LPOS", "p", "a", "MAXLEN", "-1"],
+            "-ERR MAXLEN can't be negative\r\n",
+        ),
         (&["LPOS", "p", "a", "FOO", "1"], "-ERR syntax error\r\n"),
         (&["LTRIM", "p", "1", "-2"], "+OK\r\n"),
         (
@@ -129,9 +150,15 @@ fn list_commands_reply_like_redis_byte_for_byte() {
         (&["RPOPLPUSH", "src", "dst"], "$1\r\n3\r\n"),
         (&["LMOVE", "src", "src", "LEFT", "RIGHT"], "$1\r\n2\r\n"),
         (&["LRANGE", "src", "0", "-1"], "*1\r\n$1\r\n2\r\n"),
-        (&["LRANGE", "dst", "0", "-1"], "*2\r\n$1\r\n3\r\n$1\r\n1\r\n"),
+        (
+            &["LRANGE", "dst", "0", "-1"],
+            "*2\r\n$1\r\n3\r\n$1\r\n1\r\n",
+        ),
         (&["LMOVE", "nokey", "dst", "LEFT", "LEFT"], "$-1\r\n"),
-        (&["LMOVE", "src", "dst", "UP", "LEFT"], "-ERR syntax error\r\n"),
+        (
+            &["LMOVE", "src", "dst", "UP", "LEFT"],
+            "-ERR syntax error\r\n",
+        ),
         // LMPOP
         (
             &["LMPOP", "2", "nokey", "dst", "RIGHT", "COUNT", "5"],
@@ -147,7 +174,10 @@ fn list_commands_reply_like_redis_byte_for_byte() {
             &["LMPOP", "1", "a", "LEFT", "COUNT", "0"],
             "-ERR count should be greater than 0\r\n",
         ),
-        (&["LMPOP", "1", "a", "LEFT", "COUNT"], "-ERR syntax error\r\n"),
+        (
+            &["LMPOP", "1", "a", "LEFT", "COUNT"],
+            "-ERR syntax error\r\n",
+        ),
         // Timeouts of blocking commands.
         (&["BLPOP", "q", "-1"], "-ERR timeout is negative\r\n"),
         (
@@ -155,7 +185,10 @@ fn list_commands_reply_like_redis_byte_for_byte() {
             "-ERR timeout is not a float or out of range\r\n",
         ),
         (&["BRPOP", "q", "inf"], "-ERR timeout is out of range\r\n"),
-        (&["BLMPOP", "-0.5", "1", "q", "LEFT"], "-ERR timeout is negative\r\n"),
+        (
+            &["BLMPOP", "-0.5", "1", "q", "LEFT"],
+            "-ERR timeout is negative\r\n",
+        ),
         // WRONGTYPE everywhere.
         (&["SET", "s", "x"], "+OK\r\n"),
     ];
@@ -198,11 +231,17 @@ fn null_forms_in_resp3() {
     assert_eq!(c.text(&["LMPOP", "1", "nokey", "LEFT"]), "nil");
     assert_eq!(c.text(&["LINDEX", "nokey", "0"]), "nil");
     assert_eq!(c.text(&["BLPOP", "nokey", "0.01"]), "nil");
-    assert_eq!(c.text(&["BLMOVE", "nokey", "d", "LEFT", "LEFT", "0.01"]), "nil");
+    assert_eq!(
+        c.text(&["BLMOVE", "nokey", "d", "LEFT", "LEFT", "0.01"]),
+        "nil"
+    );
     assert_eq!(c.text(&["BLMPOP", "0.01", "1", "nokey", "LEFT"]), "nil");
     assert_eq!(c.text(&["RPUSH", "l", "a", "b"]), "2");
     assert_eq!(c.text(&["LPOP", "l", "1"]), "[a]");
-    assert_eq!(c.text(&["LMPOP", "1", "l", "LEFT", "COUNT", "9"]), "[l [b]]");
+    assert_eq!(
+        c.text(&["LMPOP", "1", "l", "LEFT", "COUNT", "9"]),
+        "[l [b]]"
+    );
     assert_eq!(c.text(&["RPUSH", "l", "c"]), "1");
     assert_eq!(c.text(&["BLPOP", "nokey", "l", "0"]), "[l c]");
     // The raw bytes of a null in RESP3 are `_`, for bulk and array alike.
@@ -220,7 +259,10 @@ async fn wait_blocked(c: &mut redis::aio::MultiplexedConnection, n: usize) {
         if field(&info, "blocked_clients") == Some(n.to_string()) {
             return;
         }
-        assert!(Instant::now() < deadline, "blocked_clients never {n}: {info}");
+        assert!(
+            Instant::now() < deadline,
+            "blocked_clients never {n}: {info}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -256,7 +298,10 @@ async fn blocked_pops_are_woken_by_pushes_in_arrival_order() {
     let got = t1.await.expect("task").expect("reply");
     assert_eq!(got, Some(("q".into(), "a".into())));
     wait_blocked(&mut c, 1).await;
-    assert!(!t2.is_finished(), "the second client waits for the next element");
+    assert!(
+        !t2.is_finished(),
+        "the second client waits for the next element"
+    );
     let _: i64 = run(&mut c, ("RPUSH", "q", "b")).await;
     let got = t2.await.expect("task").expect("reply");
     assert_eq!(got, Some(("q".into(), "b".into())));
@@ -343,14 +388,26 @@ async fn timeouts_multi_and_client_unblock() {
     assert_eq!(v, Value::Nil);
     let mut raw = s.raw();
     expect(&mut raw, &["BLPOP", "none", "0.05"], "*-1\r\n");
-    expect(&mut raw, &["BLMOVE", "none", "d", "LEFT", "LEFT", "0.05"], "$-1\r\n");
-    expect(&mut raw, &["BLMPOP", "0.05", "1", "none", "LEFT"], "*-1\r\n");
+    expect(
+        &mut raw,
+        &["BLMOVE", "none", "d", "LEFT", "LEFT", "0.05"],
+        "$-1\r\n",
+    );
+    expect(
+        &mut raw,
+        &["BLMPOP", "0.05", "1", "none", "LEFT"],
+        "*-1\r\n",
+    );
 
     // Inside MULTI a blocking command answers at once, like its non-blocking form.
     let t0 = Instant::now();
     expect(&mut raw, &["MULTI"], "+OK\r\n");
     expect(&mut raw, &["BLPOP", "none", "0"], "+QUEUED\r\n");
-    expect(&mut raw, &["BLMOVE", "none", "d", "LEFT", "LEFT", "0"], "+QUEUED\r\n");
+    expect(
+        &mut raw,
+        &["BLMOVE", "none", "d", "LEFT", "LEFT", "0"],
+        "+QUEUED\r\n",
+    );
     expect(&mut raw, &["RPUSH", "m", "a"], "+QUEUED\r\n");
     expect(&mut raw, &["BRPOP", "m", "0"], "+QUEUED\r\n");
     expect(&mut raw, &["BLMPOP", "0", "1", "m", "LEFT"], "+QUEUED\r\n");
@@ -361,7 +418,11 @@ async fn timeouts_multi_and_client_unblock() {
     );
     assert!(t0.elapsed() < Duration::from_secs(2));
     assert_eq!(
-        field(&run::<String>(&mut c, ("INFO", "clients")).await, "blocked_clients").as_deref(),
+        field(
+            &run::<String>(&mut c, ("INFO", "clients")).await,
+            "blocked_clients"
+        )
+        .as_deref(),
         Some("0")
     );
 
@@ -375,19 +436,30 @@ async fn timeouts_multi_and_client_unblock() {
         (r, r2)
     });
     wait_blocked(&mut c, 1).await;
-    assert_eq!(run::<i64>(&mut c, ("CLIENT", "UNBLOCK", id, "TIMEOUT")).await, 1);
+    assert_eq!(
+        run::<i64>(&mut c, ("CLIENT", "UNBLOCK", id, "TIMEOUT")).await,
+        1
+    );
     wait_blocked(&mut c, 1).await;
-    assert_eq!(run::<i64>(&mut c, ("CLIENT", "UNBLOCK", id, "ERROR")).await, 1);
+    assert_eq!(
+        run::<i64>(&mut c, ("CLIENT", "UNBLOCK", id, "ERROR")).await,
+        1
+    );
     let (r, r2) = t.await.expect("task");
     assert_eq!(r.expect("timeout reply"), Value::Nil);
     let e = r2.expect_err("error reply");
     assert_eq!(e.code(), Some("UNBLOCKED"), "{e}");
-    assert!(e.to_string().contains("client unblocked via CLIENT UNBLOCK"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("client unblocked via CLIENT UNBLOCK"),
+        "{e}"
+    );
     let e = try_run::<i64>(&mut c, ("CLIENT", "UNBLOCK", id, "LATER"))
         .await
         .expect_err("bad reason");
     assert!(
-        e.to_string().contains("CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+        e.to_string()
+            .contains("CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
         "{e}"
     );
     // The blocking flag shows in COMMAND INFO.
@@ -420,7 +492,9 @@ fn a_blocked_client_is_disconnected_cleanly_at_shutdown() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let t0 = Instant::now();
-    let status = s.terminate().expect("the server stops while a client is blocked");
+    let status = s
+        .terminate()
+        .expect("the server stops while a client is blocked");
     assert!(status.success(), "{status}");
     assert!(t0.elapsed() < Duration::from_secs(10));
     let (rest, closed) = crate::util::read_to_close(&mut blocked);
@@ -509,7 +583,12 @@ fn the_mirror_has_the_list_including_pops_served_to_blocked_clients() {
         .arg(&["a", "b", "c"])
         .query(&mut c)
         .expect("rpush");
-    let _: i64 = redis::cmd("LREM").arg("l").arg(0).arg("b").query(&mut c).expect("lrem");
+    let _: i64 = redis::cmd("LREM")
+        .arg("l")
+        .arg(0)
+        .arg("b")
+        .query(&mut c)
+        .expect("lrem");
     // A blocked BLMOVE served by a push: both its lists reach the mirror.
     let port = a.port;
     let blocked = std::thread::spawn(move || {
@@ -585,8 +664,7 @@ fn a_plain_client_gets_moved_for_a_blocking_command_on_another_stripe() {
         .collect();
     for s in &servers {
         wait_until("actives", || {
-            info_field(s.port, "terrace", "terrace_state").as_deref()
-                == Some("ACTIVE-COORDINATOR")
+            info_field(s.port, "terrace", "terrace_state").as_deref() == Some("ACTIVE-COORDINATOR")
         });
     }
     for s in &servers {
@@ -611,7 +689,11 @@ fn a_plain_client_gets_moved_for_a_blocking_command_on_another_stripe() {
         })
         .expect("a key of the second stripe");
     let mut c = sync_con(servers[0].port);
-    let n: i64 = redis::cmd("RPUSH").arg(&k).arg("v").query(&mut c).expect("forwarded push");
+    let n: i64 = redis::cmd("RPUSH")
+        .arg(&k)
+        .arg("v")
+        .query(&mut c)
+        .expect("forwarded push");
     assert_eq!(n, 1);
     let e = redis::cmd("BLPOP")
         .arg(&k)
