@@ -46,13 +46,23 @@ pub async fn serve(
     let Some(mut pushes) = handle.push_rx.lock().take() else {
         return;
     };
+    // Bytes read while a command was blocked (see `wait_keys`): the next batch's input.
+    let mut spill = BytesMut::new();
 
     loop {
         if rbuf.capacity() - rbuf.len() < BUF / 4 {
             rbuf.reserve(BUF);
         }
         let idle = shared.settings.timeout_secs.load(Ordering::Relaxed);
-        let read = tokio::select! {
+        let read = if !spill.is_empty() {
+            // Requests that arrived while a command was blocked run now, without
+            // waiting for more bytes.
+            let n = spill.len();
+            rbuf.extend_from_slice(&spill);
+            spill.clear();
+            Ok(n)
+        } else {
+            tokio::select! {
             r = stream.read_buf(&mut rbuf) => r,
             Some(first) = pushes.recv() => {
                 // Out-of-band replies (pub/sub messages, invalidations): write all that
@@ -76,6 +86,7 @@ pub async fn serve(
             _ = idle_timer(idle) => {
                 tracing::debug!(client = handle.id, "closing idle client");
                 break;
+            }
             }
         };
         match read {
@@ -107,12 +118,35 @@ pub async fn serve(
                         reply = crate::replication::run_blocked(&shared, b).await;
                     }
                     if client.block.is_some() {
-                        // BLPOP and the like: the batch waits here too.
+                        // BLPOP and the like: the batch waits here too. The replies before
+                        // it go out first when nothing holds them back (a strong cache's
+                        // acks, an fsync, another stripe's answer), as Redis writes them
+                        // before a client blocks.
+                        if deferred.is_empty()
+                            && client.wait_lsn == 0
+                            && client.strong_lsn == 0
+                            && client.acks.is_empty()
+                            && !wbuf.is_empty()
+                        {
+                            if stream.write_all(&wbuf).await.is_err() {
+                                client.block = None;
+                                client.close = true;
+                                break;
+                            }
+                            shared.stats.add_net(0, wbuf.len() as u64);
+                            wbuf.clear();
+                            replies = 0;
+                        }
                         let io = Io {
                             stream: &mut stream,
                             pushes: &mut pushes,
                             shutdown: &mut shutdown,
                             wbuf: &mut wbuf,
+                            spill: &mut spill,
+                            limit: shared
+                                .settings
+                                .client_query_buffer_limit
+                                .load(Ordering::Relaxed),
                         };
                         reply = wait_keys(&shared, &mut client, &argv, reply, io).await;
                     }
@@ -232,6 +266,10 @@ struct Io<'a> {
     pushes: &'a mut tokio::sync::mpsc::UnboundedReceiver<Reply>,
     shutdown: &'a mut watch::Receiver<bool>,
     wbuf: &'a mut BytesMut,
+    /// What the client sends meanwhile (read so that a closed connection is noticed);
+    /// bounded by `client-query-buffer-limit`.
+    spill: &'a mut BytesMut,
+    limit: u64,
 }
 
 /// How a blocked command's wait ended, besides a wake-up.
@@ -240,6 +278,7 @@ enum Waited {
     Deadline,
     Closing,
     Push(Reply),
+    Read,
 }
 
 /// Waits for the keys a blocking command (BLPOP, ...) registered on, running it again
@@ -247,8 +286,9 @@ enum Waited {
 /// one of them may have grown; `timeout_reply` is what it answered when it found nothing.
 /// Out-of-band replies are written meanwhile (an invalidation must not wait for a push
 /// that may never come), and also appended after the batch's earlier replies, as
-/// [`await_flushes`] does. A kill or the server's shutdown ends the wait without a reply
-/// and closes the connection.
+/// [`await_flushes`] does. A kill, the server's shutdown or the client closing its end
+/// ends the wait without a reply and closes the connection (a client that is gone must
+/// not take an element); requests sent meanwhile wait in `spill`.
 async fn wait_keys(
     shared: &Arc<Shared>,
     client: &mut Client,
@@ -269,8 +309,14 @@ async fn wait_keys(
             _ = handle.kill.notified() => Waited::Closing,
             _ = crate::server::stopping(io.shutdown) => Waited::Closing,
             Some(p) = io.pushes.recv() => Waited::Push(p),
+            r = io.stream.read_buf(io.spill) => match r {
+                Ok(n) if n > 0 && (io.spill.len() as u64) <= io.limit => Waited::Read,
+                _ => Waited::Closing,
+            },
         };
         match waited {
+            // Counted when the next batch takes them.
+            Waited::Read => {}
             Waited::Push(p) => {
                 let mut early = BytesMut::new();
                 p.encode(client.proto, &mut early);

@@ -467,6 +467,35 @@ async fn timeouts_multi_and_client_unblock() {
     assert!(format!("{info:?}").contains("blocking"), "{info:?}");
 }
 
+#[tokio::test]
+async fn pipelines_around_a_blocked_command_and_a_client_that_leaves() {
+    let s = TestServer::start();
+    let mut c = s.conn().await;
+    // Replies before the blocked command are written at once; requests sent while it is
+    // blocked run after it, in order.
+    let mut raw = s.raw();
+    raw.write_all(
+        b"*3\r\n$5\r\nRPUSH\r\n$1\r\nx\r\n$1\r\n1\r\n*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n",
+    )
+    .expect("send");
+    assert_eq!(read_n(&mut raw, 4), b":1\r\n");
+    wait_blocked(&mut c, 1).await;
+    raw.write_all(b"*1\r\n$4\r\nPING\r\n").expect("send ping");
+    let _: i64 = run(&mut c, ("RPUSH", "q", "a")).await;
+    assert_eq!(
+        String::from_utf8_lossy(&read_n(&mut raw, 30)),
+        "*2\r\n$1\r\nq\r\n$1\r\na\r\n+PONG\r\n"
+    );
+    // A blocked client that closes its connection leaves the line: it takes nothing.
+    raw.write_all(b"*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n")
+        .expect("send");
+    wait_blocked(&mut c, 1).await;
+    drop(raw);
+    wait_blocked(&mut c, 0).await;
+    let _: i64 = run(&mut c, ("RPUSH", "q", "kept")).await;
+    assert_eq!(run::<i64>(&mut c, ("LLEN", "q")).await, 1);
+}
+
 #[test]
 fn a_blocked_client_is_disconnected_cleanly_at_shutdown() {
     let mut s = TestServer::start();
