@@ -465,6 +465,23 @@ async fn timeouts_multi_and_client_unblock() {
     // The blocking flag shows in COMMAND INFO.
     let info: Value = run(&mut c, ("COMMAND", "INFO", "blpop")).await;
     assert!(format!("{info:?}").contains("blocking"), "{info:?}");
+    // Keys after a count: COMMAND GETKEYS finds them, as routing and locking do.
+    let keys: Vec<String> = run(
+        &mut c,
+        (
+            "COMMAND", "GETKEYS", "BLMPOP", 0, 2, "a", "b", "LEFT", "COUNT", 2,
+        ),
+    )
+    .await;
+    assert_eq!(keys, ["a", "b"]);
+    let e = try_run::<Vec<String>>(&mut c, ("COMMAND", "GETKEYS", "LMPOP", 5, "a", "LEFT"))
+        .await
+        .expect_err("bad count");
+    assert!(
+        e.to_string()
+            .contains("Invalid arguments specified for command"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
