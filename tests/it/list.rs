@@ -687,6 +687,27 @@ fn the_mirror_has_the_list_including_pops_served_to_blocked_clients() {
         .query(&mut c)
         .expect("lrange");
     assert_eq!(l, ["a", "c", "x"]);
+
+    // A client blocked on the active when it hands over to its mirror is redirected.
+    let port = a.port;
+    let blocked = std::thread::spawn(move || {
+        redis::cmd("BLPOP")
+            .arg("never")
+            .arg(30)
+            .query::<Value>(&mut sync_con(port))
+    });
+    wait_until("a blocked client", || {
+        info_field(a.port, "clients", "blocked_clients").as_deref() == Some("1")
+    });
+    let t0 = Instant::now();
+    let _: () = redis::cmd("FAILOVER").query(&mut c).expect("switchover");
+    let e = blocked
+        .join()
+        .expect("thread")
+        .expect_err("the old active no longer serves the key");
+    assert_eq!(e.code(), Some("MOVED"), "{e}");
+    assert!(e.to_string().contains(&m.port.to_string()), "{e}");
+    assert!(t0.elapsed() < Duration::from_secs(20));
 }
 
 #[test]
