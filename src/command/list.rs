@@ -4,8 +4,10 @@
 //!
 //! Every change goes through `Db::update`, which records the whole list as the effect,
 //! deletes a list left empty and signals clients blocked on a list that grew. A blocking
-//! command that finds nothing calls [`ExecCtx::block_on`] and returns its timeout reply;
-//! the connection runs it again when one of its keys grows (see `server::blocking`).
+//! command that finds nothing calls [`ExecCtx::block_on`] and returns the reply it gives
+//! when it cannot block (inside MULTI: a null array, or a null bulk for BLMOVE and
+//! BRPOPLPUSH); the connection runs it again when one of its keys grows, and answers a
+//! null array on timeout, as Redis does for every blocking command (`server::blocking`).
 
 use std::time::Duration;
 

@@ -3,8 +3,9 @@
 //!
 //! The mechanism knows nothing of lists or sorted sets. A blocking command runs through
 //! dispatch like any other; when it finds nothing to serve it calls
-//! [`ExecCtx::block_on`] with its keys and timeout and returns the reply it would give
-//! on timeout. The connection then waits, and *re-runs the same command* through
+//! [`ExecCtx::block_on`] with its keys and timeout and returns the reply it gives when it
+//! cannot block (inside MULTI). The connection then waits (a timeout answers Redis's null
+//! array, for every blocking command), and *re-runs the same command* through
 //! dispatch each time it is woken: the retry is a normal execution (routing, locks,
 //! effects logged and replicated, keyspace notifications), and a retry that again finds
 //! nothing keeps the client's place in line.
@@ -242,7 +243,8 @@ impl ExecCtx<'_> {
     /// Called by a blocking command that found nothing to serve, while it still holds its
     /// keys' shard locks (so a push that follows finds this client in line): the
     /// connection waits for `keys` until `timeout` (`None`: forever) and runs the command
-    /// again when one of them grows. The command then returns its timeout reply.
+    /// again when one of them grows. The command then returns the reply it gives when it
+    /// cannot block (inside MULTI, where the wait is dropped at once).
     ///
     /// On a retry the client keeps its place and its first deadline.
     pub fn block_on<'k>(

@@ -148,7 +148,7 @@ pub async fn serve(
                                 .client_query_buffer_limit
                                 .load(Ordering::Relaxed),
                         };
-                        reply = wait_keys(&shared, &mut client, &argv, reply, io).await;
+                        reply = wait_keys(&shared, &mut client, &argv, io).await;
                     }
                     if let Some(p) = client.routed.take() {
                         deferred.push(Deferred::Routed(p));
@@ -283,23 +283,19 @@ enum Waited {
 
 /// Waits for the keys a blocking command (BLPOP, ...) registered on, running it again
 /// (through dispatch, so its effect is logged and replicated like any write) each time
-/// one of them may have grown; `timeout_reply` is what it answered when it found nothing.
+/// one of them may have grown. On timeout (or CLIENT UNBLOCK ... TIMEOUT) the reply is
+/// Redis's null array, whatever the command: Redis answers every timed-out list or sorted
+/// set wait so (the command's own reply, given when it cannot block, may be a null bulk).
 /// Out-of-band replies are written meanwhile (an invalidation must not wait for a push
 /// that may never come), and also appended after the batch's earlier replies, as
 /// [`await_flushes`] does. A kill, the server's shutdown or the client closing its end
 /// ends the wait without a reply and closes the connection (a client that is gone must
 /// not take an element); requests sent meanwhile wait in `spill`.
-async fn wait_keys(
-    shared: &Arc<Shared>,
-    client: &mut Client,
-    argv: &[&[u8]],
-    timeout_reply: Reply,
-    io: Io<'_>,
-) -> Reply {
+async fn wait_keys(shared: &Arc<Shared>, client: &mut Client, argv: &[&[u8]], io: Io<'_>) -> Reply {
     use super::blocking::Wake;
     loop {
         let Some(b) = client.block.as_ref() else {
-            return timeout_reply;
+            return Reply::NilArray;
         };
         let deadline = b.deadline;
         let handle = client.handle.clone();
@@ -335,7 +331,7 @@ async fn wait_keys(
             }
             Waited::Deadline | Waited::Woken(Wake::Timeout) => {
                 client.block = None;
-                return timeout_reply;
+                return Reply::NilArray;
             }
             Waited::Woken(Wake::Error) => {
                 client.block = None;

@@ -388,11 +388,13 @@ async fn timeouts_multi_and_client_unblock() {
     assert_eq!(v, Value::Nil);
     let mut raw = s.raw();
     expect(&mut raw, &["BLPOP", "none", "0.05"], "*-1\r\n");
+    // Redis answers every timed-out wait with a null array, BLMOVE's too.
     expect(
         &mut raw,
         &["BLMOVE", "none", "d", "LEFT", "LEFT", "0.05"],
-        "$-1\r\n",
+        "*-1\r\n",
     );
+    expect(&mut raw, &["BRPOPLPUSH", "none", "d", "0.05"], "*-1\r\n");
     expect(
         &mut raw,
         &["BLMPOP", "0.05", "1", "none", "LEFT"],
