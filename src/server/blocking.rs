@@ -112,6 +112,14 @@ impl Blocking {
         self.blocked.load(Ordering::Relaxed)
     }
 
+    /// Keys with at least one client blocked on them (INFO `total_blocking_keys`).
+    pub fn keys(&self) -> usize {
+        if self.blocked() == 0 {
+            return 0;
+        }
+        self.inner.lock().keys.len()
+    }
+
     /// Wakes the first waiter of each key (after a command made them grow).
     pub fn signal(&self, keys: &[Bytes]) {
         if keys.is_empty() || self.blocked() == 0 {
@@ -304,6 +312,7 @@ mod tests {
         let a = block(&reg, 1, &["k"]);
         let b = block(&reg, 2, &["k", "j"]);
         assert_eq!(reg.blocked(), 2);
+        assert_eq!(reg.keys(), 2);
         reg.signal(&[Bytes::from("k")]);
         assert!(woken(&a) && !woken(&b));
         let mut a = a;

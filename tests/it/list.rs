@@ -317,6 +317,8 @@ async fn blocked_pops_are_woken_by_pushes_in_arrival_order() {
         try_run::<Option<(String, String)>>(&mut second, ("BLPOP", "w", 10)).await
     });
     wait_blocked(&mut c, 2).await;
+    let info: String = run(&mut c, ("INFO", "clients")).await;
+    assert_eq!(field(&info, "total_blocking_keys").as_deref(), Some("1"));
     let _: i64 = run(&mut c, ("RPUSH", "w", "1", "2")).await;
     assert_eq!(
         t1.await.expect("task").expect("reply"),
