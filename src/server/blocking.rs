@@ -93,6 +93,9 @@ pub struct Block {
     /// Set once the command was served: leaving then always passes the turn on (the
     /// key may hold more elements for the next waiter).
     pub served: bool,
+    /// Set while the command runs again (its calls and latency were counted once, when
+    /// it first ran).
+    pub retrying: bool,
 }
 
 /// Why a blocked client stopped waiting.
@@ -274,6 +277,7 @@ impl ExecCtx<'_> {
             deadline: timeout.map(|t| Instant::now() + t),
             again: true,
             served: false,
+            retrying: false,
         });
     }
 
@@ -299,6 +303,7 @@ mod tests {
             deadline: None,
             again: true,
             served: false,
+            retrying: false,
         }
     }
 

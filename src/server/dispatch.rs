@@ -74,6 +74,7 @@ pub fn retry(
 ) -> Reply {
     if let Some(b) = client.block.as_mut() {
         b.again = false;
+        b.retrying = true;
     }
     let reply = run(shared, client, args, clock);
     if reply.is_error() {
@@ -328,6 +329,10 @@ fn send_parts(
 
 /// Counts a command that ran here in its latency histogram, and in the slow log when slow.
 fn finished(shared: &Shared, client: &Client, id: CommandId, args: &[&[u8]], micros: u64) {
+    // A blocked command's retries are the same call: counted once, when it first ran.
+    if client.block.as_ref().is_some_and(|b| b.retrying) {
+        return;
+    }
     shared.commands.record(id as usize, micros);
     slowlog(shared, client, args, micros);
 }

@@ -791,4 +791,7 @@ async fn resp3_blocked_pop_replies_are_arrays() {
     wait_blocked(&mut c, 1).await;
     let _: i64 = run(&mut c, ("RPUSH", "z", "1", "2", "3")).await;
     assert_eq!(show(&r.reply()), "[z [3 2]]");
+    // Blocked, woken, served: one call.
+    let stats: String = run(&mut c, ("INFO", "commandstats")).await;
+    assert!(stats.contains("cmdstat_blmpop:calls=1,"), "{stats}");
 }
