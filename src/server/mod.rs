@@ -9,6 +9,8 @@
 //!  SHUTDOWN ─▶│                                │
 //!             │ listener ──accept──▶ workers (one thread + runtime per core)
 //!             │                            └─▶ connection task per client ──▶ dispatch
+//!             │   blocked clients (BLPOP, ...) wait in the `blocking` registry; a command
+//!             │   that made their keys grow wakes them, and they run again via dispatch
 //!             │ cron (100 ms): active expiry, cache shrink, tier balance, tracking-table trim,
 //!             │                invalidations of those, ops/sec sample, log rewrite start
 //!             │ loader (restartable): replays the data dir, then the log writer starts;
