@@ -63,30 +63,30 @@ pub async fn serve(
             Ok(n)
         } else {
             tokio::select! {
-            r = stream.read_buf(&mut rbuf) => r,
-            Some(first) = pushes.recv() => {
-                // Out-of-band replies (pub/sub messages, invalidations): write all that
-                // are queued.
-                let mut n = 1;
-                first.encode(client.proto, &mut wbuf);
-                while let Ok(more) = pushes.try_recv() {
-                    more.encode(client.proto, &mut wbuf);
-                    n += 1;
+                r = stream.read_buf(&mut rbuf) => r,
+                Some(first) = pushes.recv() => {
+                    // Out-of-band replies (pub/sub messages, invalidations): write all that
+                    // are queued.
+                    let mut n = 1;
+                    first.encode(client.proto, &mut wbuf);
+                    while let Ok(more) = pushes.try_recv() {
+                        more.encode(client.proto, &mut wbuf);
+                        n += 1;
+                    }
+                    if stream.write_all(&wbuf).await.is_err() {
+                        break;
+                    }
+                    handle.wrote_pushes(n);
+                    shared.stats.add_net(0, wbuf.len() as u64);
+                    wbuf.clear();
+                    continue;
                 }
-                if stream.write_all(&wbuf).await.is_err() {
+                _ = handle.kill.notified() => break,
+                _ = crate::server::stopping(&mut shutdown) => break,
+                _ = idle_timer(idle) => {
+                    tracing::debug!(client = handle.id, "closing idle client");
                     break;
                 }
-                handle.wrote_pushes(n);
-                shared.stats.add_net(0, wbuf.len() as u64);
-                wbuf.clear();
-                continue;
-            }
-            _ = handle.kill.notified() => break,
-            _ = crate::server::stopping(&mut shutdown) => break,
-            _ = idle_timer(idle) => {
-                tracing::debug!(client = handle.id, "closing idle client");
-                break;
-            }
             }
         };
         match read {
@@ -287,8 +287,8 @@ enum Waited {
 /// Redis's null array, whatever the command: Redis answers every timed-out list or sorted
 /// set wait so (the command's own reply, given when it cannot block, may be a null bulk).
 /// Out-of-band replies are written meanwhile (an invalidation must not wait for a push
-/// that may never come), and also appended after the batch's earlier replies, as
-/// [`await_flushes`] does. A kill, the server's shutdown or the client closing its end
+/// that may never come), and also appended after the batch's earlier replies still held
+/// back, as [`await_flushes`] does. A kill, the server's shutdown or the client closing its end
 /// ends the wait without a reply and closes the connection (a client that is gone must
 /// not take an element); requests sent meanwhile wait in `spill`.
 async fn wait_keys(shared: &Arc<Shared>, client: &mut Client, argv: &[&[u8]], io: Io<'_>) -> Reply {
@@ -316,7 +316,12 @@ async fn wait_keys(shared: &Arc<Shared>, client: &mut Client, argv: &[&[u8]], io
             Waited::Push(p) => {
                 let mut early = BytesMut::new();
                 p.encode(client.proto, &mut early);
-                io.wbuf.extend_from_slice(&early);
+                // Replies of this batch still held back (fsync, strong acks): the push
+                // follows them again, so an invalidation never reaches the client only
+                // before a reply it invalidates (as `await_flushes` does).
+                if !io.wbuf.is_empty() {
+                    io.wbuf.extend_from_slice(&early);
+                }
                 if io.stream.write_all(&early).await.is_err() {
                     client.block = None;
                     client.close = true;

@@ -795,3 +795,27 @@ async fn resp3_blocked_pop_replies_are_arrays() {
     let stats: String = run(&mut c, ("INFO", "commandstats")).await;
     assert!(stats.contains("cmdstat_blmpop:calls=1,"), "{stats}");
 }
+
+#[tokio::test]
+async fn a_blocked_tracking_client_gets_its_invalidations_once() {
+    let s = TestServer::start();
+    let mut c = s.conn().await;
+    let mut r = Resp3::connect(s.port);
+    assert_eq!(r.text(&["CLIENT", "TRACKING", "ON"]), "OK");
+    let _: () = run(&mut c, ("SET", "x", "1")).await;
+    assert_eq!(r.text(&["GET", "x"]), "1");
+    r.send(&["BLPOP", "q", "5"]);
+    wait_blocked(&mut c, 1).await;
+    let _: () = run(&mut c, ("SET", "x", "2")).await;
+    assert_eq!(
+        r.invalidation(Duration::from_secs(5)),
+        Some(Some(vec!["x".to_string()])),
+        "the invalidation is not held until the pop is served"
+    );
+    let _: i64 = run(&mut c, ("RPUSH", "q", "a")).await;
+    assert_eq!(show(&r.reply()), "[q a]");
+    assert!(
+        r.frame(Duration::from_millis(300)).is_none(),
+        "nothing more (no second copy of the invalidation)"
+    );
+}
