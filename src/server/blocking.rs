@@ -26,6 +26,13 @@
 //!
 //! Inside MULTI/EXEC a blocking command's registration is dropped at once, so it
 //! answers like its non-blocking form, as in Redis.
+//!
+//! A new blocking command (BZPOPMIN, ...) needs: `Flags::WRITE | Flags::BLOCKING` and its
+//! keys in its key spec (`.keys(..)` or `.numkeys(..)`); its timeout parsed with
+//! [`parse_timeout`]; when nothing can be served, `ctx.block_on(keys, timeout)` and its
+//! non-blocking reply; on a retry ([`ExecCtx::is_retry`]) a key of another type skips
+//! instead of answering WRONGTYPE. Writes through `Db::update`/`Db::set` already report
+//! lists and sorted sets that grew.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
