@@ -117,7 +117,10 @@ fn clients(srv: &Shared) -> Lines {
             "maxclients",
             Stats::get(&srv.settings.maxclients).to_string(),
         ),
-        ("blocked_clients", "0".to_string()),
+        ("blocked_clients", srv.blocking.blocked().to_string()),
+        ("total_blocking_keys", srv.blocking.keys().to_string()),
+        // Only streams' XREADGROUP waits on keys that may be deleted; none here.
+        ("total_blocking_keys_on_nokey", "0".to_string()),
         ("tracking_clients", srv.tracking.clients().to_string()),
     ]
 }

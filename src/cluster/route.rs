@@ -15,7 +15,7 @@
 use smallvec::SmallVec;
 
 use super::slots::key_slot;
-use crate::command::{CmdError, CommandId, CommandSpec, Keys};
+use crate::command::{CmdError, CommandId, CommandSpec, Flags, Keys};
 use crate::server::{Client, Shared};
 
 /// What a connection is, for routing.
@@ -135,6 +135,17 @@ pub fn route(
                     Err(cluster.moved(shared, slot, owner))
                 }
                 Mode::Plain if local => Ok(Route::Local),
+                // A blocking command (BLPOP, ...) is never forwarded: it could hold the
+                // shared upstream pipeline to the owner for as long as it blocks, and
+                // every other client's forwarded commands behind it. The client is
+                // redirected instead (README, "Blocking commands").
+                Mode::Plain if spec.flags.has(Flags::BLOCKING) => {
+                    if keys.iter().all(|k| k.2 == owner0) {
+                        Err(cluster.moved(shared, slot0, owner0))
+                    } else {
+                        Err(cross_slot())
+                    }
+                }
                 Mode::Plain if keys.iter().all(|k| k.2 == owner0) => Ok(Route::Forward(owner0)),
                 Mode::Plain if splits(id) => {
                     let mut parts: Vec<(usize, Vec<usize>)> = Vec::new();

@@ -1,5 +1,5 @@
 //! The CLIENT container: ID, SETNAME, GETNAME, LIST, INFO, KILL, SETINFO, NO-EVICT,
-//! NO-TOUCH, HELP, and the tracking subcommands (parsed in `tracking.rs`).
+//! NO-TOUCH, UNBLOCK, HELP, and the tracking subcommands (parsed in `tracking.rs`).
 
 use bytes::Bytes;
 
@@ -138,6 +138,19 @@ pub const SUBS: &[CommandSpec] = &[
         "Returns helpful text about the different subcommands.",
     )
     .flags(Flags::LOADING.with(Flags::STALE)),
+    CommandSpec::new(
+        "client|unblock",
+        -3,
+        "connection",
+        "5.0.0",
+        "Unblocks a client blocked by a blocking command from a different connection.",
+    )
+    .flags(
+        Flags::ADMIN
+            .with(Flags::NOSCRIPT)
+            .with(Flags::LOADING)
+            .with(Flags::STALE),
+    ),
 ];
 
 /// A CLIENT KILL filter.
@@ -188,6 +201,8 @@ pub enum ClientCmd<'a> {
     GetRedir,
     /// CLIENT TRACKINGINFO
     TrackingInfo,
+    /// CLIENT UNBLOCK id [TIMEOUT|ERROR] (true: ERROR)
+    Unblock(u64, bool),
     /// CLIENT HELP
     Help,
 }
@@ -228,6 +243,21 @@ impl<'a> Exec<'a> for ClientCmd<'a> {
             "GETREDIR" => ClientCmd::GetRedir,
             "TRACKINGINFO" => ClientCmd::TrackingInfo,
             "SETNAME" => ClientCmd::SetName(args.bytes()?),
+            "UNBLOCK" => {
+                let id = args.i64()?;
+                let error = match args.next_opt() {
+                    None => false,
+                    Some(r) if r.eq_ignore_ascii_case(b"TIMEOUT") => false,
+                    Some(r) if r.eq_ignore_ascii_case(b"ERROR") => true,
+                    Some(_) => {
+                        return Err(CmdError::err(
+                            "CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+                        ));
+                    }
+                };
+                args.end()?;
+                ClientCmd::Unblock(id as u64, error)
+            }
             "NO-EVICT" => ClientCmd::NoEvict(on_off(args)?),
             "NO-TOUCH" => ClientCmd::NoTouch(on_off(args)?),
             "SETINFO" => {
@@ -415,6 +445,9 @@ impl<'a> Exec<'a> for ClientCmd<'a> {
             ClientCmd::Tracking(mode) => super::tracking::tracking(ctx, mode)?,
             ClientCmd::Caching(yes) => super::tracking::caching(ctx, yes)?,
             ClientCmd::GetRedir => super::tracking::getredir(ctx),
+            ClientCmd::Unblock(id, error) => {
+                Reply::Int(i64::from(ctx.server.blocking.unblock(id, error)))
+            }
             ClientCmd::TrackingInfo => super::tracking::trackinginfo(ctx),
             ClientCmd::Help => help(
                 "CLIENT",
@@ -448,6 +481,8 @@ impl<'a> Exec<'a> for ClientCmd<'a> {
                     "    Return the client ID we are redirecting to when tracking is enabled.",
                     "TRACKINGINFO",
                     "    Report tracking status for the current connection.",
+                    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+                    "    Unblock the specified blocked client.",
                 ],
             ),
         })

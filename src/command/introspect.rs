@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use super::ctx::ExecCtx;
 use super::keys::help;
-use super::spec::{CommandSpec, Flags, Keys};
+use super::spec::{CommandSpec, Flags};
 use super::{CmdError, CommandId, Exec, SPECS};
 use crate::protocol::{Args, Reply};
 use crate::store::pattern;
@@ -187,7 +187,14 @@ fn info(s: &CommandSpec) -> Reply {
     Reply::Array(vec![
         Reply::bulk(s.name),
         Reply::Int(i64::from(s.arity)),
-        Reply::Set(s.flags.names().map(Reply::status).collect()),
+        // Keys found by a count among the arguments: Redis's `movablekeys`.
+        Reply::Set(
+            s.flags
+                .names()
+                .chain((s.numkeys != 0).then_some("movablekeys"))
+                .map(Reply::status)
+                .collect(),
+        ),
         Reply::Int(first),
         Reply::Int(last),
         Reply::Int(step),
@@ -231,11 +238,16 @@ fn getkeys(cmd: &[&[u8]]) -> Result<Reply, CmdError> {
             "Invalid number of arguments specified for command",
         ));
     }
-    if !matches!(spec.keys, Keys::Range { .. }) {
+    if !spec.keys.named() {
         return Err(CmdError::err("The command has no key arguments"));
     }
-    Ok(Reply::bulks(
-        spec.key_positions(cmd)
-            .map(|p| Bytes::copy_from_slice(cmd[p])),
-    ))
+    let keys: Vec<Bytes> = spec
+        .key_positions(cmd)
+        .map(|p| Bytes::copy_from_slice(cmd[p]))
+        .collect();
+    if keys.is_empty() && spec.numkeys != 0 {
+        // A key count that is not a positive integer within the arguments.
+        return Err(CmdError::err("Invalid arguments specified for command"));
+    }
+    Ok(Reply::bulks(keys))
 }

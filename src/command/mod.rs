@@ -19,6 +19,7 @@ pub mod expire;
 pub mod hash;
 pub mod introspect;
 pub mod keys;
+pub mod list;
 pub mod pubsub;
 pub mod replication;
 pub mod server;
@@ -318,7 +319,7 @@ command_table! {
     SUnionStore(set::SUnionStore<'a>) = CommandSpec::new("sunionstore", -3, "set", "1.0.0", "Stores the union of multiple sets in a key.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, -1, 1);
     SDiffStore(set::SDiffStore<'a>) = CommandSpec::new("sdiffstore", -3, "set", "1.0.0", "Stores the difference of multiple sets in a key.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, -1, 1);
     SScan(set::SScan<'a>) = CommandSpec::new("sscan", -3, "set", "2.8.0", "Iterates over members of a set.").flags(Flags::READONLY).keys(1, 1, 1);
-    // sorted sets (BZPOPMIN, BZPOPMAX and BZMPOP come with the blocking mechanism)
+    // sorted sets
     ZAdd(zset::ZAdd<'a>) = CommandSpec::new("zadd", -4, "sorted-set", "1.2.0", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
     ZIncrBy(zset::ZIncrBy<'a>) = CommandSpec::new("zincrby", 4, "sorted-set", "1.2.0", "Increments the score of a member in a sorted set.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
     ZRem(zset::ZRem<'a>) = CommandSpec::new("zrem", -3, "sorted-set", "1.2.0", "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
@@ -339,6 +340,9 @@ command_table! {
     ZPopMin(zset::ZPopMin<'a>) = CommandSpec::new("zpopmin", -2, "sorted-set", "5.0.0", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
     ZPopMax(zset::ZPopMax<'a>) = CommandSpec::new("zpopmax", -2, "sorted-set", "5.0.0", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
     ZMPop(zset::ZMPop<'a>) = CommandSpec::new("zmpop", -4, "sorted-set", "7.0.0", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.").flags(Flags::WRITE).numkeys(1);
+    BZPopMin(zset::BZPopMin<'a>) = CommandSpec::new("bzpopmin", -3, "sorted-set", "5.0.0", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.").flags(Flags::WRITE.with(Flags::BLOCKING).with(Flags::FAST)).keys(1, -2, 1);
+    BZPopMax(zset::BZPopMax<'a>) = CommandSpec::new("bzpopmax", -3, "sorted-set", "5.0.0", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.").flags(Flags::WRITE.with(Flags::BLOCKING).with(Flags::FAST)).keys(1, -2, 1);
+    BZMPop(zset::BZMPop<'a>) = CommandSpec::new("bzmpop", -5, "sorted-set", "7.0.0", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.").flags(Flags::WRITE.with(Flags::BLOCKING)).numkeys(2);
     ZRandMember(zset::ZRandMember<'a>) = CommandSpec::new("zrandmember", -2, "sorted-set", "6.2.0", "Returns one or more random members from a sorted set.").flags(Flags::READONLY).keys(1, 1, 1);
     ZRemRangeByScore(zset::ZRemRangeByScore<'a>) = CommandSpec::new("zremrangebyscore", 4, "sorted-set", "1.2.0", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.").flags(Flags::WRITE).keys(1, 1, 1);
     ZRemRangeByRank(zset::ZRemRangeByRank<'a>) = CommandSpec::new("zremrangebyrank", 4, "sorted-set", "2.0.0", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.").flags(Flags::WRITE).keys(1, 1, 1);
@@ -351,6 +355,29 @@ command_table! {
     ZDiffStore(zset::ZDiffStore<'a>) = CommandSpec::new("zdiffstore", -4, "sorted-set", "6.2.0", "Stores the difference of multiple sorted sets in a key.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, 1, 1).numkeys(2);
     ZInterCard(zset::ZInterCard<'a>) = CommandSpec::new("zintercard", -3, "sorted-set", "7.0.0", "Returns the number of members of the intersect of multiple sorted sets.").flags(Flags::READONLY).numkeys(1);
     ZScan(zset::ZScan<'a>) = CommandSpec::new("zscan", -3, "sorted-set", "2.8.0", "Iterates over members and scores of a sorted set.").flags(Flags::READONLY).keys(1, 1, 1);
+    // lists
+    LPush(list::LPush<'a>) = CommandSpec::new("lpush", -3, "list", "1.0.0", "Prepends one or more elements to a list. Creates the key if it doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
+    RPush(list::RPush<'a>) = CommandSpec::new("rpush", -3, "list", "1.0.0", "Appends one or more elements to a list. Creates the key if it doesn't exist.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
+    LPushX(list::LPushX<'a>) = CommandSpec::new("lpushx", -3, "list", "2.2.0", "Prepends one or more elements to a list only when the list exists.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
+    RPushX(list::RPushX<'a>) = CommandSpec::new("rpushx", -3, "list", "2.2.0", "Appends an element to a list only when the list exists.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::FAST)).keys(1, 1, 1);
+    LPop(list::LPop<'a>) = CommandSpec::new("lpop", -2, "list", "1.0.0", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
+    RPop(list::RPop<'a>) = CommandSpec::new("rpop", -2, "list", "1.0.0", "Returns and removes the last elements of a list. Deletes the list if the last element was popped.").flags(Flags::WRITE.with(Flags::FAST)).keys(1, 1, 1);
+    LLen(list::LLen<'a>) = CommandSpec::new("llen", 2, "list", "1.0.0", "Returns the length of a list.").flags(Flags::READONLY.with(Flags::FAST)).keys(1, 1, 1);
+    LRange(list::LRange<'a>) = CommandSpec::new("lrange", 4, "list", "1.0.0", "Returns a range of elements from a list.").flags(Flags::READONLY).keys(1, 1, 1);
+    LIndex(list::LIndex<'a>) = CommandSpec::new("lindex", 3, "list", "1.0.0", "Returns an element from a list by its index.").flags(Flags::READONLY).keys(1, 1, 1);
+    LSet(list::LSet<'a>) = CommandSpec::new("lset", 4, "list", "1.0.0", "Sets the value of an element in a list by its index.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, 1, 1);
+    LInsert(list::LInsert<'a>) = CommandSpec::new("linsert", 5, "list", "2.2.0", "Inserts an element before or after another element in a list.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, 1, 1);
+    LRem(list::LRem<'a>) = CommandSpec::new("lrem", 4, "list", "1.0.0", "Removes elements from a list. Deletes the list if the last element was removed.").flags(Flags::WRITE).keys(1, 1, 1);
+    LTrim(list::LTrim<'a>) = CommandSpec::new("ltrim", 4, "list", "1.0.0", "Removes elements from both ends a list. Deletes the list if all elements were trimmed.").flags(Flags::WRITE).keys(1, 1, 1);
+    LPos(list::LPos<'a>) = CommandSpec::new("lpos", -3, "list", "6.0.6", "Returns the index of matching elements in a list.").flags(Flags::READONLY).keys(1, 1, 1);
+    LMove(list::LMove<'a>) = CommandSpec::new("lmove", 5, "list", "6.2.0", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, 2, 1);
+    RPopLPush(list::RPopLPush<'a>) = CommandSpec::new("rpoplpush", 3, "list", "1.2.0", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.").flags(Flags::WRITE.with(Flags::DENYOOM)).keys(1, 2, 1);
+    LMPop(list::LMPop<'a>) = CommandSpec::new("lmpop", -4, "list", "7.0.0", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.").flags(Flags::WRITE).numkeys(1);
+    BLPop(list::BLPop<'a>) = CommandSpec::new("blpop", -3, "list", "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.").flags(Flags::WRITE.with(Flags::BLOCKING)).keys(1, -2, 1);
+    BRPop(list::BRPop<'a>) = CommandSpec::new("brpop", -3, "list", "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.").flags(Flags::WRITE.with(Flags::BLOCKING)).keys(1, -2, 1);
+    BLMove(list::BLMove<'a>) = CommandSpec::new("blmove", 6, "list", "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::BLOCKING)).keys(1, 2, 1);
+    BRPopLPush(list::BRPopLPush<'a>) = CommandSpec::new("brpoplpush", 4, "list", "2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.").flags(Flags::WRITE.with(Flags::DENYOOM).with(Flags::NOSCRIPT).with(Flags::BLOCKING)).keys(1, 2, 1);
+    BLMPop(list::BLMPop<'a>) = CommandSpec::new("blmpop", -5, "list", "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.").flags(Flags::WRITE.with(Flags::BLOCKING)).numkeys(2);
     // caches
     CacheList(cache::CacheList) = CommandSpec::new("cache.list", 1, "terrace", "0.1.0", "Lists the named caches.").flags(Flags::READONLY.with(Flags::FAST));
     CacheInfo(cache::CacheInfo<'a>) = CommandSpec::new("cache.info", 2, "terrace", "0.1.0", "Returns a cache's policy and figures: entries, memory, hits, misses, evictions, expirations.").flags(Flags::READONLY);

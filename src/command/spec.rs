@@ -26,8 +26,11 @@ impl Flags {
     pub const NO_MULTI: Flags = Flags(1 << 8);
     /// Not allowed in scripts.
     pub const NOSCRIPT: Flags = Flags(1 << 9);
+    /// May block the client until a key is ready or a timeout (BLPOP, BZPOPMIN, ...):
+    /// never forwarded to another stripe (see `cluster::route`).
+    pub const BLOCKING: Flags = Flags(1 << 10);
 
-    const NAMES: [(Flags, &'static str); 10] = [
+    const NAMES: [(Flags, &'static str); 11] = [
         (Flags::WRITE, "write"),
         (Flags::READONLY, "readonly"),
         (Flags::DENYOOM, "denyoom"),
@@ -38,6 +41,7 @@ impl Flags {
         (Flags::STALE, "stale"),
         (Flags::NO_MULTI, "no_multi"),
         (Flags::NOSCRIPT, "noscript"),
+        (Flags::BLOCKING, "blocking"),
     ];
 
     /// Both sets of flags.
@@ -84,6 +88,14 @@ pub enum Keys {
     /// No key arguments, but the command reads or changes the whole keyspace (KEYS,
     /// DBSIZE, FLUSHALL, INFO keyspace).
     All,
+}
+
+impl Keys {
+    /// True for commands that name their keys in their arguments (a range, which counted
+    /// `numkeys` keys extend).
+    pub const fn named(&self) -> bool {
+        matches!(self, Keys::Range { .. })
+    }
 }
 
 /// One command (or one subcommand of a container such as CLIENT).
@@ -190,8 +202,8 @@ impl CommandSpec {
     }
 
     /// Positions of the keys in `args` (which includes the command name). A `numkeys`
-    /// count that is not a positive integer gives no counted keys, and one larger than the
-    /// arguments is cut to them: the command's own parser then reports the error.
+    /// count that is not a positive integer, or larger than the arguments left, gives no
+    /// counted keys: the command's own parser then reports the error.
     pub fn key_positions<A: AsRef<[u8]>>(&self, args: &[A]) -> impl Iterator<Item = usize> {
         let argc = args.len();
         let (first, last, step) = match self.keys {
@@ -217,8 +229,13 @@ impl CommandSpec {
                     .and_then(|a| crate::protocol::args::parse_i64(a.as_ref()).ok())
                     .and_then(|n| usize::try_from(n).ok())
                     .unwrap_or(0);
-                let start = (at + 1).min(argc);
-                start..start.saturating_add(n).min(argc)
+                // A count beyond the arguments gives no counted keys (COMMAND GETKEYS then
+                // answers Redis's error; the command's own parser reports its own).
+                let start = at + 1;
+                match start.checked_add(n) {
+                    Some(end) if end <= argc => start..end,
+                    _ => 0..0,
+                }
             }
         };
         (first..=last)
@@ -257,6 +274,13 @@ mod tests {
         );
         let ping = CommandSpec::new("ping", -1, "connection", "1.0.0", "");
         assert_eq!(ping.key_positions(&["ping", "a", "b"]).count(), 0);
+        let lmpop = CommandSpec::new("lmpop", -4, "list", "7.0.0", "").numkeys(1);
+        let keys = |args: &[&str]| lmpop.key_positions(args).collect::<Vec<_>>();
+        assert_eq!(keys(&["lmpop", "2", "a", "b", "LEFT"]), vec![2, 3]);
+        assert_eq!(keys(&["lmpop", "1", "a", "LEFT"]), vec![2]);
+        for bad in ["0", "-1", "x"] {
+            assert!(keys(&["lmpop", bad, "a", "LEFT"]).is_empty(), "{bad}");
+        }
         assert!(Flags::WRITE.with(Flags::FAST).has(Flags::FAST));
         assert_eq!(
             (Flags::WRITE | Flags::DENYOOM).names().collect::<Vec<_>>(),
@@ -274,7 +298,7 @@ mod tests {
         );
         assert_eq!(zunion.key_triple(), (0, 0, 0));
         // Bad or oversized counts: no keys past the arguments, none at all for junk.
-        assert_eq!(keys(&zunion, &["zunion", "5", "a"]), vec![2]);
+        assert!(keys(&zunion, &["zunion", "5", "a"]).is_empty());
         assert!(keys(&zunion, &["zunion", "x", "a"]).is_empty());
         assert!(keys(&zunion, &["zunion", "-1", "a"]).is_empty());
         let store = CommandSpec::new("zunionstore", -4, "sorted-set", "2.0.0", "")

@@ -18,6 +18,7 @@ use super::{CmdError, Exec, ExecCtx};
 use crate::protocol::args::{Args, parse_f64, parse_i64};
 use crate::protocol::reply::format_double;
 use crate::protocol::{Proto, Reply};
+use crate::server::blocking::parse_timeout;
 use crate::server::notify::Class;
 use crate::store::types::zset::rank_span;
 use crate::store::types::{LexBound, LexRange, ScoreRange};
@@ -978,13 +979,83 @@ impl<'a> Exec<'a> for ZMPop<'a> {
     }
 }
 
+/// `BZPOPMIN`/`BZPOPMAX key [key ...] timeout`: `[key, member, score]` from the first
+/// sorted set with members, or the client waits (see `server::blocking`).
+#[derive(Debug)]
+pub struct BZPop<'a, const MAX: bool> {
+    keys: Vec<&'a [u8]>,
+    timeout: Option<std::time::Duration>,
+}
+
+/// `BZPOPMIN key [key ...] timeout`
+pub type BZPopMin<'a> = BZPop<'a, false>;
+/// `BZPOPMAX key [key ...] timeout`
+pub type BZPopMax<'a> = BZPop<'a, true>;
+
+impl<'a, const MAX: bool> Exec<'a> for BZPop<'a, MAX> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
+        let mut keys = args.rest();
+        let timeout = parse_timeout(keys.pop().ok_or(CmdError::Syntax)?)?;
+        Ok(BZPop { keys, timeout })
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        for key in &self.keys {
+            // A blocked client's retry skips a key of another type (Redis keeps it blocked).
+            match check_zset(ctx, key) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(CmdError::WrongType) if ctx.is_retry() => continue,
+                Err(e) => return Err(e),
+            }
+            if let Some(mut items) = pop(ctx, key, MAX, 1)?
+                && let Some((m, score)) = items.pop()
+            {
+                return Ok(Reply::Array(vec![
+                    Reply::bulk(key),
+                    Reply::Bulk(m),
+                    Reply::Double(score),
+                ]));
+            }
+        }
+        ctx.block_on(self.keys.iter().copied(), self.timeout);
+        Ok(Reply::NilArray)
+    }
+}
+
+/// `BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]`
+#[derive(Debug)]
+pub struct BZMPop<'a> {
+    timeout: Option<std::time::Duration>,
+    m: ZMPop<'a>,
+}
+
+impl<'a> Exec<'a> for BZMPop<'a> {
+    fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
+        let timeout = parse_timeout(args.bytes()?)?;
+        Ok(BZMPop {
+            timeout,
+            m: ZMPop::parse(args)?,
+        })
+    }
+    fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+        if let Some(r) = self.m.try_pop(ctx)? {
+            return Ok(r);
+        }
+        ctx.block_on(self.m.keys.iter().copied(), self.timeout);
+        Ok(Reply::NilArray)
+    }
+}
+
 impl ZMPop<'_> {
     /// Pops from the first key that has members: `[key, [[member, score], ...]]`, or
     /// `None` when every key is empty or missing (where BZMPOP would block).
     pub(crate) fn try_pop(&self, ctx: &mut ExecCtx<'_>) -> Result<Option<Reply>, CmdError> {
         for key in &self.keys {
-            if !check_zset(ctx, key)? {
-                continue;
+            match check_zset(ctx, key) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(CmdError::WrongType) if ctx.is_retry() => continue,
+                Err(e) => return Err(e),
             }
             if let Some(items) = pop(ctx, key, self.max, self.count)?
                 && !items.is_empty()

@@ -108,6 +108,17 @@ impl Reply {
         match (&self, proto) {
             (Reply::NoReply, _) => return,
             (Reply::Raw(b), _) => return out.extend_from_slice(b),
+            // An array holding a null array (EXEC of BLPOP or LPOP key count): the resp2
+            // frame type cannot say `*-1` inside an array, so it is written here.
+            (Reply::Array(v), Proto::Resp2) if v.iter().any(|r| matches!(r, Reply::NilArray)) => {
+                put_line(out, b'*', v.len() as i64);
+                if let Reply::Array(v) = self {
+                    for r in v {
+                        r.encode(proto, out);
+                    }
+                }
+                return;
+            }
             (Reply::Many(_), _) => {
                 if let Reply::Many(v) = self {
                     for r in v {
@@ -367,6 +378,13 @@ mod tests {
         assert_eq!(wire(Reply::Ok, Proto::Resp2), "+OK\r\n");
         assert_eq!(wire(Reply::Nil, Proto::Resp2), "$-1\r\n");
         assert_eq!(wire(Reply::NilArray, Proto::Resp2), "*-1\r\n");
+        assert_eq!(
+            wire(
+                Reply::Array(vec![Reply::NilArray, Reply::Nil, Reply::Int(1)]),
+                Proto::Resp2
+            ),
+            "*3\r\n*-1\r\n$-1\r\n:1\r\n"
+        );
         assert_eq!(wire(Reply::Bool(true), Proto::Resp2), ":1\r\n");
         assert_eq!(wire(Reply::Double(1.5), Proto::Resp2), "$3\r\n1.5\r\n");
         assert_eq!(

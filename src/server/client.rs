@@ -258,6 +258,9 @@ pub struct Client {
     /// A command that must wait before it can answer (WAIT, FAILOVER): the connection
     /// awaits it and puts its reply in the command's place.
     pub blocked: Option<crate::replication::Blocked>,
+    /// The place in line of a command blocked on keys (BLPOP, BZPOPMIN, ...): the
+    /// connection waits and runs the command again when woken (see `server::blocking`).
+    pub block: Option<super::blocking::Block>,
 }
 
 impl Client {
@@ -285,6 +288,7 @@ impl Client {
             routing: crate::cluster::Mode::Plain,
             routed: None,
             blocked: None,
+            block: None,
         }
     }
 

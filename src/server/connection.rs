@@ -46,36 +46,47 @@ pub async fn serve(
     let Some(mut pushes) = handle.push_rx.lock().take() else {
         return;
     };
+    // Bytes read while a command was blocked (see `wait_keys`): the next batch's input.
+    let mut spill = BytesMut::new();
 
     loop {
         if rbuf.capacity() - rbuf.len() < BUF / 4 {
             rbuf.reserve(BUF);
         }
         let idle = shared.settings.timeout_secs.load(Ordering::Relaxed);
-        let read = tokio::select! {
-            r = stream.read_buf(&mut rbuf) => r,
-            Some(first) = pushes.recv() => {
-                // Out-of-band replies (pub/sub messages, invalidations): write all that
-                // are queued.
-                let mut n = 1;
-                first.encode(client.proto, &mut wbuf);
-                while let Ok(more) = pushes.try_recv() {
-                    more.encode(client.proto, &mut wbuf);
-                    n += 1;
+        let read = if !spill.is_empty() {
+            // Requests that arrived while a command was blocked run now, without
+            // waiting for more bytes.
+            let n = spill.len();
+            rbuf.extend_from_slice(&spill);
+            spill.clear();
+            Ok(n)
+        } else {
+            tokio::select! {
+                r = stream.read_buf(&mut rbuf) => r,
+                Some(first) = pushes.recv() => {
+                    // Out-of-band replies (pub/sub messages, invalidations): write all that
+                    // are queued.
+                    let mut n = 1;
+                    first.encode(client.proto, &mut wbuf);
+                    while let Ok(more) = pushes.try_recv() {
+                        more.encode(client.proto, &mut wbuf);
+                        n += 1;
+                    }
+                    if stream.write_all(&wbuf).await.is_err() {
+                        break;
+                    }
+                    handle.wrote_pushes(n);
+                    shared.stats.add_net(0, wbuf.len() as u64);
+                    wbuf.clear();
+                    continue;
                 }
-                if stream.write_all(&wbuf).await.is_err() {
+                _ = handle.kill.notified() => break,
+                _ = crate::server::stopping(&mut shutdown) => break,
+                _ = idle_timer(idle) => {
+                    tracing::debug!(client = handle.id, "closing idle client");
                     break;
                 }
-                handle.wrote_pushes(n);
-                shared.stats.add_net(0, wbuf.len() as u64);
-                wbuf.clear();
-                continue;
-            }
-            _ = handle.kill.notified() => break,
-            _ = crate::server::stopping(&mut shutdown) => break,
-            _ = idle_timer(idle) => {
-                tracing::debug!(client = handle.id, "closing idle client");
-                break;
             }
         };
         match read {
@@ -105,6 +116,39 @@ pub async fn serve(
                     if let Some(b) = client.blocked.take() {
                         // WAIT, FAILOVER: the batch waits here, in order.
                         reply = crate::replication::run_blocked(&shared, b).await;
+                    }
+                    if client.block.is_some() {
+                        // BLPOP and the like: the batch waits here too. The replies before
+                        // it go out first when nothing holds them back (a strong cache's
+                        // acks, an fsync, another stripe's answer), as Redis writes them
+                        // before a client blocks.
+                        if deferred.is_empty()
+                            && client.wait_lsn == 0
+                            && client.strong_lsn == 0
+                            && client.acks.is_empty()
+                            && !wbuf.is_empty()
+                        {
+                            if stream.write_all(&wbuf).await.is_err() {
+                                client.block = None;
+                                client.close = true;
+                                break;
+                            }
+                            shared.stats.add_net(0, wbuf.len() as u64);
+                            wbuf.clear();
+                            replies = 0;
+                        }
+                        let io = Io {
+                            stream: &mut stream,
+                            pushes: &mut pushes,
+                            shutdown: &mut shutdown,
+                            wbuf: &mut wbuf,
+                            spill: &mut spill,
+                            limit: shared
+                                .settings
+                                .client_query_buffer_limit
+                                .load(Ordering::Relaxed),
+                        };
+                        reply = wait_keys(&shared, &mut client, &argv, io).await;
                     }
                     if let Some(p) = client.routed.take() {
                         deferred.push(Deferred::Routed(p));
@@ -214,6 +258,111 @@ pub async fn serve(
     crate::command::pubsub::unsubscribe_all(&shared, &mut client);
     let _ = stream.shutdown().await;
     shared.clients.remove(handle.id);
+}
+
+/// What a blocked command watches besides its keys.
+struct Io<'a> {
+    stream: &'a mut TcpStream,
+    pushes: &'a mut tokio::sync::mpsc::UnboundedReceiver<Reply>,
+    shutdown: &'a mut watch::Receiver<bool>,
+    wbuf: &'a mut BytesMut,
+    /// What the client sends meanwhile (read so that a closed connection is noticed);
+    /// bounded by `client-query-buffer-limit`.
+    spill: &'a mut BytesMut,
+    limit: u64,
+}
+
+/// How a blocked command's wait ended, besides a wake-up.
+enum Waited {
+    Woken(super::blocking::Wake),
+    Deadline,
+    Closing,
+    Push(Reply),
+    Read,
+}
+
+/// Waits for the keys a blocking command (BLPOP, ...) registered on, running it again
+/// (through dispatch, so its effect is logged and replicated like any write) each time
+/// one of them may have grown. On timeout (or CLIENT UNBLOCK ... TIMEOUT) the reply is
+/// Redis's null array, whatever the command: Redis answers every timed-out list or sorted
+/// set wait so (the command's own reply, given when it cannot block, may be a null bulk).
+/// Out-of-band replies are written meanwhile (an invalidation must not wait for a push
+/// that may never come), and also appended after the batch's earlier replies still held
+/// back, as [`await_flushes`] does. A kill, the server's shutdown or the client closing its end
+/// ends the wait without a reply and closes the connection (a client that is gone must
+/// not take an element); requests sent meanwhile wait in `spill`.
+async fn wait_keys(shared: &Arc<Shared>, client: &mut Client, argv: &[&[u8]], io: Io<'_>) -> Reply {
+    use super::blocking::Wake;
+    loop {
+        let Some(b) = client.block.as_ref() else {
+            return Reply::NilArray;
+        };
+        let deadline = b.deadline;
+        let handle = client.handle.clone();
+        let waited = tokio::select! {
+            w = b.woken() => Waited::Woken(w),
+            _ = sleep_until(deadline) => Waited::Deadline,
+            _ = handle.kill.notified() => Waited::Closing,
+            _ = crate::server::stopping(io.shutdown) => Waited::Closing,
+            Some(p) = io.pushes.recv() => Waited::Push(p),
+            r = io.stream.read_buf(io.spill) => match r {
+                Ok(n) if n > 0 && (io.spill.len() as u64) <= io.limit => Waited::Read,
+                _ => Waited::Closing,
+            },
+        };
+        match waited {
+            // Counted when the next batch takes them.
+            Waited::Read => {}
+            Waited::Push(p) => {
+                let mut early = BytesMut::new();
+                p.encode(client.proto, &mut early);
+                // Replies of this batch still held back (fsync, strong acks): the push
+                // follows them again, so an invalidation never reaches the client only
+                // before a reply it invalidates (as `await_flushes` does).
+                if !io.wbuf.is_empty() {
+                    io.wbuf.extend_from_slice(&early);
+                }
+                if io.stream.write_all(&early).await.is_err() {
+                    client.block = None;
+                    client.close = true;
+                    return Reply::NoReply;
+                }
+                handle.wrote_pushes(1);
+            }
+            Waited::Closing => {
+                client.block = None;
+                client.close = true;
+                return Reply::NoReply;
+            }
+            Waited::Deadline | Waited::Woken(Wake::Timeout) => {
+                client.block = None;
+                return Reply::NilArray;
+            }
+            Waited::Woken(Wake::Error) => {
+                client.block = None;
+                return super::blocking::unblocked_error();
+            }
+            Waited::Woken(Wake::Retry) => {
+                let mut clock = dispatch::BatchClock::start();
+                let reply = dispatch::retry(shared, client, argv, &mut clock);
+                if client.block.as_ref().is_some_and(|b| b.again) {
+                    continue;
+                }
+                if let Some(mut b) = client.block.take() {
+                    b.served = true;
+                }
+                return reply;
+            }
+        }
+    }
+}
+
+/// Sleeps until `deadline`, or forever when there is none.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending::<()>().await,
+    }
 }
 
 /// A reply of the batch that waits for an earlier one sent to another stripe.

@@ -64,6 +64,25 @@ pub fn execute(
     reply
 }
 
+/// Runs a blocked command again after its client was woken (see `server::blocking`): a
+/// full execution (routing, locks, effects), counted once, when it was first run.
+pub fn retry(
+    shared: &Shared,
+    client: &mut Client,
+    args: &[&[u8]],
+    clock: &mut BatchClock,
+) -> Reply {
+    if let Some(b) = client.block.as_mut() {
+        b.again = false;
+        b.retrying = true;
+    }
+    let reply = run(shared, client, args, clock);
+    if reply.is_error() {
+        client.pending_errors += 1;
+    }
+    reply
+}
+
 fn run(shared: &Shared, client: &mut Client, args: &[&[u8]], clock: &mut BatchClock) -> Reply {
     let (id, spec, route) = match check(shared, client, args, clock) {
         Ok(checked) => checked,
@@ -138,11 +157,14 @@ fn run_local(
     ctx.flush_removals();
     let stats = ctx.db.stats();
     let invalidations = ctx.db.take_invalidations();
+    let ready = ctx.db.take_ready();
     // The effects go to the fast-restart log while the shards are still locked.
     if let Some(c) = ctx.db.commit() {
         ctx.client.committed(c);
     }
     drop(ctx);
+    // After the locks: a woken client retries at once.
+    shared.blocking.signal(&ready);
     add_stats(client, stats);
     if !invalidations.is_empty() {
         // Queued to every tracking connection before this command's reply is written.
@@ -308,6 +330,10 @@ fn send_parts(
 
 /// Counts a command that ran here in its latency histogram, and in the slow log when slow.
 fn finished(shared: &Shared, client: &Client, id: CommandId, args: &[&[u8]], micros: u64) {
+    // A blocked command's retries are the same call: counted once, when it first ran.
+    if client.block.as_ref().is_some_and(|b| b.retrying) {
+        return;
+    }
     shared.commands.record(id as usize, micros);
     slowlog(shared, client, args, micros);
 }
@@ -391,7 +417,7 @@ fn check(
             return Err(CmdError::Prefixed(crate::persist::misconf(&why).into()));
         }
     }
-    if matches!(spec.keys, Keys::Range { .. })
+    if spec.keys.named()
         && let Some(e) = shared.cluster.slot_conflict()
     {
         return Err(e);

@@ -12,6 +12,8 @@
 //!             │ cron (100 ms): active expiry (keys, hash fields), cache shrink, tier balance,
 //!             │                tracking-table trim, invalidations and keyspace notifications
 //!             │                of those, ops/sec sample, log rewrite start
+//!             │   blocked clients (BLPOP, ...) wait in the `blocking` registry; a command
+//!             │   that made their keys grow wakes them, and they run again via dispatch
 //!             │ loader (restartable): replays the data dir, then the log writer starts;
 //!             │   then replication (stripes with mirrors): the role thread picks active/mirror
 //!             │ group listener (clusters of several servers): HELLO, SYNC ─▶ replication::shipper
@@ -22,6 +24,7 @@
 //!             └────────────────────────────────┘
 //! ```
 
+pub mod blocking;
 pub mod client;
 pub mod connection;
 pub mod dispatch;
@@ -109,6 +112,9 @@ pub struct Shared {
     pub repl: crate::replication::Replication,
     /// The slot map, the other stripes and the forwarding connections.
     pub cluster: crate::cluster::Cluster,
+    /// Clients blocked on keys (BLPOP, BZPOPMIN, ...), woken when a command makes those
+    /// keys grow. An `Arc`: each blocked client's place in line holds it.
+    pub blocking: Arc<blocking::Blocking>,
 }
 
 impl Shared {
@@ -183,6 +189,7 @@ impl Shared {
             persist,
             repl,
             cluster,
+            blocking: Arc::default(),
         }
     }
 
@@ -248,6 +255,8 @@ impl Shared {
     /// tracked key and tells every tracking client to drop its whole L1, so no L1 keeps
     /// data this server can no longer invalidate.
     pub fn key_range_lost(&self) {
+        // Blocked clients retry: their keys may be served elsewhere now (MOVED).
+        self.blocking.wake_all();
         self.keyspace.untrack_all();
         self.deliver_mailbox();
         self.tracking.deliver(

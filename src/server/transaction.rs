@@ -183,6 +183,8 @@ fn run(
             let spec = spec.sub(&argv).unwrap_or(spec);
             super::tracking::remember(&mut ctx.db, ctx.client, spec, &argv);
         }
+        // A blocking command answers at once inside a transaction, as in Redis.
+        ctx.client.block = None;
         // (The command was counted when it was queued.)
         if reply.is_error() {
             ctx.client.pending_errors += 1;
@@ -192,11 +194,13 @@ fn run(
     ctx.flush_removals();
     let stats = ctx.db.stats();
     let invalidations = ctx.db.take_invalidations();
+    let ready = ctx.db.take_ready();
     // One record for the whole transaction: a crash keeps all of it or none.
     if let Some(c) = ctx.db.commit() {
         ctx.client.committed(c);
     }
     drop(ctx);
+    shared.blocking.signal(&ready);
     super::dispatch::add_stats(client, stats);
     if !invalidations.is_empty() {
         let id = client.id();

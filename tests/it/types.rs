@@ -246,7 +246,7 @@ async fn collections_and_their_patches_survive_a_restart() {
         let _: i64 = run(&mut c, ("HDEL", "bigh", format!("field-{}", 1000 + i))).await;
         let _: i64 = run(&mut c, ("SREM", "bigs", format!("member-{i}"))).await;
         let _: f64 = run(&mut c, ("ZINCRBY", "bigz", "0.5", format!("member-{i}"))).await;
-        let _: i64 = run(
+        let set: Vec<i64> = run(
             &mut c,
             (
                 "HPEXPIRE",
@@ -258,6 +258,7 @@ async fn collections_and_their_patches_survive_a_restart() {
             ),
         )
         .await;
+        assert_eq!(set, vec![1]);
     }
     let grown = log_size() - before;
     // 500 changes of a 2,000-element collection: whole values would log about 40 MB.

@@ -769,3 +769,55 @@ async fn sets_and_sorted_sets_survive_a_restart() {
     assert_eq!(run::<i64>(&mut c, &["EXISTS", "gone"]).await, 0);
     assert_eq!(run::<String>(&mut c, &["TYPE", "z"]).await, "zset");
 }
+
+#[tokio::test]
+async fn blocking_pops_wait_for_members_and_time_out() {
+    use std::time::Duration;
+
+    use crate::list::wait_blocked;
+    use crate::util::try_run;
+
+    let s = TestServer::start();
+    let mut c = s.conn().await;
+    // Served at once when a member is there.
+    let _: i64 = run(&mut c, ("ZADD", "z1", "1", "a", "2", "b")).await;
+    let got: (String, String, f64) = run(&mut c, ("BZPOPMAX", "nothing", "z1", 1)).await;
+    assert_eq!(got, ("z1".into(), "b".into(), 2.0));
+    // Woken by a ZADD from another connection.
+    let mut b = s.conn().await;
+    let t = tokio::spawn(async move {
+        try_run::<Option<(String, String, f64)>>(&mut b, ("BZPOPMIN", "z2", "z3", 10)).await
+    });
+    wait_blocked(&mut c, 1).await;
+    let _: i64 = run(&mut c, ("ZADD", "z3", "5", "m", "7", "n")).await;
+    let got = t.await.expect("task").expect("reply");
+    assert_eq!(got, Some(("z3".into(), "m".into(), 5.0)));
+    wait_blocked(&mut c, 0).await;
+    let left: Vec<String> = run(&mut c, ("ZRANGE", "z3", "0", "-1")).await;
+    assert_eq!(left, vec!["n"]);
+    // BZMPOP, woken by a ZUNIONSTORE that creates the key.
+    let mut b = s.conn().await;
+    let t = tokio::spawn(async move {
+        try_run::<redis::Value>(&mut b, ("BZMPOP", 10, 1, "z4", "MAX", "COUNT", 5)).await
+    });
+    wait_blocked(&mut c, 1).await;
+    let _: i64 = run(&mut c, ("ZUNIONSTORE", "z4", 1, "z1")).await;
+    let got = t.await.expect("task").expect("reply");
+    let want = redis::Value::Array(vec![
+        redis::Value::BulkString(b"z4".to_vec()),
+        redis::Value::Array(vec![redis::Value::Array(vec![
+            redis::Value::BulkString(b"a".to_vec()),
+            redis::Value::BulkString(b"1".to_vec()),
+        ])]),
+    ]);
+    assert_eq!(got, want);
+    // A timeout answers a null array.
+    let started = std::time::Instant::now();
+    let got: redis::Value = run(&mut c, ("BZPOPMIN", "none", "0.2")).await;
+    assert_eq!(got, redis::Value::Nil);
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    // A wrong type answers WRONGTYPE at once.
+    let _: () = run(&mut c, ("SET", "str", "x")).await;
+    let e = try_run::<redis::Value>(&mut c, ("BZPOPMIN", "str", 1)).await;
+    assert!(matches!(e, Err(e) if e.code() == Some("WRONGTYPE")));
+}

@@ -89,6 +89,44 @@ impl ListV {
         self.bytes = self.items.iter().map(|s| cost(s)).sum();
     }
 
+    /// Removes items equal to `item`: the first `count` from the head when `count > 0`,
+    /// the last `-count` from the tail when negative, all when 0 (LREM). Returns how
+    /// many were removed.
+    pub fn remove_eq(&mut self, item: &[u8], count: i64) -> usize {
+        let limit = if count == 0 {
+            usize::MAX
+        } else {
+            usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX)
+        };
+        let mut removed = 0;
+        if count >= 0 {
+            let mut i = 0;
+            while i < self.items.len() && removed < limit {
+                if &self.items[i][..] == item {
+                    self.remove(i);
+                    removed += 1;
+                } else {
+                    i += 1;
+                }
+            }
+        } else {
+            let mut i = self.items.len();
+            while i > 0 && removed < limit {
+                i -= 1;
+                if &self.items[i][..] == item {
+                    self.remove(i);
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+
+    /// The position of the first item equal to `item`, from the head.
+    pub fn position(&self, item: &[u8]) -> Option<usize> {
+        self.items.iter().position(|s| &s[..] == item)
+    }
+
     /// The items, head first.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Str> + ExactSizeIterator {
         self.items.iter()
@@ -175,5 +213,44 @@ mod tests {
         l.retain(|s| &s[..] != b"c");
         assert_eq!(l.pop_front().map(|s| s.to_vec()), Some(b"dddd".to_vec()));
         assert_eq!(l.mem(), BASE_OVERHEAD);
+    }
+
+    fn list(items: &[&str]) -> ListV {
+        let mut l = ListV::default();
+        for i in items {
+            l.push_back(i.as_bytes());
+        }
+        l
+    }
+
+    fn items(l: &ListV) -> Vec<String> {
+        l.iter()
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn remove_eq_counts_from_either_end_and_keeps_bytes() {
+        let mut l = list(&["a", "b", "a", "c", "a"]);
+        assert_eq!(l.remove_eq(b"a", 2), 2);
+        assert_eq!(items(&l), ["b", "c", "a"]);
+        assert_eq!(l.mem(), list(&["b", "c", "a"]).mem());
+        let mut l = list(&["a", "b", "a", "c", "a"]);
+        assert_eq!(l.remove_eq(b"a", -2), 2);
+        assert_eq!(items(&l), ["a", "b", "c"]);
+        assert_eq!(l.mem(), list(&["a", "b", "c"]).mem());
+        let mut l = list(&["a", "b", "a"]);
+        assert_eq!(l.remove_eq(b"a", 0), 2);
+        assert_eq!(l.remove_eq(b"zz", 0), 0);
+        assert_eq!(items(&l), ["b"]);
+        assert_eq!(l.remove_eq(b"b", i64::MIN), 1);
+        assert_eq!(l.mem(), BASE_OVERHEAD);
+    }
+
+    #[test]
+    fn position_finds_the_first_match() {
+        let l = list(&["x", "y", "y"]);
+        assert_eq!(l.position(b"y"), Some(1));
+        assert_eq!(l.position(b"z"), None);
     }
 }
