@@ -160,6 +160,11 @@ pub type RPop<'a> = Pop<'a, true>;
 impl<'a, const RIGHT: bool> Exec<'a> for Pop<'a, RIGHT> {
     fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         let key = args.bytes()?;
+        // Redis counts the arguments before it reads the count.
+        if args.remaining() > 1 {
+            let name = if RIGHT { "rpop" } else { "lpop" };
+            return Err(CmdError::WrongArity(name.to_string()));
+        }
         let count = match args.next_opt() {
             None => None,
             Some(c) => {
