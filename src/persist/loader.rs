@@ -465,6 +465,10 @@ fn apply(
             EffectRef::Del { key } if mine(key) => {
                 let _ = db.del(key);
             }
+            EffectRef::ListOps { key, from, ops } if mine(key) => {
+                counts.sets += 1;
+                let _ = db.list_ops(key, from, record::list_ops_of(ops));
+            }
             EffectRef::Patch {
                 key,
                 kind,

@@ -10,6 +10,8 @@
 //!           | 4 FlushAll
 //!           | 5 ClearCache name
 //!           | 6 Patch      key | type u8 | upserts bytes | count varint | removed bytes × count
+//!           | 7 ListOps    key | from varint | count varint | op × count
+//!  op        := 0 push front bytes | 1 push back bytes | 2 pop front | 3 pop back
 //!  key, name := len varint | bytes
 //!  value     := type u8 | len varint | bytes   type: 0 string, 1 hash, 2 list, 3 set, 4 zset;
 //!               a collection's bytes are its packed form (store::types)
@@ -21,6 +23,7 @@
 
 use bytes::Bytes;
 
+use crate::store::types::ListOp;
 use crate::store::{Effect, Kind, Value, ValueRef};
 
 /// Bytes before a frame's payload: its length and CRC.
@@ -36,6 +39,7 @@ const EXPIRE: u8 = 3;
 const FLUSH_ALL: u8 = 4;
 const CLEAR_CACHE: u8 = 5;
 const PATCH: u8 = 6;
+const LIST_OPS: u8 = 7;
 
 /// Why a payload could not be decoded (its CRC matched, so the writer wrote it so: a bug
 /// or a file from a newer version).
@@ -168,6 +172,26 @@ impl Builder {
                     bytes(out, r);
                 }
             }
+            Effect::ListOps { key, from, ops } => {
+                self.tag(out, LIST_OPS);
+                bytes(out, key);
+                varint(out, *from);
+                varint(out, ops.len() as u64);
+                for op in ops {
+                    match op {
+                        ListOp::PushFront(b) => {
+                            out.push(0);
+                            bytes(out, b);
+                        }
+                        ListOp::PushBack(b) => {
+                            out.push(1);
+                            bytes(out, b);
+                        }
+                        ListOp::PopFront => out.push(2),
+                        ListOp::PopBack => out.push(3),
+                    }
+                }
+            }
             Effect::FlushAll => self.tag(out, FLUSH_ALL),
             Effect::ClearCache { cache } => {
                 self.tag(out, CLEAR_CACHE);
@@ -263,6 +287,15 @@ pub enum EffectRef<'a> {
         /// The removed elements: count varint, then length-prefixed bytes (validated).
         removed: &'a [u8],
     },
+    /// See [`Effect::ListOps`].
+    ListOps {
+        /// The key.
+        key: &'a [u8],
+        /// The list's version before the change.
+        from: u64,
+        /// The ops: count varint, then each op (validated); see [`list_ops_of`].
+        ops: &'a [u8],
+    },
     /// See [`Effect::FlushAll`].
     FlushAll,
     /// See [`Effect::ClearCache`].
@@ -301,6 +334,11 @@ impl EffectRef<'_> {
                 key: Bytes::copy_from_slice(key),
                 upserts: ValueRef::Packed(kind, upserts).to_value(),
                 removed: removed_of(removed).map(Bytes::copy_from_slice).collect(),
+            },
+            EffectRef::ListOps { key, from, ops } => Effect::ListOps {
+                key: Bytes::copy_from_slice(key),
+                from,
+                ops: list_ops_of(ops).collect(),
             },
             EffectRef::FlushAll => Effect::FlushAll,
             EffectRef::ClearCache { cache } => Effect::ClearCache {
@@ -437,6 +475,28 @@ fn read_effect<'a>(buf: &mut &'a [u8]) -> Result<EffectRef<'a>, DecodeError> {
                 removed,
             }
         }
+        LIST_OPS => {
+            let key = read_bytes(buf)?;
+            let from = read_varint(buf)?;
+            let start = *buf;
+            let n = read_varint(buf)?;
+            for _ in 0..n {
+                match read_u8(buf)? {
+                    0 | 1 => {
+                        read_bytes(buf)?;
+                    }
+                    2 | 3 => {}
+                    tag => {
+                        return Err(DecodeError::Tag {
+                            what: "list op",
+                            tag,
+                        });
+                    }
+                }
+            }
+            let ops = &start[..start.len() - buf.len()];
+            EffectRef::ListOps { key, from, ops }
+        }
         FLUSH_ALL => EffectRef::FlushAll,
         CLEAR_CACHE => EffectRef::ClearCache {
             cache: std::str::from_utf8(read_bytes(buf)?).map_err(|_| DecodeError::Name)?,
@@ -454,6 +514,19 @@ fn read_effect<'a>(buf: &mut &'a [u8]) -> Result<EffectRef<'a>, DecodeError> {
 pub fn removed_of(mut b: &[u8]) -> impl Iterator<Item = &[u8]> {
     let n = read_varint(&mut b).unwrap_or(0);
     (0..n).map_while(move |_| read_bytes(&mut b).ok())
+}
+
+/// The ops of a [`EffectRef::ListOps`]'s validated bytes.
+pub fn list_ops_of(mut b: &[u8]) -> impl Iterator<Item = ListOp> + '_ {
+    let n = read_varint(&mut b).unwrap_or(0);
+    (0..n).map_while(move |_| {
+        Some(match read_u8(&mut b).ok()? {
+            0 => ListOp::PushFront(Bytes::copy_from_slice(read_bytes(&mut b).ok()?)),
+            1 => ListOp::PushBack(Bytes::copy_from_slice(read_bytes(&mut b).ok()?)),
+            2 => ListOp::PopFront,
+            _ => ListOp::PopBack,
+        })
+    })
 }
 
 /// Appends `v` as a LEB128 varint.
@@ -658,6 +731,16 @@ mod tests {
         let mut z = ZSetV::default();
         z.insert(b"m", 2.5);
         let fx = vec![
+            Effect::ListOps {
+                key: Bytes::from("l"),
+                from: 7,
+                ops: vec![
+                    crate::store::types::ListOp::PushFront(Bytes::from("a")),
+                    crate::store::types::ListOp::PopBack,
+                    crate::store::types::ListOp::PushBack(Bytes::from("")),
+                    crate::store::types::ListOp::PopFront,
+                ],
+            },
             Effect::Patch {
                 key: Bytes::from("p"),
                 upserts: h.clone().into_value(),

@@ -50,6 +50,18 @@ pub enum Effect {
         /// The elements (hash fields, members) removed.
         removed: Vec<Bytes>,
     },
+    /// Pushes and pops at the ends of the list at `key`, made on the list at version
+    /// `from` (see `ListV`): applied, in order, only to the list at exactly that version,
+    /// which then is at `from + 1`. So a replay over a fuzzy snapshot skips what the
+    /// snapshot already holds, and a long list's push costs the log its item, not the list.
+    ListOps {
+        /// The key.
+        key: Bytes,
+        /// The list's version before the change.
+        from: u64,
+        /// The changes, in order.
+        ops: Vec<crate::store::types::ListOp>,
+    },
     /// Every key is gone.
     FlushAll,
     /// Every key of the named cache is gone (CACHE.CLEAR).

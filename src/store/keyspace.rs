@@ -368,7 +368,8 @@ impl Keyspace {
             Effect::Set { key, .. }
             | Effect::Del { key }
             | Effect::Expire { key, .. }
-            | Effect::Patch { key, .. } => strong_key(key),
+            | Effect::Patch { key, .. }
+            | Effect::ListOps { key, .. } => strong_key(key),
             Effect::FlushAll => true,
             Effect::ClearCache { cache } => caches
                 .by_name(cache.as_bytes())

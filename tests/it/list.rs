@@ -662,6 +662,32 @@ fn the_mirror_has_the_list_including_pops_served_to_blocked_clients() {
         blocked.join().expect("thread").expect("blmove"),
         Some("x".to_string())
     );
+    // A long list: its pushes and pops travel as ops on the list's version.
+    let items: Vec<String> = (0..500).map(|i| format!("item-{i}")).collect();
+    let _: i64 = redis::cmd("RPUSH")
+        .arg("long")
+        .arg(&items)
+        .query(&mut c)
+        .expect("rpush long");
+    for i in 0..50 {
+        let _: i64 = redis::cmd("LPUSH")
+            .arg("long")
+            .arg(format!("new-{i}"))
+            .query(&mut c)
+            .expect("lpush");
+        let _: Option<String> = redis::cmd("RPOP").arg("long").query(&mut c).expect("rpop");
+    }
+    let _: () = redis::cmd("LSET")
+        .arg("long")
+        .arg(10)
+        .arg("set")
+        .query(&mut c)
+        .expect("lset");
+    let _: i64 = redis::cmd("RPUSH")
+        .arg("long")
+        .arg("last")
+        .query(&mut c)
+        .expect("rpush");
     let mut mc = sync_con(m.port);
     // A mirror redirects a blocking command to its active.
     let e = redis::cmd("BLPOP")
@@ -681,7 +707,7 @@ fn the_mirror_has_the_list_including_pops_served_to_blocked_clients() {
             .query(c)
             .expect("digest-value")
     };
-    for k in ["l", "src"] {
+    for k in ["l", "src", "long"] {
         assert_eq!(dv(&mut mc, k), dv(&mut c, k), "{k} differs on the mirror");
     }
     let l: Vec<String> = redis::cmd("LRANGE")

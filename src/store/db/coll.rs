@@ -104,9 +104,14 @@ impl Db<'_> {
         let record = self.out.record;
         let done = s.tables[c].mutate(i, now, |v| {
             C::of_mut(v).map(|coll| {
-                let journaled = record && coll.len() >= types::PATCH_MIN;
-                let journaled = journaled && coll.journal().map(|j| j.start()).is_some();
+                let big = record && coll.len() >= types::PATCH_MIN;
+                let journaled = big && coll.journal().map(|j| j.start()).is_some();
+                let listed = big && coll.list_journal().map(|j| j.start()).is_some();
+                let from = coll.version();
                 let (r, changed) = f(coll);
+                if changed {
+                    coll.set_version(from + 1);
+                }
                 let patch = match coll.journal() {
                     Some(j) if journaled => {
                         let touched = j.finish();
@@ -114,10 +119,14 @@ impl Db<'_> {
                     }
                     _ => None,
                 };
-                (r, changed, coll.is_empty(), patch)
+                let list_ops = match coll.list_journal() {
+                    Some(j) if listed => j.finish().map(|ops| (from, ops)),
+                    _ => None,
+                };
+                (r, changed, coll.is_empty(), patch, list_ops)
             })
         });
-        let Some(Some((r, changed, empty, patch))) = done else {
+        let Some(Some((r, changed, empty, patch, list_ops))) = done else {
             return Err(CollError::WrongType);
         };
         if !changed {
@@ -141,7 +150,13 @@ impl Db<'_> {
             };
             s.note_volatile(key, next);
         }
-        if let Some((upserts, removed)) = patch {
+        if let Some((from, ops)) = list_ops {
+            self.out.effects.push(Effect::ListOps {
+                key: Bytes::copy_from_slice(key),
+                from,
+                ops,
+            });
+        } else if let Some((upserts, removed)) = patch {
             self.out.effects.push(Effect::Patch {
                 key: Bytes::copy_from_slice(key),
                 upserts: upserts.into_value(),
@@ -231,6 +246,71 @@ impl Db<'_> {
         });
         self.balance(self.ks.shard_of(key), c);
         Ok(())
+    }
+
+    /// Applies an [`Effect::ListOps`] (replay of the log or of the active's stream) if the
+    /// list at `key` is at version `from`; false (nothing done) otherwise: a missing key,
+    /// another type, or a list a fuzzy snapshot already holds the change in.
+    pub fn list_ops(
+        &mut self,
+        key: &[u8],
+        from: u64,
+        ops: impl Iterator<Item = types::ListOp>,
+    ) -> Result<bool, NotLocked> {
+        let now = self.now;
+        let (s, c, i) = slot(self.ks, &mut self.locks, now, &mut self.out, key)?;
+        let Some(i) = i else {
+            return Ok(false);
+        };
+        let at = match s.tables[c].get(i).map(|e| e.value()) {
+            Some(ValueRef::Heap(Value::List(l))) => l.version() == from,
+            Some(ValueRef::Packed(Kind::List, b)) => types::Reader::new(b).varint() == Some(from),
+            _ => false,
+        };
+        if !at {
+            return Ok(false);
+        }
+        let ops: Vec<types::ListOp> = ops.collect();
+        let pushed = ops
+            .iter()
+            .any(|o| matches!(o, types::ListOp::PushFront(_) | types::ListOp::PushBack(_)));
+        let empty = s.tables[c].mutate(i, now, |v| {
+            let Value::List(l) = v else {
+                return false;
+            };
+            for op in &ops {
+                match op {
+                    types::ListOp::PushFront(b) => l.push_front(b),
+                    types::ListOp::PushBack(b) => l.push_back(b),
+                    types::ListOp::PopFront => {
+                        l.pop_front();
+                    }
+                    types::ListOp::PopBack => {
+                        l.pop_back();
+                    }
+                }
+            }
+            l.set_version(from + 1);
+            l.is_empty()
+        });
+        if empty == Some(true) {
+            s.remove(c, i, Removal::Deleted);
+            self.out.emit(|| Effect::Del {
+                key: Bytes::copy_from_slice(key),
+            });
+            return Ok(true);
+        }
+        s.modified(c, key);
+        if pushed {
+            self.out.ready.push(Bytes::copy_from_slice(key));
+        }
+        self.out.emit(|| Effect::ListOps {
+            key: Bytes::copy_from_slice(key),
+            from,
+            ops,
+        });
+        self.balance(self.ks.shard_of(key), c);
+        Ok(true)
     }
 
     /// Up to `max` hashes of the locked shards whose first field TTL may have passed at

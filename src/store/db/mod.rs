@@ -2007,4 +2007,88 @@ mod tests {
             "only hashes with volatile fields stay in the index"
         );
     }
+
+    #[test]
+    fn long_lists_record_pushes_and_pops_that_replay_exactly_once() {
+        use crate::store::types::{ListOp, ListV, PATCH_MIN};
+        let ks = Keyspace::new(true, Arc::new(Caches::single()));
+        let mut db = ks.db(ShardSet::All, 1_000, true);
+        db.update::<ListV, _>(b"l", true, |l| {
+            for i in 0..PATCH_MIN {
+                l.push_back(format!("i{i}").as_bytes());
+            }
+            ((), true)
+        })
+        .expect("create");
+        db.update::<ListV, _>(b"l", false, |l| {
+            l.push_front(b"head");
+            l.pop_back();
+            ((), true)
+        })
+        .expect("push and pop");
+        db.update::<ListV, _>(b"l", false, |l| (l.push_back(b"tail"), true))
+            .expect("push");
+        db.update::<ListV, _>(b"l", false, |l| (l.set(3, b"set"), true))
+            .expect("lset");
+        let fx = db.take_effects();
+        match fx.as_slice() {
+            [
+                Effect::Set { .. },
+                Effect::ListOps {
+                    from: 0, ops: a, ..
+                },
+                Effect::ListOps {
+                    from: 1, ops: b, ..
+                },
+                Effect::Set { .. },
+            ] => {
+                assert_eq!(
+                    a,
+                    &vec![ListOp::PushFront(Bytes::from("head")), ListOp::PopBack]
+                );
+                assert_eq!(b, &vec![ListOp::PushBack(Bytes::from("tail"))]);
+            }
+            other => panic!("unexpected effects {other:?}"),
+        }
+        let replay = |r: &mut Db<'_>| {
+            for e in &fx {
+                match e {
+                    Effect::Set { key, value, .. } => {
+                        r.set(key, value.clone(), Ttl::Clear).expect("set")
+                    }
+                    Effect::ListOps { key, from, ops } => {
+                        r.list_ops(key, *from, ops.iter().cloned()).expect("ops");
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        };
+        let want = db.peek(b"l").expect("locked").map(|e| e.value().to_value());
+        let replica = Keyspace::new(false, Arc::new(Caches::single()));
+        let mut r = replica.db(ShardSet::All, 1_000, true);
+        replay(&mut r);
+        assert_eq!(
+            r.peek(b"l").expect("locked").map(|e| e.value().to_value()),
+            want
+        );
+        // Over a state that already holds them (a fuzzy snapshot), the ops are skipped.
+        drop(db);
+        let mut again = ks.db(ShardSet::All, 1_000, true);
+        for e in &fx[1..3] {
+            if let Effect::ListOps { key, from, ops } = e {
+                assert!(
+                    !again
+                        .list_ops(key, *from, ops.iter().cloned())
+                        .expect("ops")
+                );
+            }
+        }
+        assert_eq!(
+            again
+                .peek(b"l")
+                .expect("locked")
+                .map(|e| e.value().to_value()),
+            want
+        );
+    }
 }

@@ -6,11 +6,77 @@ use super::{BASE_OVERHEAD, Coll, ELEM_OVERHEAD, Kind, Reader, put_bytes, put_var
 use crate::store::entry::{Str, Value};
 
 /// A list.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct ListV {
     items: VecDeque<Str>,
     /// Bytes of every item plus per-item overhead.
     bytes: usize,
+    /// Changes since the list was created: a change recorded as [`ListOp`]s applies only
+    /// to the list at the version it was made from (positional changes are not
+    /// idempotent; the version makes their replay exact). Kept in the packed form.
+    ver: u64,
+    /// Pushes and pops at the ends while a command runs (see [`ListJournal`]).
+    journal: ListJournal,
+}
+
+impl PartialEq for ListV {
+    fn eq(&self, other: &ListV) -> bool {
+        self.items == other.items
+    }
+}
+
+impl Eq for ListV {}
+
+/// One change at an end of a list, as recorded ([`Effect::ListOps`](crate::store::Effect::ListOps)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListOp {
+    /// An item added at the head.
+    PushFront(bytes::Bytes),
+    /// An item added at the tail.
+    PushBack(bytes::Bytes),
+    /// The head removed.
+    PopFront,
+    /// The tail removed.
+    PopBack,
+}
+
+/// The pushes and pops a command made, noted by the mutators while
+/// [`Db::update`](crate::store::Db::update) runs it. Any other change (LSET, LINSERT, LREM,
+/// LTRIM) marks the journal `whole`: the change is then recorded as the whole list.
+#[derive(Debug, Clone, Default)]
+pub struct ListJournal {
+    on: bool,
+    whole: bool,
+    ops: Vec<ListOp>,
+}
+
+impl ListJournal {
+    fn note(&mut self, op: impl FnOnce() -> ListOp) {
+        if self.on && !self.whole {
+            self.ops.push(op());
+        }
+    }
+
+    fn note_whole(&mut self) {
+        if self.on {
+            self.whole = true;
+            self.ops.clear();
+        }
+    }
+
+    /// Starts noting.
+    pub fn start(&mut self) {
+        self.on = true;
+        self.whole = false;
+        self.ops.clear();
+    }
+
+    /// Stops noting: the ops, or `None` when the change must be recorded whole.
+    pub fn finish(&mut self) -> Option<Vec<ListOp>> {
+        self.on = false;
+        let ops = std::mem::take(&mut self.ops);
+        (!std::mem::take(&mut self.whole)).then_some(ops)
+    }
 }
 
 fn cost(item: &[u8]) -> usize {
@@ -20,12 +86,16 @@ fn cost(item: &[u8]) -> usize {
 impl ListV {
     /// Adds `item` at the head.
     pub fn push_front(&mut self, item: &[u8]) {
+        self.journal
+            .note(|| ListOp::PushFront(bytes::Bytes::copy_from_slice(item)));
         self.bytes += cost(item);
         self.items.push_front(Str::new(item));
     }
 
     /// Adds `item` at the tail.
     pub fn push_back(&mut self, item: &[u8]) {
+        self.journal
+            .note(|| ListOp::PushBack(bytes::Bytes::copy_from_slice(item)));
         self.bytes += cost(item);
         self.items.push_back(Str::new(item));
     }
@@ -33,6 +103,7 @@ impl ListV {
     /// Removes the head.
     pub fn pop_front(&mut self) -> Option<Str> {
         let s = self.items.pop_front()?;
+        self.journal.note(|| ListOp::PopFront);
         self.bytes -= cost(&s);
         Some(s)
     }
@@ -40,6 +111,7 @@ impl ListV {
     /// Removes the tail.
     pub fn pop_back(&mut self) -> Option<Str> {
         let s = self.items.pop_back()?;
+        self.journal.note(|| ListOp::PopBack);
         self.bytes -= cost(&s);
         Some(s)
     }
@@ -51,6 +123,7 @@ impl ListV {
 
     /// Replaces the item at `i`; false when out of range.
     pub fn set(&mut self, i: usize, item: &[u8]) -> bool {
+        self.journal.note_whole();
         match self.items.get_mut(i) {
             Some(old) => {
                 self.bytes = self.bytes + cost(item) - cost(old);
@@ -63,12 +136,14 @@ impl ListV {
 
     /// Inserts `item` before position `i` (`i == len` appends).
     pub fn insert(&mut self, i: usize, item: &[u8]) {
+        self.journal.note_whole();
         self.bytes += cost(item);
         self.items.insert(i.min(self.items.len()), Str::new(item));
     }
 
     /// Removes the item at `i`.
     pub fn remove(&mut self, i: usize) -> Option<Str> {
+        self.journal.note_whole();
         let s = self.items.remove(i)?;
         self.bytes -= cost(&s);
         Some(s)
@@ -76,6 +151,7 @@ impl ListV {
 
     /// Keeps only the items at positions `start..end` (clamped).
     pub fn keep_range(&mut self, start: usize, end: usize) {
+        self.journal.note_whole();
         let end = end.min(self.items.len());
         let start = start.min(end);
         self.items.truncate(end);
@@ -85,6 +161,7 @@ impl ListV {
 
     /// Keeps only the items `keep` says yes to, visiting them from the head.
     pub fn retain(&mut self, keep: impl FnMut(&Str) -> bool) {
+        self.journal.note_whole();
         self.items.retain(keep);
         self.bytes = self.items.iter().map(|s| cost(s)).sum();
     }
@@ -163,6 +240,7 @@ impl Coll for ListV {
     }
 
     fn encode(&self, out: &mut Vec<u8>) {
+        put_varint(out, self.ver);
         put_varint(out, self.items.len() as u64);
         for s in &self.items {
             put_bytes(out, s);
@@ -171,15 +249,30 @@ impl Coll for ListV {
 
     fn decode(packed: &[u8]) -> Option<Self> {
         let mut r = Reader::new(packed);
+        let ver = r.varint()?;
         let n = r.count()?;
         let mut l = ListV {
             items: VecDeque::with_capacity(n),
             bytes: 0,
+            ver,
+            journal: ListJournal::default(),
         };
         for _ in 0..n {
             l.push_back(r.bytes()?);
         }
         r.is_done().then_some(l)
+    }
+
+    fn list_journal(&mut self) -> Option<&mut ListJournal> {
+        Some(&mut self.journal)
+    }
+
+    fn version(&self) -> u64 {
+        self.ver
+    }
+
+    fn set_version(&mut self, ver: u64) {
+        self.ver = ver;
     }
 
     fn encoding(&self) -> &'static str {

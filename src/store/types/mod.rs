@@ -22,7 +22,7 @@ pub mod set;
 pub mod zset;
 
 pub use hash::{HField, HashV};
-pub use list::ListV;
+pub use list::{ListJournal, ListOp, ListV};
 pub use set::SetV;
 pub use zset::{LexBound, LexRange, Score, ScoreRange, ZSetV};
 
@@ -161,6 +161,18 @@ pub trait Coll: Clone + Default + PartialEq + std::fmt::Debug + Sized {
         let _ = touched;
         (Self::default(), Vec::new())
     }
+    /// A list's journal of pushes and pops (`None` for the other types).
+    fn list_journal(&mut self) -> Option<&mut list::ListJournal> {
+        None
+    }
+    /// A list's version (see `ListV`); 0 for the other types.
+    fn version(&self) -> u64 {
+        0
+    }
+    /// Sets a list's version (no-op for the other types).
+    fn set_version(&mut self, ver: u64) {
+        let _ = ver;
+    }
 }
 
 /// Redis's `*-max-listpack-entries` default: collections up to this many elements report
@@ -253,6 +265,9 @@ impl<'a> Reader<'a> {
 /// allocating, so a record's value can be validated when the record is read).
 pub fn valid(kind: Kind, packed: &[u8]) -> bool {
     let mut r = Reader::new(packed);
+    if kind == Kind::List && r.varint().is_none() {
+        return false;
+    }
     let Some(n) = r.count() else {
         return false;
     };
