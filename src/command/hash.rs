@@ -565,10 +565,7 @@ pub struct HScan<'a> {
 impl<'a> Exec<'a> for HScan<'a> {
     fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
         let key = args.bytes()?;
-        let cursor = std::str::from_utf8(args.bytes()?)
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-            .ok_or_else(|| CmdError::err("invalid cursor"))?;
+        let cursor = super::keys::parse_cursor(args.bytes()?)?;
         Ok(HScan {
             key,
             cursor,
@@ -582,28 +579,13 @@ impl<'a> Exec<'a> for HScan<'a> {
         let Some(h) = read(ctx, self.key)? else {
             return Ok(empty());
         };
-        let (mut count, mut pat, mut no_values) = (10usize, None, false);
-        let mut i = 0;
-        while let Some(opt) = self.opts.get(i) {
-            let more = self.opts.len() - i >= 2;
-            if opt.eq_ignore_ascii_case(b"count") && more {
-                let c = parse_i64(self.opts[i + 1])?;
-                if c < 1 {
-                    return Err(CmdError::Syntax);
-                }
-                count = usize::try_from(c).unwrap_or(usize::MAX);
-                i += 2;
-            } else if opt.eq_ignore_ascii_case(b"match") && more {
-                let p = self.opts[i + 1];
-                pat = (p != b"*").then_some(p);
-                i += 2;
-            } else if opt.eq_ignore_ascii_case(b"novalues") {
-                no_values = true;
-                i += 1;
-            } else {
-                return Err(CmdError::Syntax);
-            }
-        }
+        // Options after the lookup, as in Redis: a missing key answers an empty scan.
+        let mut no_values = false;
+        let o = super::keys::scan_options(&self.opts, |opt, _| {
+            no_values |= opt.eq_ignore_ascii_case(b"NOVALUES");
+            usize::from(opt.eq_ignore_ascii_case(b"NOVALUES"))
+        })?;
+        let (count, pat) = (o.count, o.pattern);
         let (next, page) = h.scan(self.cursor, count, now);
         let mut out = Vec::with_capacity(page.len() * 2);
         for (k, v) in page {

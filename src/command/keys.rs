@@ -106,6 +106,60 @@ impl<'a> Exec<'a> for KeysCmd<'a> {
     }
 }
 
+/// A SCAN-family cursor (`ERR invalid cursor` unless an unsigned 64-bit number).
+pub(crate) fn parse_cursor(b: &[u8]) -> Result<u64, CmdError> {
+    std::str::from_utf8(b)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| CmdError::err("invalid cursor"))
+}
+
+/// MATCH and COUNT of a SCAN-family command.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ScanOptions<'a> {
+    /// MATCH pattern (`None` for none, or `*`).
+    pub pattern: Option<&'a [u8]>,
+    /// COUNT hint (10 by default, as in Redis).
+    pub count: usize,
+}
+
+/// Parses the options after a SCAN-family cursor as Redis does: MATCH and COUNT (each
+/// with its argument), and the command's own options through `extra`, which gets an
+/// option and the argument after it and answers how many it took (0: not its option,
+/// a syntax error).
+pub(crate) fn scan_options<'a>(
+    opts: &[&'a [u8]],
+    mut extra: impl FnMut(&[u8], Option<&'a [u8]>) -> usize,
+) -> Result<ScanOptions<'a>, CmdError> {
+    let mut o = ScanOptions {
+        pattern: None,
+        count: 10,
+    };
+    let mut i = 0;
+    while let Some(&opt) = opts.get(i) {
+        let next = opts.get(i + 1).copied();
+        match next {
+            Some(c) if opt.eq_ignore_ascii_case(b"COUNT") => {
+                let c = crate::protocol::args::parse_i64(c)?;
+                if c < 1 {
+                    return Err(CmdError::Syntax);
+                }
+                o.count = usize::try_from(c).unwrap_or(usize::MAX);
+                i += 2;
+            }
+            Some(p) if opt.eq_ignore_ascii_case(b"MATCH") => {
+                o.pattern = (p != b"*").then_some(p);
+                i += 2;
+            }
+            _ => match extra(opt, next) {
+                0 => return Err(CmdError::Syntax),
+                n => i += n,
+            },
+        }
+    }
+    Ok(o)
+}
+
 /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`
 #[derive(Debug)]
 pub struct Scan<'a> {
@@ -117,31 +171,21 @@ pub struct Scan<'a> {
 
 impl<'a> Exec<'a> for Scan<'a> {
     fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
-        let cursor = std::str::from_utf8(args.bytes()?)
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-            .ok_or_else(|| CmdError::err("invalid cursor"))?;
-        let mut s = Scan {
-            cursor,
-            pattern: None,
-            count: 10,
-            ty: None,
-        };
-        while !args.is_empty() {
-            match args.keyword()?.as_str() {
-                "MATCH" => s.pattern = Some(args.bytes()?),
-                "COUNT" => {
-                    let c = args.i64()?;
-                    if c < 1 {
-                        return Err(CmdError::Syntax);
-                    }
-                    s.count = usize::try_from(c).unwrap_or(usize::MAX);
-                }
-                "TYPE" => s.ty = Some(String::from_utf8_lossy(args.bytes()?).into_owned()),
-                _ => return Err(CmdError::Syntax),
+        let cursor = parse_cursor(args.bytes()?)?;
+        let mut ty = None;
+        let o = scan_options(&args.rest(), |opt, next| match next {
+            Some(t) if opt.eq_ignore_ascii_case(b"TYPE") => {
+                ty = Some(String::from_utf8_lossy(t).into_owned());
+                2
             }
-        }
-        Ok(s)
+            _ => 0,
+        })?;
+        Ok(Scan {
+            cursor,
+            pattern: o.pattern,
+            count: o.count,
+            ty,
+        })
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
         let page = ctx

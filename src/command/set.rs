@@ -11,7 +11,7 @@ use super::{CmdError, Exec, ExecCtx};
 use crate::protocol::Reply;
 use crate::protocol::args::{Args, parse_i64};
 use crate::server::notify::Class;
-use crate::store::types::set::{scan_hash, scan_page};
+use crate::store::types::{scan_hash, scan_page};
 use crate::store::{Coll, Kind, SetV, Str, Ttl};
 
 /// A set reply of members.
@@ -618,32 +618,13 @@ pub(crate) struct ScanArgs<'a> {
 impl<'a> ScanArgs<'a> {
     /// Parses them with Redis's errors.
     pub fn parse(args: &mut Args<'a>) -> Result<ScanArgs<'a>, CmdError> {
-        let cursor = std::str::from_utf8(args.bytes()?)
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-            .ok_or_else(|| CmdError::err("invalid cursor"))?;
-        let mut s = ScanArgs {
+        let cursor = super::keys::parse_cursor(args.bytes()?)?;
+        let o = super::keys::scan_options(&args.rest(), |_, _| 0)?;
+        Ok(ScanArgs {
             cursor,
-            pattern: None,
-            count: 10,
-        };
-        while !args.is_empty() {
-            if args.remaining() < 2 {
-                return Err(CmdError::Syntax);
-            }
-            match args.keyword()?.as_str() {
-                "MATCH" => s.pattern = Some(args.bytes()?),
-                "COUNT" => {
-                    let c = args.i64()?;
-                    if c < 1 {
-                        return Err(CmdError::Syntax);
-                    }
-                    s.count = usize::try_from(c).unwrap_or(usize::MAX);
-                }
-                _ => return Err(CmdError::Syntax),
-            }
-        }
-        Ok(s)
+            pattern: o.pattern,
+            count: o.count,
+        })
     }
 
     /// One page over `items` (member, payload): all of them when `compact` (Redis returns

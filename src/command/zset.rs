@@ -1289,22 +1289,21 @@ impl<'a> Combine<'a> {
         store: bool,
         n: usize,
     ) -> Result<(), CmdError> {
-        let c = self;
         while !args.is_empty() {
             if op != SetOp::Diff && args.remaining() > n && args.eat("WEIGHTS") {
-                for w in c.weights.iter_mut() {
+                for w in self.weights.iter_mut() {
                     *w = parse_f64(args.bytes()?)
                         .map_err(|_| CmdError::err("weight value is not a float"))?;
                 }
             } else if op != SetOp::Diff && args.remaining() >= 2 && args.eat("AGGREGATE") {
-                c.aggregate = match args.keyword()?.as_str() {
+                self.aggregate = match args.keyword()?.as_str() {
                     "SUM" => Aggregate::Sum,
                     "MIN" => Aggregate::Min,
                     "MAX" => Aggregate::Max,
                     _ => return Err(CmdError::Syntax),
                 };
             } else if !store && args.eat("WITHSCORES") {
-                c.withscores = true;
+                self.withscores = true;
             } else {
                 return Err(CmdError::Syntax);
             }

@@ -7,10 +7,11 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 
-use super::{Db, NotLocked, Ttl, WriteError, slot};
+use super::{Db, NotLocked, Out, Ttl, WriteError, slot};
 use crate::cache::stats::Removal;
 use crate::store::effect::Effect;
 use crate::store::entry::{EntryRef, Value, ValueRef};
+use crate::store::keyspace::Shard;
 use crate::store::types::{self, Coll, Kind};
 
 /// Why a collection access failed.
@@ -43,6 +44,52 @@ pub fn coll_of<'e, C: Coll>(e: EntryRef<'e>) -> Result<Cow<'e, C>, CollError> {
         ValueRef::Heap(v) => C::of(v).map(Cow::Borrowed).ok_or(CollError::WrongType),
         ValueRef::Packed(k, b) if k == C::KIND => Ok(Cow::Owned(C::decode(b).unwrap_or_default())),
         _ => Err(CollError::WrongType),
+    }
+}
+
+/// What every in-place change of a collection does after it: deletes an emptied one
+/// (recording a Del), or tells its watchers and L1s, indexes a hash's next field expiry
+/// for the sweep, marks a list or sorted set ready for blocked clients, and records
+/// `effect`, or the whole new value when there is none.
+#[allow(clippy::too_many_arguments)]
+fn changed_in_place(
+    s: &mut Shard,
+    out: &mut Out,
+    c: crate::cache::CacheId,
+    i: usize,
+    key: &[u8],
+    kind: Kind,
+    empty: bool,
+    effect: Option<Effect>,
+) {
+    if empty {
+        s.remove(c, i, Removal::Deleted);
+        out.emit(|| Effect::Del {
+            key: Bytes::copy_from_slice(key),
+        });
+        return;
+    }
+    s.modified(c, key);
+    if matches!(kind, Kind::List | Kind::ZSet) {
+        out.ready.push(Bytes::copy_from_slice(key));
+    }
+    if kind == Kind::Hash {
+        let next = match s.tables[c].get(i).map(|e| e.value()) {
+            Some(ValueRef::Heap(Value::Hash(h))) => h.next_expire(),
+            _ => None,
+        };
+        s.note_volatile(key, next);
+    }
+    let effect = effect.or_else(|| {
+        let e = s.tables[c].get(i).filter(|_| out.record)?;
+        Some(Effect::Set {
+            key: Bytes::copy_from_slice(key),
+            value: e.value().to_value(),
+            expire_at: e.expire_at(),
+        })
+    });
+    if let Some(e) = effect {
+        out.emit(|| e);
     }
 }
 
@@ -132,45 +179,22 @@ impl Db<'_> {
         if !changed {
             return Ok(Some(r));
         }
-        if empty {
-            s.remove(c, i, Removal::Deleted);
-            self.out.emit(|| Effect::Del {
-                key: Bytes::copy_from_slice(key),
-            });
-            return Ok(Some(r));
-        }
-        s.modified(c, key);
-        if matches!(C::KIND, Kind::List | Kind::ZSet) {
-            self.out.ready.push(Bytes::copy_from_slice(key));
-        }
-        if C::KIND == Kind::Hash {
-            let next = match s.tables[c].get(i).map(|e| e.value()) {
-                Some(ValueRef::Heap(Value::Hash(h))) => h.next_expire(),
-                _ => None,
-            };
-            s.note_volatile(key, next);
-        }
-        if let Some((from, ops)) = list_ops {
-            self.out.effects.push(Effect::ListOps {
+        let effect = match (list_ops, patch) {
+            (Some((from, ops)), _) => Some(Effect::ListOps {
                 key: Bytes::copy_from_slice(key),
                 from,
                 ops,
-            });
-        } else if let Some((upserts, removed)) = patch {
-            self.out.effects.push(Effect::Patch {
+            }),
+            (None, Some((upserts, removed))) => Some(Effect::Patch {
                 key: Bytes::copy_from_slice(key),
                 upserts: upserts.into_value(),
                 removed,
-            });
-        } else if self.out.record
-            && let Some(e) = s.tables[c].get(i)
-        {
-            let (value, expire_at) = (e.value().to_value(), e.expire_at());
-            self.out.effects.push(Effect::Set {
-                key: Bytes::copy_from_slice(key),
-                value,
-                expire_at,
-            });
+            }),
+            (None, None) => None,
+        };
+        changed_in_place(s, &mut self.out, c, i, key, C::KIND, empty, effect);
+        if empty {
+            return Ok(Some(r));
         }
         let shard = self.ks.shard_of(key);
         if !self.replica {
@@ -221,29 +245,16 @@ impl Db<'_> {
             }
             types::len_of(v) == 0
         });
-        if empty == Some(true) {
-            s.remove(c, i, Removal::Deleted);
-            self.out.emit(|| Effect::Del {
-                key: Bytes::copy_from_slice(key),
-            });
-            return Ok(());
-        }
-        s.modified(c, key);
-        if kind == Kind::Hash {
-            let next = match s.tables[c].get(i).map(|e| e.value()) {
-                Some(ValueRef::Heap(Value::Hash(h))) => h.next_expire(),
-                _ => None,
-            };
-            s.note_volatile(key, next);
-        }
-        if matches!(kind, Kind::List | Kind::ZSet) {
-            self.out.ready.push(Bytes::copy_from_slice(key));
-        }
-        self.out.emit(|| Effect::Patch {
+        let effect = Effect::Patch {
             key: Bytes::copy_from_slice(key),
             upserts,
             removed: removed.iter().map(|r| Bytes::copy_from_slice(r)).collect(),
-        });
+        };
+        let empty = empty == Some(true);
+        changed_in_place(s, &mut self.out, c, i, key, kind, empty, Some(effect));
+        if empty {
+            return Ok(());
+        }
         self.balance(self.ks.shard_of(key), c);
         Ok(())
     }
@@ -271,9 +282,6 @@ impl Db<'_> {
             return Ok(false);
         }
         let ops: Vec<types::ListOp> = ops.collect();
-        let pushed = ops
-            .iter()
-            .any(|o| matches!(o, types::ListOp::PushFront(_) | types::ListOp::PushBack(_)));
         let empty = s.tables[c].mutate(i, now, |v| {
             let Value::List(l) = v else {
                 return false;
@@ -293,22 +301,16 @@ impl Db<'_> {
             l.set_version(from + 1);
             l.is_empty()
         });
-        if empty == Some(true) {
-            s.remove(c, i, Removal::Deleted);
-            self.out.emit(|| Effect::Del {
-                key: Bytes::copy_from_slice(key),
-            });
-            return Ok(true);
-        }
-        s.modified(c, key);
-        if pushed {
-            self.out.ready.push(Bytes::copy_from_slice(key));
-        }
-        self.out.emit(|| Effect::ListOps {
+        let effect = Effect::ListOps {
             key: Bytes::copy_from_slice(key),
             from,
             ops,
-        });
+        };
+        let empty = empty == Some(true);
+        changed_in_place(s, &mut self.out, c, i, key, Kind::List, empty, Some(effect));
+        if empty {
+            return Ok(true);
+        }
         self.balance(self.ks.shard_of(key), c);
         Ok(true)
     }

@@ -4,7 +4,8 @@
 use indexmap::IndexMap;
 
 use super::{
-    BASE_OVERHEAD, Coll, ELEM_OVERHEAD, Journal, Kind, Reader, put_bytes, put_varint, small,
+    BASE_OVERHEAD, Coll, ELEM_OVERHEAD, Journal, Kind, Reader, put_bytes, put_varint, scan_hash,
+    scan_page, small,
 };
 use crate::store::entry::{Str, Value};
 
@@ -68,20 +69,6 @@ impl PartialEq for HashV {
 
 fn cost(field: &[u8], value: &[u8]) -> usize {
     field.len() + value.len() + ELEM_OVERHEAD
-}
-
-/// The position of a field in an HSCAN: FNV-1a, then the splitmix64 finalizer to spread
-/// the bits. Fixed and portable, so a cursor means the same on every server of a stripe
-/// and across restarts.
-pub fn scan_hash(field: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in field {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^ (h >> 31)
 }
 
 impl HashV {
@@ -247,25 +234,12 @@ impl HashV {
         if self.encoding() != "hashtable" {
             return (0, self.live(now).collect());
         }
-        let mut todo: Vec<(u64, &Str, &Str)> = self
-            .live(now)
-            .map(|(k, v)| (scan_hash(k), k, v))
-            .filter(|(h, _, _)| *h >= cursor)
-            .collect();
-        let want = count.max(self.map.len().div_ceil(64)).max(1);
-        if todo.len() <= want {
-            todo.sort_unstable_by_key(|(h, _, _)| *h);
-            return (0, todo.into_iter().map(|(_, k, v)| (k, v)).collect());
-        }
-        todo.select_nth_unstable_by_key(want - 1, |(h, _, _)| *h);
-        let last = todo[want - 1].0;
-        let (page, rest) = todo.split_at(want);
-        let mut page: Vec<(u64, &Str, &Str)> = page.to_vec();
-        page.extend(rest.iter().filter(|(h, _, _)| *h == last));
-        let more = rest.iter().any(|(h, _, _)| *h > last);
-        page.sort_unstable_by_key(|(h, _, _)| *h);
-        let next = if more { last + 1 } else { 0 };
-        (next, page.into_iter().map(|(_, k, v)| (k, v)).collect())
+        let want = count.max(self.map.len().div_ceil(64));
+        scan_page(
+            self.live(now).map(|(k, v)| (scan_hash(k), (k, v))),
+            cursor,
+            want,
+        )
     }
 
     /// Fields with an expiry.

@@ -186,6 +186,48 @@ pub(crate) fn small<'a>(len: usize, mut elems: impl Iterator<Item = &'a [u8]>) -
     len <= LISTPACK_ENTRIES && elems.all(|e| e.len() <= LISTPACK_VALUE)
 }
 
+/// An element's place in HSCAN/SSCAN/ZSCAN order: a fixed 64-bit hash (FNV-1a with a
+/// final mix), the same on every server and after every restart, never 0 (the cursor that
+/// starts and ends a scan).
+pub fn scan_hash(elem: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in elem {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    // splitmix64's finaliser spreads FNV's weak low bits.
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    h.max(1)
+}
+
+/// One page of a collection scan ordered by [`scan_hash`]: the items whose hash is at
+/// least `cursor`, lowest hash first, at least `count` of them (all items of one hash go
+/// in one page), and the cursor of the next page (0 when done). Elements added or removed
+/// between calls never make a scan miss or repeat an element that stayed: the order does
+/// not depend on the collection's layout. O(n) to pick the page, O(page log page) to
+/// order it.
+pub fn scan_page<T>(
+    items: impl Iterator<Item = (u64, T)>,
+    cursor: u64,
+    count: usize,
+) -> (u64, Vec<T>) {
+    let mut left: Vec<(u64, T)> = items.filter(|(h, _)| *h >= cursor).collect();
+    let want = count.max(1);
+    let last = if left.len() > want {
+        left.select_nth_unstable_by_key(want - 1, |(h, _)| *h);
+        left[want - 1].0
+    } else {
+        u64::MAX
+    };
+    let (mut page, rest): (Vec<_>, Vec<_>) = left.into_iter().partition(|(h, _)| *h <= last);
+    let next = rest.iter().map(|(h, _)| *h).min().unwrap_or(0);
+    page.sort_unstable_by_key(|(h, _)| *h);
+    (next, page.into_iter().map(|(_, t)| t).collect())
+}
+
 /// Appends `v` as a LEB128 varint.
 pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {

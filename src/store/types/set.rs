@@ -83,44 +83,6 @@ impl SetV {
     }
 }
 
-/// A member's place in SSCAN/ZSCAN/HSCAN order: a fixed 64-bit hash (FNV-1a with a final
-/// mix), the same on every server and after every restart, never 0 (the cursor that
-/// starts and ends a scan).
-pub fn scan_hash(member: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in member {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    // splitmix64's finaliser spreads FNV's weak low bits.
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^= h >> 31;
-    h.max(1)
-}
-
-/// One page of a collection scan ordered by [`scan_hash`]: the items whose hash is at
-/// least `cursor`, lowest hash first, at least `count` of them (all items of one hash go
-/// in one page), and the cursor of the next page (0 when done). Elements added or removed
-/// between calls never make a scan miss or repeat an element that stayed: the order does
-/// not depend on the collection's layout. O(n log n) per page.
-pub fn scan_page<T>(
-    items: impl Iterator<Item = (u64, T)>,
-    cursor: u64,
-    count: usize,
-) -> (u64, Vec<T>) {
-    let mut left: Vec<(u64, T)> = items.filter(|(h, _)| *h >= cursor).collect();
-    left.sort_unstable_by_key(|(h, _)| *h);
-    let mut end = count.max(1).min(left.len());
-    while end > 0 && end < left.len() && left[end].0 == left[end - 1].0 {
-        end += 1;
-    }
-    let next = left.get(end).map_or(0, |(h, _)| *h);
-    left.truncate(end);
-    (next, left.into_iter().map(|(_, t)| t).collect())
-}
-
 impl Coll for SetV {
     const KIND: Kind = Kind::Set;
 
@@ -203,6 +165,7 @@ impl Coll for SetV {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{scan_hash, scan_page};
     use super::*;
 
     #[test]
