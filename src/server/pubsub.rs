@@ -170,29 +170,13 @@ impl PubSub {
 
     /// Channels with at least one subscriber, matching `pat` if given (PUBSUB CHANNELS).
     pub fn channels(&self, pat: Option<&[u8]>) -> Vec<Bytes> {
-        let mut v: Vec<Bytes> = self
-            .channels
-            .read()
-            .keys()
-            .filter(|c| pat.is_none_or(|p| pattern::matches(p, c, false)))
-            .cloned()
-            .collect();
-        v.sort();
-        v
+        names(&self.channels, pat)
     }
 
     /// Shard channels with at least one subscriber, matching `pat` if given (PUBSUB
     /// SHARDCHANNELS).
     pub fn shard_channels(&self, pat: Option<&[u8]>) -> Vec<Bytes> {
-        let mut v: Vec<Bytes> = self
-            .shard_channels
-            .read()
-            .keys()
-            .filter(|c| pat.is_none_or(|p| pattern::matches(p, c, false)))
-            .cloned()
-            .collect();
-        v.sort();
-        v
+        names(&self.shard_channels, pat)
     }
 
     /// Subscribers of shard channel `channel` (PUBSUB SHARDNUMSUB).
@@ -222,6 +206,21 @@ impl PubSub {
     pub fn numpat(&self) -> usize {
         self.patterns.read().len()
     }
+}
+
+/// The names in `map` matching `pat` (all when `None`), sorted.
+fn names(
+    map: &RwLock<HashMap<Bytes, Subscribers, ahash::RandomState>>,
+    pat: Option<&[u8]>,
+) -> Vec<Bytes> {
+    let mut v: Vec<Bytes> = map
+        .read()
+        .keys()
+        .filter(|c| pat.is_none_or(|p| pattern::matches(p, c, false)))
+        .cloned()
+        .collect();
+    v.sort();
+    v
 }
 
 #[cfg(test)]
