@@ -413,6 +413,32 @@ command_table! {
     Shutdown(server::Shutdown) = CommandSpec::new("shutdown", -1, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.").flags(Flags::ADMIN.with(Flags::NOSCRIPT).with(Flags::LOADING).with(Flags::STALE).with(Flags::NO_MULTI));
 }
 
+/// Looks a request's command up and checks its arity (its subcommand's, for a container):
+/// what every request goes through before it is authorized, parsed or queued. Returns the
+/// command and its spec (the subcommand's, for a container).
+pub fn resolve<A: AsRef<[u8]>>(args: &[A]) -> Result<(CommandId, &'static CommandSpec), CmdError> {
+    let Some(id) = args.first().and_then(|n| CommandId::lookup(n.as_ref())) else {
+        return Err(CmdError::unknown_command(args));
+    };
+    let spec = id.spec();
+    if !spec.arity_ok(args.len()) {
+        return Err(CmdError::WrongArity(spec.name.to_string()));
+    }
+    match spec.sub(args) {
+        Some(sub) if !sub.arity_ok(args.len()) => Err(CmdError::WrongArity(sub.name.to_string())),
+        Some(sub) => Ok((id, sub)),
+        None => Ok((id, spec)),
+    }
+}
+
+/// Parses a whole request (name first) into a command without running it: [`resolve`],
+/// then the command's own argument parsing. The fuzz target `resp` drives this with
+/// arbitrary arguments.
+pub fn parse_request<'a>(args: &'a [&'a [u8]]) -> Result<Command<'a>, CmdError> {
+    let (id, _) = resolve(args)?;
+    Command::parse(id, &mut Args::new(&args[1..]))
+}
+
 /// Name → command, built once. Keys are lower case.
 static BY_NAME: LazyLock<HashMap<&'static str, CommandId, ahash::RandomState>> =
     LazyLock::new(|| SPECS.iter().zip(IDS).map(|(s, id)| (s.name, *id)).collect());
@@ -460,6 +486,32 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn requests_resolve_and_parse_without_running() {
+        assert!(matches!(
+            resolve(&[b"get".as_slice()]),
+            Err(CmdError::WrongArity(n)) if n == "get"
+        ));
+        assert!(matches!(
+            resolve(&[b"config".as_slice(), b"get"]),
+            Err(CmdError::WrongArity(n)) if n == "config|get"
+        ));
+        assert!(matches!(
+            resolve(&[b"nosuch".as_slice()]),
+            Err(CmdError::UnknownCommand { .. })
+        ));
+        let (id, spec) = resolve(&[b"CONFIG".as_slice(), b"GET", b"x"]).expect("resolves");
+        assert_eq!((id, spec.name), (CommandId::Config, "config|get"));
+        assert!(matches!(
+            parse_request(&[b"SET".as_slice(), b"k", b"v", b"EX", b"10"]),
+            Ok(Command::Set(_))
+        ));
+        assert_eq!(
+            parse_request(&[b"SETRANGE".as_slice(), b"k", b"x", b"v"]).map(|_| ()),
+            Err(CmdError::NotInteger)
+        );
     }
 
     #[test]

@@ -368,20 +368,7 @@ fn check(
     args: &[&[u8]],
     clock: &BatchClock,
 ) -> Result<(CommandId, &'static CommandSpec, Route), CmdError> {
-    let Some(id) = args.first().and_then(|n| CommandId::lookup(n)) else {
-        return Err(CmdError::unknown_command(args));
-    };
-    let spec = id.spec();
-    if !spec.arity_ok(args.len()) {
-        return Err(CmdError::WrongArity(spec.name.to_string()));
-    }
-    let spec = match spec.sub(args) {
-        Some(sub) if !sub.arity_ok(args.len()) => {
-            return Err(CmdError::WrongArity(sub.name.to_string()));
-        }
-        Some(sub) => sub,
-        None => spec,
-    };
+    let (id, spec) = crate::command::resolve(args)?;
     if !client.authenticated && !spec.flags.has(Flags::NO_AUTH) {
         return Err(CmdError::NoAuth);
     }
