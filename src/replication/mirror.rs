@@ -60,22 +60,19 @@ pub fn session(shared: &Arc<Shared>, active: &Peer) -> Result<End, String> {
     s.write_all(hello.as_bytes()).map_err(|e| e.to_string())?;
     let mut buf = Vec::with_capacity(1 << 20);
     let line = read_line(&mut s, &mut buf)?;
-    let w: Vec<&str> = line.split_whitespace().collect();
-    let num = |i: usize| -> Result<u64, String> {
-        w.get(i)
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| format!("bad SYNC answer {line:?}"))
-    };
+    let answer = Answer::parse(&line);
     repl.link_up.store(true, Ordering::Release);
     repl.last_link_end.lock().clear();
     repl.last_io_ms
         .store(crate::store::now_ms(), Ordering::Relaxed);
-    match w.first().copied() {
-        Some("FULLSYNC") => {
-            let (e, start) = (num(1)?, num(2)?);
+    match answer? {
+        Answer::FullSync {
+            epoch: e,
+            start,
+            from,
+        } => {
             // Records this server holds from the active's epoch start on, written in an
             // older epoch, are a history the active never had (a zapped former active).
-            let from = num(3).unwrap_or(0);
             let mine = log.last_lsn();
             if from > 0 && repl.epoch() < e && mine >= from {
                 tracing::warn!(
@@ -105,8 +102,8 @@ pub fn session(shared: &Arc<Shared>, active: &Peer) -> Result<End, String> {
             shared.key_range_lost();
             log.set_follower(true, start);
         }
-        Some("CONTINUE") => {
-            repl.epoch.store(num(1)?, Ordering::Release);
+        Answer::Continue { epoch } => {
+            repl.epoch.store(epoch, Ordering::Release);
             repl.store_role(false);
             repl.set_state(State::Initializing);
             tracing::info!(
@@ -115,7 +112,6 @@ pub fn session(shared: &Arc<Shared>, active: &Peer) -> Result<End, String> {
                 active.name
             );
         }
-        _ => return Err(format!("the active refused: {line}")),
     }
     let mut chunk = vec![0u8; 256 << 10];
     // The bytes read with the handshake line may already hold messages: parse, then read.
@@ -151,81 +147,143 @@ pub fn session(shared: &Arc<Shared>, active: &Peer) -> Result<End, String> {
             buf.extend_from_slice(&chunk[..n]);
         }
         first = false;
-        let mut pos = 0;
-        let mut ack = false;
-        loop {
-            let (tag, body, len) = match wire::parse(&buf[pos..]) {
-                wire::Msg::Ok { tag, body, len } => (tag, body, len),
-                wire::Msg::Incomplete => break,
-                wire::Msg::Bad(why) => return Err(why),
-            };
-            pos += len;
-            ack = true;
-            match tag {
-                wire::SNAPSHOT => apply(shared, body, false)?,
-                wire::RECORDS => {
-                    fence(repl, wire::u64_at(body, 0)?)?;
-                    apply(shared, body.get(8..).unwrap_or_default(), true)?
-                }
-                wire::HEARTBEAT => fence(repl, wire::u64_at(body, 1)?)?,
-                wire::SNAPSHOT_END => {
-                    tracing::info!(
-                        "{}: snapshot from {} loaded ({} keys); catching up",
-                        repl.me.name,
-                        active.name,
-                        shared
-                            .keyspace
-                            .caches()
-                            .iter()
-                            .map(|c| c.stats.entries())
-                            .sum::<u64>()
-                    );
-                    if let Some(p) = &shared.persist {
-                        // The files still hold the data of before the sync: a rewrite
-                        // replaces them with what was just loaded.
-                        p.request_rewrite();
-                    }
-                }
-                wire::STANDBY => {
-                    repl.synced_once.store(true, Ordering::Release);
-                    repl.synced.store(true, Ordering::Release);
-                    repl.set_state(State::PassiveStandby);
-                }
-                wire::TAKEOVER => {
-                    let last = wire::u64_at(body, 0)?;
-                    let epoch = wire::u64_at(body, 1)?;
-                    if log.last_lsn() != last {
-                        return Err(format!(
-                            "asked to take over at lsn {last} but holding {}",
-                            log.last_lsn()
-                        ));
-                    }
-                    let epoch = match repl.control() {
-                        // The promotion is the control plane's: it commits only if this
-                        // mirror is in the committed in-sync set at the current epoch.
-                        Some(cp) => promote_through(cp, repl)?,
-                        None => epoch,
-                    };
-                    repl.become_active(epoch);
-                    shared.key_range_lost();
-                    tracing::info!(
-                        "{}: took over from {} at epoch {epoch} after lsn {last}",
-                        repl.me.name,
-                        active.name
-                    );
-                    let mut p = Vec::new();
-                    wire::put(&mut p, wire::PROMOTED, &[]);
-                    let _ = s.write_all(&p);
-                    return Ok(End::Promoted);
-                }
-                _ => {}
+        let handled = handle(shared, &active.name, &buf)?;
+        if let Some((last, epoch)) = handled.takeover {
+            if log.last_lsn() != last {
+                return Err(format!(
+                    "asked to take over at lsn {last} but holding {}",
+                    log.last_lsn()
+                ));
             }
+            let epoch = match repl.control() {
+                // The promotion is the control plane's: it commits only if this
+                // mirror is in the committed in-sync set at the current epoch.
+                Some(cp) => promote_through(cp, repl)?,
+                None => epoch,
+            };
+            repl.become_active(epoch);
+            shared.key_range_lost();
+            tracing::info!(
+                "{}: took over from {} at epoch {epoch} after lsn {last}",
+                repl.me.name,
+                active.name
+            );
+            let mut p = Vec::new();
+            wire::put(&mut p, wire::PROMOTED, &[]);
+            let _ = s.write_all(&p);
+            return Ok(End::Promoted);
         }
-        buf.drain(..pos);
-        if ack {
+        buf.drain(..handled.consumed);
+        if handled.ack {
             let mut a = Vec::with_capacity(16);
             wire::put_u64s(&mut a, wire::ACK, &[log.last_lsn()]);
             s.write_all(&a).map_err(|e| e.to_string())?;
+        }
+    }
+}
+
+/// How the active answered `SYNC` (the handshake line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// `FULLSYNC <epoch> <start> [<from>]`: clear the data, load a snapshot, then records
+    /// from `start`; `from` is the first lsn of the active's epoch (0 when not sent).
+    FullSync {
+        /// The active's epoch.
+        epoch: u64,
+        /// The lsn the records after the snapshot start at.
+        start: u64,
+        /// The first lsn of the active's epoch.
+        from: u64,
+    },
+    /// `CONTINUE <epoch>`: resume from the backlog.
+    Continue {
+        /// The active's epoch.
+        epoch: u64,
+    },
+}
+
+impl Answer {
+    /// Reads the answer line; anything else (`-ERR ...`, garbage) is the active refusing.
+    pub fn parse(line: &str) -> Result<Answer, String> {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let num = |i: usize| -> Result<u64, String> {
+            w.get(i)
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("bad SYNC answer {line:?}"))
+        };
+        match w.first().copied() {
+            Some("FULLSYNC") => Ok(Answer::FullSync {
+                epoch: num(1)?,
+                start: num(2)?,
+                from: num(3).unwrap_or(0),
+            }),
+            Some("CONTINUE") => Ok(Answer::Continue { epoch: num(1)? }),
+            _ => Err(format!("the active refused: {line}")),
+        }
+    }
+}
+
+/// What [`handle`] did with the bytes buffered from the active.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Handled {
+    /// Bytes of whole messages consumed from the front of the buffer.
+    pub consumed: usize,
+    /// At least one message came: the mirror acks its last lsn.
+    pub ack: bool,
+    /// A `T` message: the old active's last lsn and the new epoch. The session takes over
+    /// (it holds the log, the socket and the control plane); nothing after `T` is read.
+    pub takeover: Option<(u64, u64)>,
+}
+
+/// Handles every whole message at the front of `buf` as the active sent it: applies `S`
+/// and `R` records, fences `R` and `H` by epoch, notes `E` and `Y`. Everything the mirror
+/// reads from the active after the handshake goes through here, so the fuzz target `repl`
+/// drives it with arbitrary bytes. A message the protocol does not allow ends the link.
+pub fn handle(shared: &Shared, active: &str, buf: &[u8]) -> Result<Handled, String> {
+    let repl = &shared.repl;
+    let mut out = Handled::default();
+    loop {
+        let (tag, body, len) = match wire::parse(&buf[out.consumed..]) {
+            wire::Msg::Ok { tag, body, len } => (tag, body, len),
+            wire::Msg::Incomplete => return Ok(out),
+            wire::Msg::Bad(why) => return Err(why),
+        };
+        out.consumed += len;
+        out.ack = true;
+        match tag {
+            wire::SNAPSHOT => apply(shared, body, false)?,
+            wire::RECORDS => {
+                fence(repl, wire::u64_at(body, 0)?)?;
+                apply(shared, body.get(8..).unwrap_or_default(), true)?
+            }
+            wire::HEARTBEAT => fence(repl, wire::u64_at(body, 1)?)?,
+            wire::SNAPSHOT_END => {
+                tracing::info!(
+                    "{}: snapshot from {active} loaded ({} keys); catching up",
+                    repl.me.name,
+                    shared
+                        .keyspace
+                        .caches()
+                        .iter()
+                        .map(|c| c.stats.entries())
+                        .sum::<u64>()
+                );
+                if let Some(p) = &shared.persist {
+                    // The files still hold the data of before the sync: a rewrite
+                    // replaces them with what was just loaded.
+                    p.request_rewrite();
+                }
+            }
+            wire::STANDBY => {
+                repl.synced_once.store(true, Ordering::Release);
+                repl.synced.store(true, Ordering::Release);
+                repl.set_state(State::PassiveStandby);
+            }
+            wire::TAKEOVER => {
+                out.takeover = Some((wire::u64_at(body, 0)?, wire::u64_at(body, 1)?));
+                return Ok(out);
+            }
+            _ => {}
         }
     }
 }
@@ -332,4 +390,115 @@ fn apply(shared: &Shared, mut body: &[u8], logged: bool) -> Result<(), String> {
         applied?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Placement};
+    use crate::store::ShardSet;
+
+    fn shared() -> Shared {
+        Shared::new(
+            Config::dev(),
+            &Placement {
+                stripe: 0,
+                server: 0,
+            },
+            None,
+            "127.0.0.1".into(),
+            0,
+            None,
+            None,
+        )
+    }
+
+    #[test]
+    fn answers() {
+        assert_eq!(
+            Answer::parse("FULLSYNC 3 10"),
+            Ok(Answer::FullSync {
+                epoch: 3,
+                start: 10,
+                from: 0
+            })
+        );
+        assert_eq!(
+            Answer::parse("FULLSYNC 3 10 7"),
+            Ok(Answer::FullSync {
+                epoch: 3,
+                start: 10,
+                from: 7
+            })
+        );
+        assert_eq!(
+            Answer::parse("CONTINUE 4"),
+            Ok(Answer::Continue { epoch: 4 })
+        );
+        assert!(Answer::parse("FULLSYNC x 1").is_err_and(|e| e.starts_with("bad SYNC answer")));
+        assert!(Answer::parse("CONTINUE").is_err());
+        assert!(Answer::parse("-ERR no").is_err_and(|e| e == "the active refused: -ERR no"));
+        assert!(Answer::parse("").is_err());
+    }
+
+    #[test]
+    fn stream_is_applied_fenced_and_stops_at_takeover() {
+        let s = shared();
+        let mut snap = Vec::new();
+        record::encode(&mut snap, 0, &[record::set_str(b"a", b"1", 0)]);
+        let mut recs = 2u64.to_le_bytes().to_vec();
+        record::encode(&mut recs, 1, &[record::set_str(b"b", b"2", 0)]);
+        let mut stream = Vec::new();
+        wire::put(&mut stream, wire::SNAPSHOT, &snap);
+        wire::put(&mut stream, wire::SNAPSHOT_END, &[]);
+        wire::put(&mut stream, wire::RECORDS, &recs);
+        wire::put_u64s(&mut stream, wire::HEARTBEAT, &[1, 2]);
+        wire::put(&mut stream, wire::STANDBY, &[]);
+        let whole = stream.len();
+        wire::put_u64s(&mut stream, wire::TAKEOVER, &[1, 3]);
+        wire::put(&mut stream, wire::STANDBY, &[]);
+
+        // A message cut short waits for the rest.
+        assert_eq!(
+            handle(&s, "a1", &stream[..HEADER_CUT]),
+            Ok(Handled::default())
+        );
+        let h = handle(&s, "a1", &stream).expect("handled");
+        assert_eq!(h.takeover, Some((1, 3)));
+        assert_eq!(
+            h.consumed,
+            whole + wire::HEADER + 16,
+            "nothing read after T"
+        );
+        assert!(h.ack);
+        assert_eq!(s.repl.state(), State::PassiveStandby);
+        let mut db = s.keyspace.db(ShardSet::All, 1, false);
+        assert!(db.get(b"a").expect("get").is_some());
+        assert!(db.get(b"b").expect("get").is_some());
+        drop(db);
+
+        // Records of an older epoch than the mirror knows are refused.
+        s.repl.epoch.store(5, Ordering::Release);
+        let mut old = Vec::new();
+        wire::put(&mut old, wire::RECORDS, &recs);
+        assert!(handle(&s, "a1", &old).is_err_and(|e| e.starts_with("fenced")));
+        // So are a short body, a damaged record and an unknown tag.
+        assert!(
+            handle(
+                &s,
+                "a1",
+                &[wire::HEARTBEAT, 8, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]
+            )
+            .is_err()
+        );
+        let mut bad = 9u64.to_le_bytes().to_vec();
+        bad.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let mut msg = Vec::new();
+        wire::put(&mut msg, wire::RECORDS, &bad);
+        assert!(handle(&s, "a1", &msg).is_err_and(|e| e.contains("damaged")));
+        assert!(handle(&s, "a1", b"Zxxxx").is_err());
+    }
+
+    /// Bytes of the first message's header and part of its body.
+    const HEADER_CUT: usize = wire::HEADER + 3;
 }
