@@ -306,6 +306,10 @@ impl<'a> Reader<'a> {
 /// True when `packed` is a well-formed packed value of type `kind` (checked without
 /// allocating, so a record's value can be validated when the record is read).
 pub fn valid(kind: Kind, packed: &[u8]) -> bool {
+    // A string has no packed form (a count of 0 would otherwise pass as an empty one).
+    if kind == Kind::Str {
+        return false;
+    }
     let mut r = Reader::new(packed);
     if kind == Kind::List && r.varint().is_none() {
         return false;
@@ -315,7 +319,7 @@ pub fn valid(kind: Kind, packed: &[u8]) -> bool {
     };
     for _ in 0..n {
         let ok = match kind {
-            Kind::Str => return false,
+            Kind::Str => false,
             Kind::Hash => r.bytes().is_some() && r.bytes().is_some() && r.varint().is_some(),
             Kind::List | Kind::Set => r.bytes().is_some(),
             Kind::ZSet => r.bytes().is_some() && r.f64().is_some_and(|s| !s.is_nan()),
@@ -405,6 +409,17 @@ pub fn remove_elem(target: &mut Value, elem: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the fuzz target `packed`: an empty count passed as a packed string, which
+    /// `decode` then refused.
+    #[test]
+    fn a_string_has_no_packed_form() {
+        for b in [&[0u8][..], &[], &[1, 1, b'a']] {
+            assert!(!valid(Kind::Str, b), "{b:?}");
+            assert!(decode(Kind::Str, b).is_none());
+        }
+        assert!(valid(Kind::Set, &[0]) && decode(Kind::Set, &[0]).is_some());
+    }
 
     #[test]
     fn every_type_round_trips_and_validates() {
