@@ -165,7 +165,7 @@ impl Decoder {
                 }
                 Ok(None)
             }
-            Err(e) => Err(map_decode_error(buf, e.details())),
+            Err(e) => Err(map_decode_error(buf, limits, e.details())),
         }
     }
 }
@@ -273,14 +273,12 @@ fn advance(
     Ok(Some(scan.pos))
 }
 
-/// Turns a decoder error into Redis's wording where we can tell which header is at fault.
-fn map_decode_error(buf: &[u8], details: &str) -> ProtocolError {
-    let limits = FrameLimits {
-        max_bulk: usize::MAX,
-        max_multibulk: usize::MAX,
-    };
-    let found = start(buf, &limits).and_then(|s| match s {
-        Some(mut s) => advance(&mut s, buf, &limits).map(|_| ()),
+/// Turns a decoder error into Redis's wording where we can tell which header is at fault:
+/// the first fault in stream order, limits included, as Redis (and the incremental scan,
+/// when the frame arrives in pieces) meets them.
+fn map_decode_error(buf: &[u8], limits: &FrameLimits, details: &str) -> ProtocolError {
+    let found = start(buf, limits).and_then(|s| match s {
+        Some(mut s) => advance(&mut s, buf, limits).map(|_| ()),
         None => Ok(()),
     });
     match found {
@@ -458,6 +456,28 @@ mod tests {
         assert_eq!(e.0, "invalid bulk length");
         let e = all(b"*17\r\n").expect_err("too many elements");
         assert_eq!(e.0, "invalid multibulk length");
+    }
+
+    /// Found by the fuzz target `resp`: a frame over the multibulk limit with a bad byte
+    /// further on reported the bad byte when it arrived whole, the limit when it arrived in
+    /// pieces. Redis reads the count first.
+    #[test]
+    fn the_first_fault_is_reported_however_the_frame_arrives() {
+        let input = b"*17\r\n\xe0\r\n";
+        assert_eq!(all(input).expect_err("whole").0, "invalid multibulk length");
+        let mut d = Decoder::default();
+        let mut buf = BytesMut::new();
+        let mut err = None;
+        for &b in input.iter() {
+            buf.extend_from_slice(&[b]);
+            if let Err(e) = d.take(&mut buf, &L) {
+                err = Some(e.0);
+                break;
+            }
+        }
+        assert_eq!(err.as_deref(), Some("invalid multibulk length"));
+        let e = all(b"*2\r\n$2000\r\nxx\r\n\xe0\r\n").expect_err("bulk over limit");
+        assert_eq!(e.0, "invalid bulk length");
     }
 
     #[test]
