@@ -165,7 +165,22 @@ impl Decoder {
                 }
                 Ok(None)
             }
-            Err(e) => Err(map_decode_error(buf, limits, e.details())),
+            // The decoder can fail on a header whose line is not all here yet (a bad type
+            // byte). Redis reads a header only once its line is complete, and reports the
+            // first fault in stream order, limits included: so do we, whether the frame
+            // arrives whole or in pieces, and wait while the headers here are sound.
+            Err(e) => {
+                let Some(mut scan) = start(buf, limits)? else {
+                    return Ok(None);
+                };
+                match advance(&mut scan, buf, limits)? {
+                    Some(_) => perr(format!("invalid request ({})", e.details())),
+                    None => {
+                        self.scan = Some(scan);
+                        Ok(None)
+                    }
+                }
+            }
         }
     }
 }
@@ -271,20 +286,6 @@ fn advance(
         scan.left -= 1;
     }
     Ok(Some(scan.pos))
-}
-
-/// Turns a decoder error into Redis's wording where we can tell which header is at fault:
-/// the first fault in stream order, limits included, as Redis (and the incremental scan,
-/// when the frame arrives in pieces) meets them.
-fn map_decode_error(buf: &[u8], limits: &FrameLimits, details: &str) -> ProtocolError {
-    let found = start(buf, limits).and_then(|s| match s {
-        Some(mut s) => advance(&mut s, buf, limits).map(|_| ()),
-        None => Ok(()),
-    });
-    match found {
-        Err(e) => e,
-        Ok(()) => ProtocolError(format!("invalid request ({details})")),
-    }
 }
 
 /// Decodes one inline command line (`SET k "a b"\r\n`).
@@ -465,19 +466,39 @@ mod tests {
     fn the_first_fault_is_reported_however_the_frame_arrives() {
         let input = b"*17\r\n\xe0\r\n";
         assert_eq!(all(input).expect_err("whole").0, "invalid multibulk length");
-        let mut d = Decoder::default();
-        let mut buf = BytesMut::new();
-        let mut err = None;
-        for &b in input.iter() {
-            buf.extend_from_slice(&[b]);
-            if let Err(e) = d.take(&mut buf, &L) {
-                err = Some(e.0);
-                break;
-            }
-        }
-        assert_eq!(err.as_deref(), Some("invalid multibulk length"));
+        assert_eq!(bytewise(input).as_deref(), Some("invalid multibulk length"));
         let e = all(b"*2\r\n$2000\r\nxx\r\n\xe0\r\n").expect_err("bulk over limit");
         assert_eq!(e.0, "invalid bulk length");
+        // A body longer than declared: like Redis, the bytes where its CRLF should be are
+        // skipped and the next header read where the count says. The decoder failed on
+        // that header's type byte before its line was here, which gave another error when
+        // the frame arrived in pieces.
+        let input = b"*2\r\n$4\r\nKEYS\xf2\xf5\xdb\xcd\r\n";
+        assert_eq!(
+            all(input).expect_err("whole").0,
+            "expected '$', got '\u{db}'"
+        );
+        assert_eq!(
+            bytewise(input).as_deref(),
+            Some("expected '$', got '\u{db}'")
+        );
+    }
+
+    /// The first error of `input` fed one byte at a time.
+    fn bytewise(input: &[u8]) -> Option<String> {
+        let mut d = Decoder::default();
+        let mut buf = BytesMut::new();
+        for &b in input.iter() {
+            buf.extend_from_slice(&[b]);
+            loop {
+                match d.take(&mut buf, &L) {
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(e) => return Some(e.0),
+                }
+            }
+        }
+        None
     }
 
     #[test]
