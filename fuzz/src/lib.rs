@@ -66,7 +66,7 @@ pub fn splits(seed: u64, len: usize) -> Vec<usize> {
         x ^= x >> 7;
         x ^= x << 17;
         // Mostly small reads, now and then a large one.
-        let n = if x % 8 == 0 {
+        let n = if x.is_multiple_of(8) {
             (x >> 8) % 4096
         } else {
             (x >> 8) % 16
