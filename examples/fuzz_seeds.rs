@@ -329,6 +329,10 @@ fn main() -> Result<()> {
     }
     wire::put_u64s(&mut stream, wire::TAKEOVER, &[8, 3]);
     write_seed(repl_dir, "continue-takeover", &stream)?;
+    // A server's answer to HELLO (the repl target reads its first line as one too).
+    let mut peer = vec![1u8];
+    peer.extend_from_slice(shared.repl.view().line().as_bytes());
+    write_seed(repl_dir, "peer", &peer)?;
 
     println!(
         "seeds written to {}: {} log records ({} effect kinds), base of {} bytes",

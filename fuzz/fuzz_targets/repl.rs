@@ -1,7 +1,7 @@
-//! What a mirror reads from its active: the handshake answer line, then the binary
-//! message stream (snapshot records, records with their epoch, heartbeats, standby,
-//! takeover), applied by the mirror's own handler to fresh in-process server state, read
-//! in arbitrary splits as the socket delivers them.
+//! What a mirror reads from its active: the handshake answer line (also read as a peer's
+//! `PEER` answer to HELLO), then the binary message stream (snapshot records, records with
+//! their epoch, heartbeats, standby, takeover), applied by the mirror's own handler to
+//! fresh in-process server state, read in arbitrary splits as the socket delivers them.
 //!
 //! Input: byte 0 seeds the read splits; then the answer line up to `\n`; then the stream.
 
@@ -9,6 +9,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use terrace::replication::mirror::{self, Answer};
+use terrace::replication::wire::PeerView;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&seed, input)) = data.split_first() else {
@@ -18,7 +19,16 @@ fuzz_target!(|data: &[u8]| {
         Some(i) => (&input[..i], &input[i + 1..]),
         None => (input, &[][..]),
     };
-    if Answer::parse(&String::from_utf8_lossy(line)).is_err() {
+    let line = String::from_utf8_lossy(line);
+    // The same line as a peer's answer to HELLO: what parses prints back the same.
+    if let Ok(v) = PeerView::parse(&line) {
+        assert_eq!(
+            PeerView::parse(v.line().trim_end()),
+            Ok(v),
+            "PEER line round trip"
+        );
+    }
+    if Answer::parse(&line).is_err() {
         return;
     }
     let shared = terrace_fuzz::shared();
