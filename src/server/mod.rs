@@ -314,6 +314,9 @@ pub enum ServerError {
     /// The fast-restart data could not be opened or loaded.
     #[error("{0}")]
     Persist(#[from] crate::persist::PersistError),
+    /// The TLS certificates could not be loaded.
+    #[error("{0}")]
+    Tls(String),
     /// The listening socket could not be opened.
     #[error("could not listen on {addr}: {source}")]
     Bind {
@@ -333,6 +336,7 @@ async fn listen(addr: String) -> Result<TcpListener, ServerError> {
 
 /// Runs a server until it is told to stop; returns after connections have drained.
 pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
+    crate::tls::install(&opts.config.tls).map_err(ServerError::Tls)?;
     let region = open_offheap(&opts.config, &opts.placement)?;
     let persist = open_persist(&opts)?;
     let server = opts.config.server(&opts.placement).cloned();
