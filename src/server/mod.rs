@@ -389,8 +389,9 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
         server = %shared.identity.name,
         stripe = %shared.identity.stripe,
         mode = if opts.config_file.is_none() { "dev (embedded config)" } else { "config" },
-        "Terrace {} ready to accept connections on {bind}:{port}",
+        "Terrace {} ready to accept {}connections on {bind}:{port}",
         env!("CARGO_PKG_VERSION"),
+        if crate::tls::get().is_some_and(|t| t.on_client_port()) { "TLS " } else { "" },
     );
 
     let threads = if opts.threads == 0 {
