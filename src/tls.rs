@@ -480,3 +480,69 @@ impl io::Write for SyncStream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed certificate for 127.0.0.1 and its key, PEM, plus another key.
+    fn files(dir: &std::path::Path) -> TlsConfig {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        let other = rcgen::KeyPair::generate().expect("key");
+        let p = |n: &str| dir.join(n).display().to_string();
+        std::fs::write(p("c.pem"), cert.pem()).expect("write");
+        std::fs::write(p("k.pem"), key.serialize_pem()).expect("write");
+        std::fs::write(p("other.pem"), other.serialize_pem()).expect("write");
+        TlsConfig {
+            cert_file: Some(p("c.pem")),
+            key_file: Some(p("k.pem")),
+            ca_file: Some(p("c.pem")),
+            clients: true,
+            ..TlsConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_key_of_another_certificate_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cfg = files(dir.path());
+        assert!(Tls::new(&cfg).is_ok());
+        cfg.key_file = Some(dir.path().join("other.pem").display().to_string());
+        let Err((field, why)) = Tls::new(&cfg) else {
+            panic!("a mismatched key was accepted");
+        };
+        assert_eq!(field, "key_file");
+        assert!(why.contains("does not fit"), "{why}");
+        // A certificate file that is not PEM is named too.
+        cfg.cert_file = cfg.key_file.clone();
+        let Err((field, _)) = Tls::new(&cfg) else {
+            panic!("a key file was taken for a certificate");
+        };
+        assert_eq!(field, "cert_file");
+    }
+
+    #[test]
+    fn peers_are_checked_by_address_host_or_server_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cfg = files(dir.path());
+        let t = Tls::new(&cfg).expect("tls");
+        assert_eq!(
+            t.name_for("127.0.0.1:7001").expect("name"),
+            ServerName::try_from("127.0.0.1").expect("ip")
+        );
+        assert_eq!(
+            t.name_for("[::1]:7001").expect("name"),
+            ServerName::try_from("::1").expect("ip")
+        );
+        cfg.server_name = Some("cache.internal".into());
+        let t = Tls::new(&cfg).expect("tls");
+        assert_eq!(
+            t.name_for("10.0.0.5:7001").expect("name"),
+            ServerName::try_from("cache.internal").expect("dns")
+        );
+    }
+}
