@@ -473,3 +473,69 @@ fn terrace_check_names_missing_tls_files() {
         "{err}"
     );
 }
+
+/// INFO field `name` of the server on `port`, over TLS.
+fn info_field(pki: &Pki, port: u16, name: &str) -> Option<String> {
+    crate::util::field(&pki.ask(port, &["INFO", "all"]), name)
+}
+
+#[test]
+fn forwarding_between_stripes_speaks_tls_with_the_servers_certificate() {
+    let pki = Pki::new();
+    let ports = [free_port(), free_port()];
+    let mut yaml = String::from("cluster:\n  stripes:\n");
+    for (i, p) in ports.iter().enumerate() {
+        yaml.push_str(&format!(
+            "    - name: stripe{i}\n      servers:\n        - {{ name: s{i}, host: 127.0.0.1, port: {p}, group_port: {} }}\n",
+            free_port()
+        ));
+    }
+    yaml.push_str(&pki.yaml(true, "yes", true));
+    let conf = pki.dir.path().join("conf.yaml");
+    std::fs::write(&conf, yaml).expect("config");
+    let servers: Vec<TestServer> = (0..2)
+        .map(|i| TestServer::start_named(&conf, &format!("s{i}"), ports[i]))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for s in &servers {
+        while info_field(&pki, s.port, "terrace_state").as_deref() != Some("ACTIVE-COORDINATOR") {
+            assert!(Instant::now() < deadline, "{} not active", s.port);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    // A plain (not cluster-aware) redis-cli on s0: keys of s1's slots are forwarded there.
+    let sets: String = (0..40).map(|i| format!("SET fw:{i} v{i}\n")).collect();
+    let o = pki.cli(ports[0], true, &[], &sets);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        out.lines().filter(|l| *l == "OK").count(),
+        40,
+        "{}",
+        text(&o)
+    );
+    let sizes: Vec<u64> = ports
+        .iter()
+        .map(|&p| {
+            // DBSIZE on a connection that asked for the slot map is the server's own count.
+            let o = pki.cli(p, true, &[], "CLUSTER SLOTS\nDBSIZE\n");
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .last()
+                .and_then(|l| l.trim().parse().ok())
+                .unwrap_or(0)
+        })
+        .collect();
+    assert!(
+        sizes.iter().all(|&n| n > 0) && sizes.iter().sum::<u64>() == 40,
+        "keys on each stripe: {sizes:?}"
+    );
+    // And back: every value read through s1.
+    let gets: String = (0..40).map(|i| format!("GET fw:{i}\n")).collect();
+    let o = pki.cli(ports[1], true, &[], &gets);
+    let want: Vec<String> = (0..40).map(|i| format!("v{i}")).collect();
+    let got: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(got, want, "{}", text(&o));
+}
