@@ -9,6 +9,7 @@
 //!  SHUTDOWN ─▶│                                │
 //!             │ listener ──accept──▶ workers (one thread + runtime per core)
 //!             │                            └─▶ connection task per client ──▶ dispatch
+//!             │                                (after its TLS handshake, with tls.clients)
 //!             │ cron (100 ms): active expiry (keys, hash fields), cache shrink, tier balance,
 //!             │                tracking-table trim, invalidations and keyspace notifications
 //!             │                of those, ops/sec sample, log rewrite start
@@ -17,6 +18,7 @@
 //!             │ loader (restartable): replays the data dir, then the log writer starts;
 //!             │   then replication (stripes with mirrors): the role thread picks active/mirror
 //!             │ group listener (clusters of several servers): HELLO, SYNC ─▶ replication::shipper
+//!             │   (mutual TLS first, with tls.cluster)
 //!             │ cluster view (several servers): who is active in every stripe (cluster::topology)
 //!             │ pub/sub relay (several servers): a task per other server sends PUBLISH,
 //!             │   SPUBLISH and notifications there from a bounded queue (cluster::relay)
