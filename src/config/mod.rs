@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 pub use caches::{CacheConfig, Consistency, Eviction};
 pub use cluster::{ClusterConfig, FailoverPriority, ServerConfig, StripeConfig, VoterConfig};
 pub use limits::{
-    LimitsConfig, LogFormat, LoggingConfig, PubSubConfig, SecurityConfig, SlowlogConfig,
+    LimitsConfig, LogFormat, LoggingConfig, OutputBufferLimits, OutputLimit, PubSubConfig,
+    SecurityConfig, SlowlogConfig,
 };
 pub use storage::{FsyncPolicy, StorageConfig};
 pub use units::{Dur, Size};

@@ -154,7 +154,7 @@ fn too_deep(pat: &[u8]) -> bool {
 }
 #[cfg(test)]
 mod tests {
-    use super::matches;
+    use super::{MAX_NESTING, matches, step};
 
     #[test]
     fn redis_glob() {
@@ -182,15 +182,28 @@ mod tests {
         let m = |p: &[u8], s: &[u8]| matches(p, s, false);
         assert!(!m(b"*", b""), "Redis: `*` does not match the empty string");
         assert!(m(b"", b""));
-        assert!(!m(b"[]a]", b"a"), "`]` right after `[` closes an empty class");
-        assert!(m(b"[]a]", b"]"), "... and the `]` after it is a literal");
-        assert!(m(b"[abc", b"b"), "an unclosed class takes the rest of the pattern");
+        assert!(
+            !m(b"[]a]", b"a"),
+            "`]` right after `[` closes an empty class"
+        );
+        assert!(!m(b"[]a]", b"]a]"), "an empty class matches nothing");
+        assert!(m(b"[^]a]", b"xa]"), "... and its negation anything");
+        assert!(
+            m(b"[abc", b"b"),
+            "an unclosed class takes the rest of the pattern"
+        );
         assert!(!m(b"[", b"["));
-        assert!(m(b"[^", b"x"), "an unclosed negated empty class matches anything");
+        assert!(
+            m(b"[^", b"x"),
+            "an unclosed negated empty class matches anything"
+        );
         assert!(m(b"[a-]", b"^"), "`a-]` is the range `]`..`a`");
         assert!(m(b"a\\", b"a\\"));
         assert!(m(b"ab\\", b"ab\\"), "a trailing backslash is literal");
-        assert!(!matches(b"[\\A]", b"a", true), "an escape in a class is case-sensitive");
+        assert!(
+            !matches(b"[\\A]", b"a", true),
+            "an escape in a class is case-sensitive"
+        );
         assert!(matches(b"[A]", b"a", true));
         assert!(m(b"[a-\xff]", b"\x10"), "range bounds are signed chars");
         assert!(!m(b"[a-\xff]", b"b"));
@@ -199,11 +212,19 @@ mod tests {
     #[test]
     fn nesting_guard() {
         let many = "*a".repeat(1001);
-        assert!(!matches(many.as_bytes(), "a".repeat(2000).as_bytes(), false));
+        assert!(!matches(
+            many.as_bytes(),
+            "a".repeat(2000).as_bytes(),
+            false
+        ));
         let ok = format!("{}*", "a*".repeat(1000));
         assert!(matches(ok.as_bytes(), "a".repeat(1000).as_bytes(), false));
         let escaped = "\\*a".repeat(1100);
-        assert!(matches(escaped.as_bytes(), "*a".repeat(1100).as_bytes(), false));
+        assert!(matches(
+            escaped.as_bytes(),
+            "*a".repeat(1100).as_bytes(),
+            false
+        ));
     }
 
     #[test]
@@ -212,7 +233,11 @@ mod tests {
         let key = "a".repeat(100_000);
         let t = std::time::Instant::now();
         assert!(!matches(pat.as_bytes(), key.as_bytes(), false));
-        assert!(t.elapsed() < std::time::Duration::from_secs(10), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            t.elapsed()
+        );
     }
 
     /// Redis's recursive algorithm, written plainly (no early exits): the oracle.
@@ -254,7 +279,9 @@ mod tests {
             (seed % n as u64) as usize
         };
         for _ in 0..200_000 {
-            let p: Vec<u8> = (0..next(8)).map(|_| alphabet[next(alphabet.len())]).collect();
+            let p: Vec<u8> = (0..next(8))
+                .map(|_| alphabet[next(alphabet.len())])
+                .collect();
             let s: Vec<u8> = (0..next(7)).map(|_| b"abA]-"[next(5)]).collect();
             let nocase = next(2) == 1;
             assert_eq!(
