@@ -510,30 +510,49 @@ async fn write_out<S: AsyncWrite + Unpin>(
 ) -> bool {
     let mut done = 0;
     handle.omem.store(buf.len() as u64, Ordering::Relaxed);
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + WRITE_TICK, WRITE_TICK);
     let ok = loop {
         if done == buf.len() {
             break true;
         }
-        tokio::select! {
-            r = stream.write(&buf[done..]) => match r {
-                Ok(n) if n > 0 => {
-                    done += n;
-                    handle
-                        .omem
-                        .store((buf.len() - done) as u64, Ordering::Relaxed);
+        // Most writes are taken at once: no timer for them.
+        let r = match write_now(stream, &buf[done..]).await {
+            Some(r) => r,
+            None => tokio::select! {
+                r = stream.write(&buf[done..]) => r,
+                _ = tokio::time::sleep(WRITE_TICK) => {
+                    if handle.check_output() || handle.killed.load(Ordering::Acquire) {
+                        break false;
+                    }
+                    continue;
                 }
-                _ => break false,
             },
-            _ = tick.tick() => {
-                if handle.check_output() || handle.killed.load(Ordering::Acquire) {
-                    break false;
-                }
+        };
+        match r {
+            Ok(n) if n > 0 => {
+                done += n;
+                handle
+                    .omem
+                    .store((buf.len() - done) as u64, Ordering::Relaxed);
             }
+            _ => break false,
         }
     };
     handle.omem.store(0, Ordering::Relaxed);
     ok
+}
+
+/// One write attempt: `None` when the socket would block.
+async fn write_now<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    buf: &[u8],
+) -> Option<std::io::Result<usize>> {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match std::pin::Pin::new(&mut *stream).poll_write(cx, buf) {
+            std::task::Poll::Ready(r) => Some(r),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
 }
 
 fn flush_stats(shared: &Shared, client: &mut Client) {

@@ -720,7 +720,8 @@ fn replica_output_limit_disconnects_a_lagging_mirror_which_then_resumes() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(
-        a.log_text().contains("overcoming of output buffer limits (class slave"),
+        a.log_text()
+            .contains("overcoming of output buffer limits (class slave"),
         "{}",
         a.log_text()
     );
