@@ -108,7 +108,7 @@ impl Limits {
     /// named change, and nothing changes when any group is wrong.
     pub fn set(&self, value: &str) -> Result<(), &'static str> {
         let words: Vec<&str> = value.split_whitespace().collect();
-        if words.is_empty() || words.len() % 4 != 0 {
+        if words.is_empty() || !words.len().is_multiple_of(4) {
             return Err(WRONG_COUNT);
         }
         let mut parsed = Vec::new();
