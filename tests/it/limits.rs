@@ -485,3 +485,46 @@ async fn a_thousand_unauthenticated_floods_keep_memory_bounded() {
     );
     drop(socks);
 }
+
+#[tokio::test]
+async fn redis_py_subscriber_that_stops_reading_is_disconnected() {
+    use std::io::BufRead;
+    let s = TestServer::start_with(
+        Some("limits:\n  client_output_buffer_limit:\n    pubsub: { hard: 512k }\n"),
+        &[],
+    );
+    let mut c = s.conn().await;
+    let script = "import redis, sys, time\n\
+        r = redis.Redis(port=int(sys.argv[1]))\n\
+        p = r.pubsub()\n\
+        p.subscribe('slow')\n\
+        assert p.get_message(timeout=10)['type'] == 'subscribe'\n\
+        print('subscribed', flush=True)\n\
+        time.sleep(60)\n";
+    let mut py = std::process::Command::new("python3")
+        .args(["-c", script, &s.port.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 (tools/test installs redis-py)");
+    let mut line = String::new();
+    let stdout = py.stdout.take().expect("stdout");
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read");
+    assert_eq!(line.trim(), "subscribed");
+    let msg = "m".repeat(10_000);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n: i64 = run(&mut c, ("PUBLISH", "slow", &msg)).await;
+        if n == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the subscriber was never closed");
+    }
+    let _ = py.kill();
+    let _ = py.wait();
+    assert_eq!(
+        stat(&mut c, "client_output_buffer_limit_disconnections").await,
+        1
+    );
+}
