@@ -277,7 +277,7 @@ pub async fn serve(
                     break;
                 }
             }
-            if over_output(&handle, never_authed, wbuf.len())
+            if (wbuf.len() >= out_check && over_output(&handle, never_authed, wbuf.len()))
                 || !write_out(&mut stream, &wbuf, &handle).await
             {
                 break;
