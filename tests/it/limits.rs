@@ -528,3 +528,41 @@ async fn redis_py_subscriber_that_stops_reading_is_disconnected() {
         1
     );
 }
+
+#[tokio::test]
+async fn client_kill_ends_a_write_the_client_never_takes() {
+    // No output limit for normal clients (Redis's default): a client that never reads is
+    // kept, but it no longer pins its connection task against CLIENT KILL.
+    let s = TestServer::start();
+    let mut c = s.conn().await;
+    set_big(&mut c, 100_000).await;
+    let (mut greedy, id) = raw_with_id(&s);
+    greedy.write_all(&GET_BIG.repeat(300)).unwrap();
+    // Wait until its write stalls (pending output shows in CLIENT LIST).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list: String = run(&mut c, ("CLIENT", "LIST")).await;
+        let stalled = list.lines().any(|l| {
+            l.starts_with(&format!("id={id} "))
+                && l.split(' ')
+                    .find_map(|f| f.strip_prefix("omem="))
+                    .is_some_and(|v| v != "0")
+        });
+        if stalled {
+            break;
+        }
+        assert!(Instant::now() < deadline, "its write never stalled: {list}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let killed: i64 = run(&mut c, ("CLIENT", "KILL", "ID", id)).await;
+    assert_eq!(killed, 1);
+    assert!(
+        wait_gone(&mut c, id, Duration::from_secs(10)).await,
+        "the killed client is gone"
+    );
+    assert_eq!(
+        stat(&mut c, "client_output_buffer_limit_disconnections").await,
+        0,
+        "not an output limit"
+    );
+}
