@@ -173,11 +173,6 @@ impl ClientHandle {
         true
     }
 
-    /// True while over the soft limit: the connection keeps looking at the clock.
-    pub fn over_soft(&self) -> bool {
-        self.obuf.over_soft()
-    }
-
     /// Records that the connection wrote `n` more out-of-band replies.
     pub fn wrote_pushes(&self, n: u64) {
         self.flushed.send_modify(|w| *w = w.saturating_add(n));

@@ -207,7 +207,8 @@ impl Watch {
         now - since > limit.soft_secs * 1000
     }
 
-    /// Whether the client is over its soft limit (and a timer should look again).
+    /// Whether the client is over its soft limit now (CLIENT LIST-style introspection
+    /// and tests).
     pub fn over_soft(&self) -> bool {
         self.since.load(Ordering::Relaxed) != 0
     }
