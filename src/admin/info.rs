@@ -266,6 +266,14 @@ fn stats(srv: &Shared) -> Lines {
             srv.cluster.relay.dropped().to_string(),
         ),
         ("total_error_replies", s.errors().to_string()),
+        (
+            "client_query_buffer_limit_disconnections",
+            g(&s.qbuf_disconnections).to_string(),
+        ),
+        (
+            "client_output_buffer_limit_disconnections",
+            srv.settings.output.disconnections().to_string(),
+        ),
         ("tracking_total_keys", srv.tracking.state.keys().to_string()),
         (
             "tracking_total_items",

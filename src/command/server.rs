@@ -159,6 +159,7 @@ impl<'a> Exec<'a> for ConfigCmd<'a> {
             }
             ConfigCmd::ResetStat => {
                 srv.stats.reset();
+                srv.settings.output.reset_stats();
                 srv.slowlog.reset();
                 srv.commands.reset();
                 for c in srv.keyspace.caches().iter() {

@@ -28,6 +28,54 @@ pub struct LimitsConfig {
     /// it, random keys are dropped from the table and invalidated in the clients that
     /// held them. 0 = unlimited. Default: 1000000.
     pub tracking_table_max_keys: u64,
+    /// Output buffer limits per client class (`client-output-buffer-limit`): a client
+    /// whose unwritten output passes `hard`, or stays above `soft` for `soft_seconds`, is
+    /// disconnected. Defaults: Redis's (normal none, pubsub 32m 8m 60, replica 256m 64m 60).
+    pub client_output_buffer_limit: OutputBufferLimits,
+}
+
+/// `limits.client_output_buffer_limit:` — one limit per client class.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutputBufferLimits {
+    /// Ordinary clients. Default: `0 0 0` (no limit).
+    pub normal: OutputLimit,
+    /// Clients subscribed to a channel, pattern or shard channel. Default: `32m 8m 60`.
+    pub pubsub: OutputLimit,
+    /// Mirrors: bytes of the replication backlog a mirror has not yet been sent.
+    /// Default: `256m 64m 60`.
+    pub replica: OutputLimit,
+}
+
+impl Default for OutputBufferLimits {
+    fn default() -> Self {
+        OutputBufferLimits {
+            normal: OutputLimit::default(),
+            pubsub: OutputLimit {
+                hard: Size(32 << 20),
+                soft: Size(8 << 20),
+                soft_seconds: 60,
+            },
+            replica: OutputLimit {
+                hard: Size(256 << 20),
+                soft: Size(64 << 20),
+                soft_seconds: 60,
+            },
+        }
+    }
+}
+
+/// One class's limit, Redis's `<hard> <soft> <soft seconds>`.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutputLimit {
+    /// Disconnect as soon as pending output exceeds this; 0 = no hard limit. Default: `0`.
+    pub hard: Size,
+    /// Disconnect when pending output stays above this for `soft_seconds`; 0 = no soft
+    /// limit. Default: `0`.
+    pub soft: Size,
+    /// Seconds pending output may stay above `soft`. Default: 0.
+    pub soft_seconds: u64,
 }
 
 impl Default for LimitsConfig {
@@ -41,6 +89,7 @@ impl Default for LimitsConfig {
             maxmemory: Size(0),
             maxmemory_policy: "noeviction".to_string(),
             tracking_table_max_keys: 1_000_000,
+            client_output_buffer_limit: OutputBufferLimits::default(),
         }
     }
 }

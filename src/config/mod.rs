@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 pub use caches::{CacheConfig, Consistency, Eviction};
 pub use cluster::{ClusterConfig, FailoverPriority, ServerConfig, StripeConfig, VoterConfig};
 pub use limits::{
-    LimitsConfig, LogFormat, LoggingConfig, PubSubConfig, SecurityConfig, SlowlogConfig,
+    LimitsConfig, LogFormat, LoggingConfig, OutputBufferLimits, OutputLimit, PubSubConfig,
+    SecurityConfig, SlowlogConfig,
 };
 pub use storage::{FsyncPolicy, StorageConfig};
 pub use tls::{AuthClients, TlsConfig};
@@ -657,6 +658,40 @@ mod tests {
         let c = Config::from_yaml(text, "reference.yaml").expect("reference.yaml must be valid");
         assert!(c.cluster.stripes.len() >= 2);
         assert!(!c.cluster.voters.is_empty());
+        assert_eq!(
+            c.limits.client_output_buffer_limit,
+            OutputBufferLimits::default(),
+            "reference.yaml shows the defaults"
+        );
+    }
+
+    #[test]
+    fn output_buffer_limits_by_class() {
+        let base = "cluster:\n  stripes:\n    - name: a\n      servers:\n        - { name: s1, port: 7001 }\n";
+        let c = Config::from_yaml(
+            &format!("{base}limits:\n  client_output_buffer_limit:\n    normal: {{ hard: 1m, soft: 512k, soft_seconds: 5 }}\n"),
+            "t",
+        )
+        .expect("valid");
+        let l = &c.limits.client_output_buffer_limit;
+        assert_eq!(
+            (l.normal.hard.0, l.normal.soft.0, l.normal.soft_seconds),
+            (1 << 20, 512 << 10, 5)
+        );
+        assert_eq!(
+            l.pubsub,
+            OutputBufferLimits::default().pubsub,
+            "others keep Redis's defaults"
+        );
+        for bad in [
+            "limits:\n  client_output_buffer_limit:\n    master: { hard: 1m }\n",
+            "limits:\n  client_output_buffer_limit:\n    normal: { hard: lots }\n",
+        ] {
+            assert!(
+                Config::from_yaml(&format!("{base}{bad}"), "t").is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

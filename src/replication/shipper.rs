@@ -208,9 +208,11 @@ async fn stream_to(
     let repl = &shared.repl;
     let log = repl.log().cloned().ok_or("no log")?;
     let timeout = repl.timeout;
+    let limit = Pending::new();
     if let Some(mut rx) = snapshot {
         while let Some(msg) = rx.recv().await {
             send(wr, link, timeout, &msg).await?;
+            limit.check(shared, link, &log, cursor)?;
         }
         let mut end = Vec::new();
         wire::put_u64s(&mut end, wire::SNAPSHOT_END, &[0]);
@@ -233,6 +235,7 @@ async fn stream_to(
             repl.in_sync.mark_out_of_sync(link, &why);
             return Err(why);
         }
+        limit.check(shared, link, &log, cursor)?;
         msg.clear();
         let start = wire::begin(&mut msg, wire::RECORDS);
         // The epoch that writes them: a mirror that knows a newer one refuses them.
@@ -295,6 +298,53 @@ async fn stream_to(
         if link.promoted.load(Ordering::Acquire) {
             return Ok(());
         }
+    }
+}
+
+/// What a mirror has pending: the backlog's bytes after its cursor, written for it but
+/// not yet sent. Nothing else is buffered per mirror (one message of about [`BATCH`]
+/// bytes, and a snapshot channel of 4 messages), so this is what Redis's
+/// `client-output-buffer-limit replica` bounds here: a mirror that falls behind by more
+/// than the hard limit, or by more than the soft one for the soft seconds, is
+/// disconnected (it reconnects and resumes from the backlog, or resyncs).
+struct Pending {
+    watch: crate::server::output::Watch,
+    /// The watch's clock base.
+    started: std::time::Instant,
+}
+
+impl Pending {
+    fn new() -> Pending {
+        Pending {
+            watch: Default::default(),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    fn check(
+        &self,
+        shared: &Shared,
+        link: &Link,
+        log: &crate::persist::Log,
+        cursor: &super::backlog::Cursor,
+    ) -> Result<(), String> {
+        use crate::server::output::Class;
+        let limits = &shared.settings.output;
+        let limit = limits.get(Class::Replica);
+        if limit.hard == 0 && limit.soft == 0 {
+            return Ok(());
+        }
+        let Some(behind) = log.backlog_behind(cursor) else {
+            return Ok(());
+        };
+        if !self.watch.breaks(limit, behind as u64, self.started) {
+            return Ok(());
+        }
+        let who = format!("mirror {} ({})", link.name, link.addr);
+        limits.disconnected(Class::Replica, &who, behind as u64);
+        Err(format!(
+            "{who} passed client-output-buffer-limit replica ({behind} bytes pending)"
+        ))
     }
 }
 

@@ -58,6 +58,17 @@ pub struct ClientHandle {
     /// CLIENT TRACKING settings, `None` when off (CLIENT TRACKINGINFO; delivery reads the
     /// registry's copy).
     pub tracking: Mutex<Option<Arc<super::tracking::Tracker>>>,
+    /// Reply bytes the connection has not yet written to the socket (CLIENT LIST `omem`).
+    pub omem: AtomicU64,
+    /// Bytes of out-of-band replies queued and not yet taken by the connection: with
+    /// `omem`, the pending output `client-output-buffer-limit` bounds.
+    push_bytes: AtomicU64,
+    /// The server's output buffer limits (shared: CONFIG SET changes them for all).
+    limits: Arc<super::output::Limits>,
+    /// When this client went over its soft output limit.
+    obuf: super::output::Watch,
+    /// Set once the client broke its output limit: its pending output is dropped.
+    pub over_limit: AtomicBool,
 }
 
 /// The sending side of a client's out-of-band queue.
@@ -67,10 +78,6 @@ struct Outbox {
     /// Replies ever queued: the last one's sequence number.
     queued: u64,
 }
-
-/// Out-of-band replies a client may have queued before it is disconnected (it is not
-/// reading: Redis's `client-output-buffer-limit pubsub` does the same by bytes).
-pub const PUSH_LIMIT: usize = 100_000;
 
 /// Descriptive client fields.
 #[derive(Debug, Default, Clone)]
@@ -98,18 +105,72 @@ impl ClientHandle {
     }
 
     /// Queues an out-of-band reply and returns its sequence number: it is on the socket
-    /// once `flushed` reaches it. A client that lets [`PUSH_LIMIT`] pile up is killed.
+    /// once `flushed` reaches it. A client whose pending output breaks its class's
+    /// `client-output-buffer-limit` is disconnected instead (0: nothing to wait for).
     pub fn push(&self, r: Reply) -> u64 {
+        if self.over_limit.load(Ordering::Relaxed) {
+            return 0;
+        }
         let mut o = self.outbox.lock();
-        if o.queued.saturating_sub(*self.flushed.borrow()) >= PUSH_LIMIT as u64 {
-            drop(o);
-            tracing::warn!(client = self.id, addr = %self.addr, "closing client that does not read its out-of-band messages");
-            self.kill();
+        self.push_bytes
+            .fetch_add(r.wire_size() as u64, Ordering::Relaxed);
+        if self.check_output() {
             return 0;
         }
         o.queued += 1;
         let _ = o.tx.send(r);
         o.queued
+    }
+
+    /// Notes that the connection took an out-of-band reply off its queue.
+    pub fn took_push(&self, r: &Reply) {
+        self.push_bytes
+            .fetch_sub(r.wire_size() as u64, Ordering::Relaxed);
+    }
+
+    /// Pending output: replies not yet written plus queued out-of-band replies.
+    pub fn pending_output(&self) -> u64 {
+        self.omem.load(Ordering::Relaxed) + self.push_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The client's `client-output-buffer-limit` class.
+    pub fn class(&self) -> super::output::Class {
+        if self.in_pubsub() {
+            super::output::Class::Pubsub
+        } else {
+            super::output::Class::Normal
+        }
+    }
+
+    /// The limit of the client's class.
+    pub fn output_limit(&self) -> super::output::Limit {
+        self.limits.get(self.class())
+    }
+
+    /// Checks the pending output against the class limit; a client that breaks it is
+    /// killed (once, counted and logged as Redis does). True when it is over the limit.
+    pub fn check_output(&self) -> bool {
+        if self.over_limit.load(Ordering::Relaxed) {
+            return true;
+        }
+        let class = self.class();
+        let limit = self.limits.get(class);
+        if limit.hard == 0 && limit.soft == 0 {
+            return false;
+        }
+        let pending = self.pending_output();
+        if !self.obuf.breaks(limit, pending, self.created) {
+            return false;
+        }
+        if !self.over_limit.swap(true, Ordering::Relaxed) {
+            self.limits.disconnected(
+                class,
+                &format!("id={} addr={}", self.id, self.addr),
+                pending,
+            );
+            self.kill();
+        }
+        true
     }
 
     /// Records that the connection wrote `n` more out-of-band replies.
@@ -184,7 +245,7 @@ impl ClientHandle {
         };
         let redir = tracking.map_or(-1, |t| t.mode.redirect as i64);
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub={} multi={} watch={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub={} multi={} watch={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -198,6 +259,7 @@ impl ClientHandle {
             self.multi.load(Ordering::Relaxed),
             self.watching.load(Ordering::Relaxed),
             self.qbuf.load(Ordering::Relaxed),
+            self.pending_output(),
             cmd,
             redir,
             m.resp,
@@ -323,9 +385,19 @@ pub struct Clients {
     /// LIST/KILL, never on the command path.
     map: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
     next_id: AtomicU64,
+    /// `client-output-buffer-limit`, handed to every client.
+    limits: Arc<super::output::Limits>,
 }
 
 impl Clients {
+    /// No clients yet; each one will be held to `limits`.
+    pub fn new(limits: Arc<super::output::Limits>) -> Clients {
+        Clients {
+            limits,
+            ..Clients::default()
+        }
+    }
+
     /// Registers a new connection and returns its handle.
     pub fn register(&self, addr: SocketAddr, laddr: SocketAddr) -> Arc<ClientHandle> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
@@ -358,6 +430,11 @@ impl Clients {
             push_rx: Mutex::new(Some(push_rx)),
             flushed: tokio::sync::watch::Sender::new(0),
             tracking: Mutex::new(None),
+            omem: AtomicU64::new(0),
+            push_bytes: AtomicU64::new(0),
+            limits: self.limits.clone(),
+            obuf: super::output::Watch::default(),
+            over_limit: AtomicBool::new(false),
         });
         self.map.lock().insert(id, h.clone());
         h

@@ -31,6 +31,7 @@ pub mod client;
 pub mod connection;
 pub mod dispatch;
 pub mod notify;
+pub mod output;
 pub mod pubsub;
 pub mod settings;
 pub mod slowlog;
@@ -170,7 +171,7 @@ impl Shared {
                 track_state.clone(),
                 region,
             ),
-            clients: Clients::default(),
+            clients: Clients::new(settings.output.clone()),
             stats: Stats::default(),
             settings,
             slowlog: SlowLog::default(),

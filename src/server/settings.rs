@@ -57,6 +57,9 @@ pub struct Settings {
     pub rewrite_min_size: AtomicU64,
     /// `notify-keyspace-events` (config `pubsub.notify_keyspace_events`).
     pub notify_keyspace_events: super::notify::Setting,
+    /// `client-output-buffer-limit` (config `limits.client_output_buffer_limit`); shared
+    /// with every client and with the shipper (the replica class).
+    pub output: Arc<super::output::Limits>,
 }
 
 /// Why a CONFIG SET was refused.
@@ -99,6 +102,9 @@ impl Settings {
             notify_keyspace_events: super::notify::Setting::new(
                 super::notify::Events::parse(&c.pubsub.notify_keyspace_events).unwrap_or_default(),
             ),
+            output: Arc::new(super::output::Limits::from_config(
+                &c.limits.client_output_buffer_limit,
+            )),
         }
     }
 
@@ -109,6 +115,7 @@ impl Settings {
                 .unwrap_or(usize::MAX),
             max_multibulk: usize::try_from(self.max_multibulk_len.load(Ordering::Relaxed))
                 .unwrap_or(usize::MAX),
+            unauthenticated: false,
         }
     }
 
@@ -146,6 +153,7 @@ impl Settings {
             ("maxmemory", g(&self.maxmemory)),
             ("maxmemory-policy", self.policy().to_string()),
             ("tracking-table-max-keys", g(&self.tracking_table_max_keys)),
+            ("client-output-buffer-limit", self.output.format()),
             ("port", port.to_string()),
             ("bind", bind.to_string()),
             ("databases", "1".to_string()),
@@ -236,6 +244,10 @@ impl Settings {
             "tracking-table-max-keys" => self
                 .tracking_table_max_keys
                 .store(non_neg(int()?)?, Ordering::Relaxed),
+            "client-output-buffer-limit" => self
+                .output
+                .set(value)
+                .map_err(|e| SetError::Invalid(e.into()))?,
             "appendfsync" => {
                 let p = match value.to_ascii_lowercase().as_str() {
                     "always" => crate::config::FsyncPolicy::Always,
@@ -297,6 +309,14 @@ mod tests {
         assert_eq!(s.set("auto-aof-rewrite-min-size", "1mb"), Ok(()));
         assert_eq!(s.rewrite_min_size.load(Ordering::Relaxed), 1 << 20);
         assert_eq!(s.set("nope", "1"), Err(SetError::Unknown));
+        assert_eq!(
+            s.set("client-output-buffer-limit", "pubsub 1mb 0 0"),
+            Ok(())
+        );
+        assert_eq!(
+            s.output.get(super::super::output::Class::Pubsub).hard,
+            1 << 20
+        );
         assert_eq!(s.set("requirepass", "pw"), Ok(()));
         assert_eq!(s.requirepass.read().as_deref(), Some("pw"));
         assert_eq!(s.set("requirepass", ""), Ok(()));

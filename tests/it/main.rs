@@ -10,6 +10,7 @@ mod expiry;
 mod failover;
 mod hash;
 mod lifecycle;
+mod limits;
 mod list;
 mod metrics;
 mod operate;
