@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 pub use caches::{CacheConfig, Consistency, Eviction};
 pub use cluster::{ClusterConfig, FailoverPriority, ServerConfig, StripeConfig, VoterConfig};
 pub use limits::{
-    LimitsConfig, LogFormat, LoggingConfig, PubSubConfig, SecurityConfig, SlowlogConfig,
+    Credentials, LimitsConfig, LogFormat, LoggingConfig, PubSubConfig, SecurityConfig,
+    SlowlogConfig, UserConfig,
 };
 pub use storage::{FsyncPolicy, StorageConfig};
 pub use units::{Dur, Size};
@@ -178,6 +179,39 @@ impl Config {
                     crate::server::notify::INVALID
                 ),
             );
+        }
+        for (i, u) in self.security.users.iter().enumerate() {
+            let p = format!("security.users[{i}]");
+            if let Some(r) = u
+                .rules
+                .split_whitespace()
+                .find(|r| r.starts_with('>') || r.starts_with('<'))
+            {
+                err(
+                    format!("{p}.rules"),
+                    format!(
+                        "'{}...': passwords in the config must be SHA-256 hashes ('#<64 hex digits>', e.g. from `echo -n PASSWORD | sha256sum`), never clear text",
+                        &r[..1]
+                    ),
+                );
+            }
+        }
+        let plain = crate::config::SecurityConfig {
+            users: self
+                .security
+                .users
+                .iter()
+                .filter(|u| {
+                    !u.rules
+                        .split_whitespace()
+                        .any(|r| r.starts_with('>') || r.starts_with('<'))
+                })
+                .cloned()
+                .collect(),
+            ..self.security.clone()
+        };
+        if let Err(e) = crate::acl::Acl::from_config(&plain) {
+            err("security.users".into(), e);
         }
         let c = &self.cluster;
         if c.replica_timeout.is_zero() {

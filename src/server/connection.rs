@@ -38,8 +38,7 @@ pub async fn serve(
     handle: Arc<ClientHandle>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let authenticated = shared.settings.requirepass.read().is_none();
-    let mut client = Client::new(handle.clone(), authenticated);
+    let mut client = Client::new(handle.clone(), &shared.acl);
     let mut rbuf = BytesMut::with_capacity(BUF);
     let mut wbuf = BytesMut::with_capacity(BUF);
     let mut decoder = Decoder::default();
