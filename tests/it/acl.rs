@@ -568,3 +568,120 @@ fn protected_mode_denies_non_loopback_clients_without_a_password() {
     s.write_all(b"PING\r\n").expect("write");
     assert_eq!(crate::util::read_n(&mut s, 7), b"+PONG\r\n");
 }
+
+#[tokio::test]
+async fn categories_in_acl_cat_and_command_info() {
+    let s = TestServer::start();
+    let mut c = s.conn().await;
+    let cats: Vec<String> = try_run(&mut c, &["ACL", "CAT"]).await.unwrap();
+    assert_eq!(cats.len(), 21);
+    assert!(cats.contains(&"keyspace".into()) && cats.contains(&"dangerous".into()));
+    let dangerous: Vec<String> = try_run(&mut c, &["ACL", "CAT", "dangerous"]).await.unwrap();
+    for want in [
+        "flushall",
+        "keys",
+        "debug",
+        "client|kill",
+        "acl|setuser",
+        "cache.clear",
+    ] {
+        assert!(
+            dangerous.contains(&want.to_string()),
+            "{want}: {dangerous:?}"
+        );
+    }
+    assert!(!dangerous.contains(&"get".to_string()));
+    assert_eq!(
+        err_text(try_run::<Value>(&mut c, &["ACL", "CAT", "nosuch"]).await),
+        "ERR Unknown category 'nosuch'"
+    );
+    let listed: Vec<String> = try_run(&mut c, &["COMMAND", "LIST", "FILTERBY", "ACLCAT", "hash"])
+        .await
+        .unwrap();
+    assert!(listed.contains(&"hset".into()) && !listed.contains(&"set".into()));
+    // COMMAND INFO's seventh field: the ACL categories.
+    let info: Vec<Vec<Value>> = try_run(&mut c, &["COMMAND", "INFO", "get"]).await.unwrap();
+    let cats = format!("{:?}", info[0][6]);
+    for want in ["@read", "@string", "@fast"] {
+        assert!(cats.contains(want), "{want} in {cats}");
+    }
+    assert!(!cats.contains("@write"), "{cats}");
+    let pass: String = try_run(&mut c, &["ACL", "GENPASS"]).await.unwrap();
+    assert_eq!(pass.len(), 64);
+    assert!(pass.bytes().all(|b| b.is_ascii_hexdigit()));
+    let short: String = try_run(&mut c, &["ACL", "GENPASS", "10"]).await.unwrap();
+    assert_eq!(short.len(), 3);
+}
+
+/// Two stripes with passwords: forwarding authenticates as `security.peer_user`, and a
+/// command for another stripe is checked at the entry server for the client's user.
+#[test]
+fn forwarded_commands_are_checked_at_the_entry_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ports = [crate::util::free_port(), crate::util::free_port()];
+    let yaml = format!(
+        "cluster:\n  stripes:\n    - name: stripe1\n      servers:\n        - {{ name: s1, host: 127.0.0.1, port: {}, group_port: {} }}\n    - name: stripe2\n      servers:\n        - {{ name: s2, host: 127.0.0.1, port: {}, group_port: {} }}\n{}security:\n  requirepass: admin-pw\n  peer_user: peer\n  peer_password: peer-pw\n  users:\n    - {{ name: peer, rules: \"on #{} ~* &* +@all\" }}\n    - {{ name: alice, rules: \"on #{} ~events:* +@all -@dangerous\" }}\n",
+        ports[0],
+        crate::util::free_port(),
+        ports[1],
+        crate::util::free_port(),
+        "caches:\n  - { name: events, consistency: eventual }\n  - { name: sessions, consistency: eventual }\n",
+        hash("peer-pw"),
+        hash("alice-pw"),
+    );
+    let conf = dir.path().join("conf.yaml");
+    std::fs::write(&conf, yaml).expect("config");
+    let servers: Vec<TestServer> = ["s1", "s2"]
+        .iter()
+        .zip(ports)
+        .map(|(n, p)| TestServer::start_named(&conf, n, p))
+        .collect();
+    let conn = |port: u16, user: &str, pass: &str| {
+        redis::Client::open(format!("redis://{user}:{pass}@127.0.0.1:{port}/"))
+            .expect("client")
+            .get_connection_with_timeout(Duration::from_secs(5))
+            .expect("connect")
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for s in &servers {
+        loop {
+            let info: Option<String> = redis::cmd("CLUSTER")
+                .arg("INFO")
+                .query(&mut conn(s.port, "default", "admin-pw"))
+                .ok();
+            if info.is_some_and(|i| i.contains("cluster_state:ok")) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "cluster not ok");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let mut alice = conn(servers[0].port, "alice", "alice-pw");
+    let mut admin = conn(servers[0].port, "default", "admin-pw");
+    for i in 0..20 {
+        let k = format!("events:{i}");
+        let () = redis::cmd("SET")
+            .arg(&k)
+            .arg(i)
+            .query(&mut alice)
+            .expect("alice SET events");
+        let () = redis::cmd("SET")
+            .arg(format!("sessions:{i}"))
+            .arg(i)
+            .query(&mut admin)
+            .expect("admin SET");
+        let e = redis::cmd("GET")
+            .arg(format!("sessions:{i}"))
+            .query::<Value>(&mut alice)
+            .expect_err("NOPERM");
+        assert_eq!(e.code(), Some("NOPERM"), "{e}");
+    }
+    // Some keys live on stripe2: they got there through a forwarding connection, which
+    // authenticated as the peer user (DBSIZE would fan out: CLIENT LIST is local).
+    let mut other = conn(servers[1].port, "default", "admin-pw");
+    let clients: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query(&mut other)
+        .expect("client list");
+    assert!(clients.contains(" user=peer "), "{clients}");
+}
