@@ -391,8 +391,7 @@ mod tests {
         );
         let e = acl
             .set_user("bob", &[b"off", b"+nosuch"])
-            .err()
-            .expect("error");
+            .expect_err("error");
         assert_eq!(
             e.to_string(),
             "ERR Error in ACL SETUSER modifier '+nosuch': Unknown command or category name in ACL"

@@ -802,6 +802,35 @@ mod tests {
     }
 
     #[test]
+    fn acl_users_need_hashed_passwords_and_valid_rules() {
+        let base = "cluster:\n  stripes:\n    - name: a\n      servers:\n        - { name: s1, port: 7001 }\nsecurity:\n  users:\n";
+        let errs = invalid(&format!(
+            "{base}    - {{ name: eve, rules: \"on >clear ~*\" }}\n"
+        ));
+        assert!(
+            errs.iter()
+                .any(|e| e.path == "security.users[0].rules" && e.message.contains("SHA-256")),
+            "{errs:?}"
+        );
+        let errs = invalid(&format!(
+            "{base}    - {{ name: eve, rules: \"on +nosuch\" }}\n"
+        ));
+        assert!(
+            errs.iter().any(|e| e.path == "security.users"
+                && e.message
+                    .contains("Unknown command or category name in ACL")),
+            "{errs:?}"
+        );
+        let ok = format!(
+            "{base}    - {{ name: app, rules: \"on #{} ~events:* +@read\" }}\n",
+            "a".repeat(64)
+        );
+        let c = Config::from_yaml(&ok, "t").expect("valid");
+        assert!(c.security.protected_mode);
+        assert_eq!(c.security.users.len(), 1);
+    }
+
+    #[test]
     fn printed_config_reloads_to_the_same() {
         let c = Config::from_yaml(include_str!("../../conf/reference.yaml"), "r").expect("valid");
         let again = Config::from_yaml(&c.to_yaml(), "printed").expect("printed config valid");
