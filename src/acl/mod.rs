@@ -202,6 +202,27 @@ pub fn check(
             }
         }
     }
+    if !user.allkeys
+        && let CommandId::CacheClear | CommandId::CacheInfo | CommandId::CacheSize = id
+        && let Some(name) = args.get(1)
+    {
+        // A whole cache: the user needs its pattern (`~events:*`) itself; `default`
+        // holds every key no other cache claims, so only `allkeys` covers it.
+        let access = if id == CommandId::CacheClear {
+            KEY_WRITE
+        } else {
+            KEY_READ
+        };
+        let whole = [*name, b":*"].concat();
+        let covered = !name.eq_ignore_ascii_case(b"default")
+            && user
+                .keys
+                .iter()
+                .any(|k| k.access & access == access && (k.pattern == whole || k.pattern == b"*"));
+        if !covered {
+            return Err(Denied::Key(1));
+        }
+    }
     if !user.allchannels {
         let (from, pattern) = match id {
             CommandId::Publish | CommandId::SPublish => (1..2, false),
@@ -353,6 +374,12 @@ mod tests {
         assert_eq!(run(&u, &["set", "logs:1", "v"]), Err(Denied::Key(1)));
         assert_eq!(run(&u, &["get", "logs:1"]), Ok(()));
         assert_eq!(run(&u, &["del", "events:1"]), Err(Denied::Command));
+        let u = user("+@all ~events:* %R~logs:*");
+        assert_eq!(run(&u, &["cache.clear", "events"]), Ok(()));
+        assert_eq!(run(&u, &["cache.clear", "sessions"]), Err(Denied::Key(1)));
+        assert_eq!(run(&u, &["cache.clear", "logs"]), Err(Denied::Key(1)));
+        assert_eq!(run(&u, &["cache.size", "logs"]), Ok(()));
+        assert_eq!(run(&u, &["cache.size", "default"]), Err(Denied::Key(1)));
         let u = user("+@all %W~w:*");
         assert_eq!(run(&u, &["set", "w:1", "v"]), Ok(()));
         assert_eq!(run(&u, &["incr", "w:1"]), Err(Denied::Key(1)));

@@ -79,6 +79,17 @@ async fn config_users_permissions_by_category_name_and_key_pattern() {
         err_text(try_run::<Value>(&mut alice, &["CLIENT", "KILL", "ID", "1"]).await),
         "NOPERM User alice has no permissions to run the 'client|kill' command"
     );
+    // A whole cache: CACHE.SIZE of her own, not of another.
+    assert_eq!(
+        try_run::<i64>(&mut alice, &["CACHE.SIZE", "events"])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        err_text(try_run::<Value>(&mut alice, &["CACHE.SIZE", "sessions"]).await),
+        "NOPERM No permissions to access a key"
+    );
     assert_eq!(
         try_run::<String>(&mut alice, &["ACL", "WHOAMI"])
             .await
