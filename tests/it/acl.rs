@@ -404,6 +404,25 @@ async fn denied_command_inside_multi_aborts_exec() {
     let expected = "+OK\r\n+OK\r\n+QUEUED\r\n-NOPERM No permissions to access a key\r\n-EXECABORT Transaction discarded because of previous errors.\r\n$-1\r\n";
     let got = crate::util::read_n(&mut raw, expected.len());
     assert_eq!(String::from_utf8_lossy(&got), expected);
+    // A permission taken away between QUEUED and EXEC: that command fails in EXEC's reply.
+    raw.write_all(b"MULTI\r\nSET events:1 b\r\nGET events:1\r\n")
+        .unwrap();
+    let expected = "+OK\r\n+QUEUED\r\n+QUEUED\r\n";
+    assert_eq!(
+        String::from_utf8_lossy(&crate::util::read_n(&mut raw, expected.len())),
+        expected
+    );
+    let mut admin = s.conn().await;
+    try_run::<()>(&mut admin, &["ACL", "SETUSER", "alice", "-get"])
+        .await
+        .unwrap();
+    raw.write_all(b"EXEC\r\n").unwrap();
+    let expected =
+        "*2\r\n+OK\r\n-NOPERM User alice has no permissions to run the 'get' command\r\n";
+    assert_eq!(
+        String::from_utf8_lossy(&crate::util::read_n(&mut raw, expected.len())),
+        expected
+    );
 }
 
 #[tokio::test]
