@@ -13,6 +13,7 @@
 //! The default user with every permission skips the check with one flag test.
 
 pub mod category;
+pub mod log;
 pub mod user;
 
 use std::collections::BTreeMap;
@@ -49,6 +50,8 @@ pub struct Acl {
     users: RwLock<BTreeMap<String, Arc<User>>>,
     /// Bumped by every change, so a connection knows its `Arc<User>` may be stale.
     epoch: AtomicU64,
+    /// ACL LOG.
+    pub log: log::Log,
 }
 
 impl Default for Acl {
@@ -58,6 +61,7 @@ impl Default for Acl {
         Acl {
             users: RwLock::new(users),
             epoch: AtomicU64::new(0),
+            log: log::Log::default(),
         }
     }
 }
@@ -253,6 +257,19 @@ pub enum Denied {
 }
 
 impl Denied {
+    /// ACL LOG's `reason` and `object` for this refusal of `args` run as `spec`.
+    pub fn log_fields(self, spec: &CommandSpec, args: &[&[u8]]) -> (&'static str, String) {
+        let arg = |p: usize| {
+            args.get(p)
+                .map_or_else(String::new, |a| String::from_utf8_lossy(a).into_owned())
+        };
+        match self {
+            Denied::Command => ("command", spec.name.to_string()),
+            Denied::Key(p) => ("key", arg(p)),
+            Denied::Channel(p) => ("channel", arg(p)),
+        }
+    }
+
     /// The error reply (Redis's words).
     pub fn to_error(self, user: &User, spec: &CommandSpec) -> CmdError {
         CmdError::Prefixed(format!("NOPERM {}", self.message(user, spec, None)).into())

@@ -74,6 +74,14 @@ pub const SUBS: &[CommandSpec] = &[
     )
     .flags(PLAIN),
     CommandSpec::new(
+        "acl|log",
+        -2,
+        "server",
+        "6.0.0",
+        "Lists recent security events generated due to commands rejected by ACL rules.",
+    )
+    .flags(ADMIN),
+    CommandSpec::new(
         "acl|dryrun",
         -4,
         "server",
@@ -112,6 +120,10 @@ pub enum AclCmd<'a> {
     GenPass(u32),
     /// ACL DRYRUN user command arg...
     DryRun(&'a [u8], Vec<&'a [u8]>),
+    /// ACL LOG [count]
+    Log(usize),
+    /// ACL LOG RESET
+    LogReset,
     /// ACL HELP
     Help,
 }
@@ -147,8 +159,19 @@ impl<'a> Exec<'a> for AclCmd<'a> {
                 AclCmd::GenPass(bits as u32)
             }
             "DRYRUN" => AclCmd::DryRun(args.bytes()?, args.rest()),
+            "LOG" if args.remaining() <= 1 => match args.next_opt() {
+                None => AclCmd::Log(10),
+                Some(a) if a.eq_ignore_ascii_case(b"reset") => AclCmd::LogReset,
+                Some(a) => {
+                    let n = crate::protocol::args::parse_i64(a)
+                        .ok()
+                        .and_then(|n| usize::try_from(n).ok())
+                        .ok_or_else(|| CmdError::err("value is out of range, must be positive"))?;
+                    AclCmd::Log(n)
+                }
+            },
             "HELP" => AclCmd::Help,
-            "CAT" | "GENPASS" => return Err(wrong()),
+            "CAT" | "GENPASS" | "LOG" => return Err(wrong()),
             _ => {
                 return Err(CmdError::UnknownSubcommand {
                     cmd: "ACL",
@@ -262,6 +285,11 @@ impl<'a> Exec<'a> for AclCmd<'a> {
                     }
                 }
             }
+            AclCmd::Log(n) => acl.log.reply(n, crate::store::now_ms()),
+            AclCmd::LogReset => {
+                acl.log.reset();
+                Reply::Ok
+            }
             AclCmd::Help => super::keys::help(
                 "ACL",
                 &[
@@ -279,6 +307,8 @@ impl<'a> Exec<'a> for AclCmd<'a> {
                     "    be used to specify a different size.",
                     "LIST",
                     "    Show users details in config file format.",
+                    "LOG [<count> | RESET]",
+                    "    Show the ACL log entries.",
                     "SETUSER <username> <attribute> [<attribute> ...]",
                     "    Create or modify a user with the specified attributes.",
                     "USERS",

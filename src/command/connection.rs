@@ -122,7 +122,17 @@ impl<'a> Exec<'a> for Select {
 fn authenticate(ctx: &mut ExecCtx<'_>, user: Option<&[u8]>, pass: &[u8]) -> Result<(), CmdError> {
     let acl = &ctx.server.acl;
     let epoch = acl.epoch();
-    let u = acl.authenticate(user.unwrap_or(b"default"), pass)?;
+    let name = user.unwrap_or(b"default");
+    let u = acl.authenticate(name, pass).inspect_err(|_| {
+        acl.log.add(
+            "auth",
+            "toplevel",
+            "AUTH".into(),
+            &String::from_utf8_lossy(name),
+            ctx.client.handle.describe(),
+            crate::store::now_ms(),
+        );
+    })?;
     ctx.client.login(u, epoch);
     Ok(())
 }

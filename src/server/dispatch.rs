@@ -392,6 +392,20 @@ fn check(
         && !spec.flags.has(Flags::NO_AUTH)
         && let Err(denied) = crate::acl::check(&client.user, id, spec, args)
     {
+        let (reason, object) = denied.log_fields(spec, args);
+        let context = if client.tx.is_some() {
+            "multi"
+        } else {
+            "toplevel"
+        };
+        shared.acl.log.add(
+            reason,
+            context,
+            object,
+            &client.user.name,
+            client.handle.describe(),
+            clock.now_ms(),
+        );
         return Err(denied.to_error(&client.user, spec));
     }
     if client.proto == crate::protocol::Proto::Resp2

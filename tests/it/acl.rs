@@ -715,3 +715,52 @@ fn forwarded_commands_are_checked_at_the_entry_server() {
         .expect("client list");
     assert!(clients.contains(" user=peer "), "{clients}");
 }
+
+#[tokio::test]
+async fn acl_log_records_refusals_and_failed_auth() {
+    use std::collections::HashMap;
+    let s = TestServer::start_with(Some(&config()), &[]);
+    let mut alice = as_user(&s, "alice", "alice-pw").await;
+    for _ in 0..2 {
+        let _ = try_run::<Value>(&mut alice, &["GET", "sessions:1"]).await;
+    }
+    let _ = try_run::<Value>(&mut alice, &["FLUSHALL"]).await;
+    let _ = try_run::<Value>(&mut alice, &["AUTH", "alice", "wrong"]).await;
+    let mut admin = s.conn().await;
+    let log: Vec<HashMap<String, Value>> = try_run(&mut admin, &["ACL", "LOG"]).await.unwrap();
+    let field = |e: &HashMap<String, Value>, k: &str| match e.get(k) {
+        Some(Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+        Some(Value::Int(n)) => n.to_string(),
+        other => format!("{other:?}"),
+    };
+    let summary: Vec<(String, String, String, String)> = log
+        .iter()
+        .map(|e| {
+            (
+                field(e, "reason"),
+                field(e, "object"),
+                field(e, "username"),
+                field(e, "count"),
+            )
+        })
+        .collect();
+    let t = |a: &str, b: &str, c: &str, d: &str| {
+        (a.to_string(), b.to_string(), c.to_string(), d.to_string())
+    };
+    assert_eq!(
+        summary,
+        [
+            t("auth", "AUTH", "alice", "1"),
+            t("command", "flushall", "alice", "1"),
+            t("key", "sessions:1", "alice", "2"),
+        ]
+    );
+    assert!(field(&log[2], "client-info").contains("user=alice"));
+    let one: Vec<Value> = try_run(&mut admin, &["ACL", "LOG", "1"]).await.unwrap();
+    assert_eq!(one.len(), 1);
+    try_run::<()>(&mut admin, &["ACL", "LOG", "RESET"])
+        .await
+        .unwrap();
+    let empty: Vec<Value> = try_run(&mut admin, &["ACL", "LOG"]).await.unwrap();
+    assert!(empty.is_empty());
+}
