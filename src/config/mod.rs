@@ -196,6 +196,21 @@ impl Config {
                 );
             }
         }
+        let sec = &self.security;
+        if let Some(u) = &sec.peer_user {
+            if sec.peer_password.is_none() {
+                err(
+                    "security.peer_password".into(),
+                    format!("required with security.peer_user ('{u}')"),
+                );
+            }
+            if u != "default" && !sec.users.iter().any(|x| &x.name == u) {
+                err(
+                    "security.peer_user".into(),
+                    format!("'{u}' is not one of security.users"),
+                );
+            }
+        }
         let plain = crate::config::SecurityConfig {
             users: self
                 .security
@@ -819,6 +834,17 @@ mod tests {
             errs.iter().any(|e| e.path == "security.users"
                 && e.message
                     .contains("Unknown command or category name in ACL")),
+            "{errs:?}"
+        );
+        let errs = invalid(&format!(
+            "{base}    - {{ name: app, rules: \"on\" }}\n  peer_user: peer\n"
+        ));
+        assert!(
+            errs.iter().any(|e| e.path == "security.peer_password"),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter().any(|e| e.path == "security.peer_user"),
             "{errs:?}"
         );
         let ok = format!(
