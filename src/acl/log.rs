@@ -40,6 +40,9 @@ pub struct Entry {
 pub struct Log {
     /// Newest first; a mutex taken only when something is refused or ACL LOG runs.
     entries: Mutex<(VecDeque<Entry>, u64)>,
+    /// Refusals ever, by reason: auth, command, key, channel (INFO stats
+    /// `acl_access_denied_*`; ACL LOG RESET leaves them).
+    denied: [std::sync::atomic::AtomicU64; 4],
 }
 
 impl Log {
@@ -54,6 +57,13 @@ impl Log {
         client_info: String,
         now_ms: u64,
     ) {
+        let i = match reason {
+            "auth" => 0,
+            "command" => 1,
+            "key" => 2,
+            _ => 3,
+        };
+        self.denied[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut g = self.entries.lock();
         let (list, next) = &mut *g;
         let same = list.iter().position(|e| {
@@ -85,6 +95,13 @@ impl Log {
             updated_ms: now_ms,
         });
         list.truncate(MAX_LEN);
+    }
+
+    /// Refusals since start: (auth, command, key, channel).
+    pub fn denied(&self) -> [u64; 4] {
+        self.denied
+            .each_ref()
+            .map(|a| a.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Forgets every entry (ACL LOG RESET).
@@ -180,5 +197,6 @@ mod tests {
         assert_eq!(log.len(), MAX_LEN);
         log.reset();
         assert!(log.is_empty());
+        assert_eq!(log.denied(), [MAX_LEN as u64 + 10, 1, 3, 0]);
     }
 }

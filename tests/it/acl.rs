@@ -758,6 +758,15 @@ async fn acl_log_records_refusals_and_failed_auth() {
     assert!(field(&log[2], "client-info").contains("user=alice"));
     let one: Vec<Value> = try_run(&mut admin, &["ACL", "LOG", "1"]).await.unwrap();
     assert_eq!(one.len(), 1);
+    let info: String = try_run(&mut admin, &["INFO", "stats"]).await.unwrap();
+    for want in [
+        "acl_access_denied_auth:1",
+        "acl_access_denied_cmd:1",
+        "acl_access_denied_key:2",
+        "acl_access_denied_channel:0",
+    ] {
+        assert!(info.contains(want), "{want} in {info}");
+    }
     try_run::<()>(&mut admin, &["ACL", "LOG", "RESET"])
         .await
         .unwrap();
