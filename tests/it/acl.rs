@@ -643,14 +643,15 @@ async fn categories_in_acl_cat_and_command_info() {
     assert_eq!(short.len(), 3);
 }
 
-/// Two stripes with passwords: forwarding authenticates as `security.peer_user`, and a
+/// Two stripes whose default user is off: forwarding and the CLI authenticate as
+/// `security.peer_user` (nothing else would let them in), and a
 /// command for another stripe is checked at the entry server for the client's user.
 #[test]
 fn forwarded_commands_are_checked_at_the_entry_server() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ports = [crate::util::free_port(), crate::util::free_port()];
     let yaml = format!(
-        "cluster:\n  stripes:\n    - name: stripe1\n      servers:\n        - {{ name: s1, host: 127.0.0.1, port: {}, group_port: {} }}\n    - name: stripe2\n      servers:\n        - {{ name: s2, host: 127.0.0.1, port: {}, group_port: {} }}\n{}security:\n  requirepass: admin-pw\n  peer_user: peer\n  peer_password: peer-pw\n  users:\n    - {{ name: peer, rules: \"on #{} ~* &* +@all\" }}\n    - {{ name: alice, rules: \"on #{} ~events:* +@all -@dangerous\" }}\n",
+        "cluster:\n  stripes:\n    - name: stripe1\n      servers:\n        - {{ name: s1, host: 127.0.0.1, port: {}, group_port: {} }}\n    - name: stripe2\n      servers:\n        - {{ name: s2, host: 127.0.0.1, port: {}, group_port: {} }}\n{}security:\n  peer_user: peer\n  peer_password: peer-pw\n  users:\n    - {{ name: default, rules: \"off\" }}\n    - {{ name: peer, rules: \"on #{} ~* &* +@all\" }}\n    - {{ name: alice, rules: \"on #{} ~events:* +@all -@dangerous\" }}\n",
         ports[0],
         crate::util::free_port(),
         ports[1],
@@ -677,7 +678,7 @@ fn forwarded_commands_are_checked_at_the_entry_server() {
         loop {
             let info: Option<String> = redis::cmd("CLUSTER")
                 .arg("INFO")
-                .query(&mut conn(s.port, "default", "admin-pw"))
+                .query(&mut conn(s.port, "peer", "peer-pw"))
                 .ok();
             if info.is_some_and(|i| i.contains("cluster_state:ok")) {
                 break;
@@ -687,7 +688,7 @@ fn forwarded_commands_are_checked_at_the_entry_server() {
         }
     }
     let mut alice = conn(servers[0].port, "alice", "alice-pw");
-    let mut admin = conn(servers[0].port, "default", "admin-pw");
+    let mut admin = conn(servers[0].port, "peer", "peer-pw");
     for i in 0..20 {
         let k = format!("events:{i}");
         let () = redis::cmd("SET")
@@ -708,12 +709,20 @@ fn forwarded_commands_are_checked_at_the_entry_server() {
     }
     // Some keys live on stripe2: they got there through a forwarding connection, which
     // authenticated as the peer user (DBSIZE would fan out: CLIENT LIST is local).
-    let mut other = conn(servers[1].port, "default", "admin-pw");
+    let mut other = conn(servers[1].port, "peer", "peer-pw");
     let clients: String = redis::cmd("CLIENT")
         .arg("LIST")
         .query(&mut other)
         .expect("client list");
     assert!(clients.contains(" user=peer "), "{clients}");
+    // The CLI authenticates as the peer user too: `terrace status` sees both actives.
+    let out = Command::new(env!("CARGO_BIN_EXE_terrace"))
+        .args(["status", "--timeout-ms", "2000", "-f"])
+        .arg(&conf)
+        .output()
+        .expect("terrace status");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("ACTIVE-COORDINATOR").count(), 2, "{text}");
 }
 
 #[tokio::test]
