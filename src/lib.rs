@@ -15,6 +15,7 @@
 //! - [`replication`]: mirror groups: the active's record stream to its mirrors, acks,
 //!   full sync, the mirror states, switchover.
 //! - [`net`]: blocking TCP connect with a deadline (CLI, role thread).
+//! - [`tls`]: TLS (rustls) on the client and group ports; plain-or-TLS stream types.
 //! - [`stripe`]: per-thread striped counters.
 //! - [`acl`]: users, passwords, command/key/channel permissions, protected mode.
 //! - [`server`]: listener, connections, dispatch, client registry, settings, stats.
@@ -55,6 +56,7 @@ pub mod replication;
 pub mod server;
 pub mod store;
 pub mod stripe;
+pub mod tls;
 pub mod voter;
 
 pub use error::{Error, Result};

@@ -225,7 +225,7 @@ pub fn ask(
     timeout: Duration,
     cmd: &[&str],
 ) -> Result<String, String> {
-    let mut s = crate::net::connect(addr, timeout)?;
+    let mut s = crate::net::connect_to(addr, crate::net::Port::Client, timeout)?;
     let mut req = Vec::new();
     if let Some(p) = password {
         req.extend_from_slice(&command(&p.auth_args()));

@@ -18,8 +18,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::Proto;
@@ -133,12 +132,11 @@ async fn run(
     auth: Option<crate::config::Credentials>,
     mut jobs: mpsc::UnboundedReceiver<Job>,
 ) {
-    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return fail_all(&mut jobs, &format!("cannot connect to {addr}: {e}")),
-        Err(_) => return fail_all(&mut jobs, &format!("cannot connect to {addr}: timed out")),
+    let port = crate::tls::Port::Client;
+    let stream = match crate::tls::connect(&addr, port, CONNECT_TIMEOUT).await {
+        Ok(s) => s,
+        Err(e) => return fail_all(&mut jobs, &format!("cannot connect to {addr}: {e}")),
     };
-    let _ = stream.set_nodelay(true);
     let (rd, mut wr) = stream.into_split();
     let (waiting, replies) = mpsc::unbounded_channel::<Waiting>();
     tokio::spawn(read_replies(rd, replies, proto));
@@ -197,7 +195,7 @@ fn fail_all(jobs: &mut mpsc::UnboundedReceiver<Job>, why: &str) {
 /// Reads replies and hands each request its own, in order. Ends at EOF, at a read error
 /// or at bytes that are not RESP; the requests still waiting then fail.
 async fn read_replies(
-    mut rd: tokio::net::tcp::OwnedReadHalf,
+    mut rd: crate::tls::ReadHalf,
     mut waiting: mpsc::UnboundedReceiver<Waiting>,
     proto: Proto,
 ) {

@@ -11,6 +11,7 @@ pub mod caches;
 pub mod cluster;
 pub mod limits;
 pub mod storage;
+pub mod tls;
 pub mod units;
 
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ pub use limits::{
     SlowlogConfig, UserConfig,
 };
 pub use storage::{FsyncPolicy, StorageConfig};
+pub use tls::{AuthClients, TlsConfig};
 pub use units::{Dur, Size};
 
 /// The embedded default: `terrace server` with no `-f` runs this (dev mode, 127.0.0.1:6379).
@@ -45,6 +47,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Authentication.
     pub security: SecurityConfig,
+    /// TLS on the client and group ports.
+    pub tls: TlsConfig,
     /// The slow log.
     pub slowlog: SlowlogConfig,
     /// Pub/sub and keyspace notifications.
@@ -457,6 +461,7 @@ impl Config {
         if self.logging.level.trim().is_empty() {
             err("logging.level".into(), "must not be empty".into());
         }
+        self.tls.validate(&mut err);
 
         if !errs.is_empty() {
             return Err(ConfigError::Invalid {

@@ -16,11 +16,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 use super::in_sync::Link;
 use super::wire;
 use crate::server::Shared;
+use crate::tls::{Port, Stream};
 
 /// Bytes of records sent per message, about.
 const BATCH: usize = 1 << 20;
@@ -43,6 +44,13 @@ pub async fn listen(shared: Arc<Shared>, listener: TcpListener) {
                     let _ = stream.set_nodelay(true);
                     let shared = shared.clone();
                     tokio::spawn(async move {
+                        let stream = match crate::tls::accept(stream, Port::Group).await {
+                            Ok(s) => s,
+                            Err(e) => {
+                                tracing::info!("group connection from {peer}: TLS: {e}");
+                                return;
+                            }
+                        };
                         if let Err(e) = handle(&shared, stream).await {
                             tracing::debug!("group connection from {peer}: {e}");
                         }
@@ -59,7 +67,7 @@ pub async fn listen(shared: Arc<Shared>, listener: TcpListener) {
 }
 
 /// Reads one `\n`-terminated line (bounded), leaving what follows unread.
-pub async fn read_line(stream: &mut TcpStream) -> Result<String, String> {
+pub async fn read_line(stream: &mut Stream) -> Result<String, String> {
     let mut line = Vec::new();
     let mut b = [0u8; 1];
     while line.len() < LINE_MAX {
@@ -73,7 +81,7 @@ pub async fn read_line(stream: &mut TcpStream) -> Result<String, String> {
     Err("handshake line too long".into())
 }
 
-async fn handle(shared: &Arc<Shared>, mut stream: TcpStream) -> Result<(), String> {
+async fn handle(shared: &Arc<Shared>, mut stream: Stream) -> Result<(), String> {
     let line = tokio::time::timeout(Duration::from_secs(5), read_line(&mut stream))
         .await
         .map_err(|_| "no handshake".to_string())??;
@@ -104,7 +112,7 @@ async fn handle(shared: &Arc<Shared>, mut stream: TcpStream) -> Result<(), Strin
 
 async fn serve_mirror(
     shared: &Arc<Shared>,
-    mut stream: TcpStream,
+    mut stream: Stream,
     name: &str,
     addr: &str,
     epoch: u64,
@@ -193,7 +201,7 @@ fn spawn_snapshot(shared: Arc<Shared>) -> tokio::sync::mpsc::Receiver<Vec<u8>> {
 async fn stream_to(
     shared: &Arc<Shared>,
     link: &Arc<Link>,
-    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    wr: &mut crate::tls::WriteHalf,
     cursor: &mut super::backlog::Cursor,
     snapshot: Option<tokio::sync::mpsc::Receiver<Vec<u8>>>,
 ) -> Result<(), String> {
@@ -299,7 +307,7 @@ fn gather_ok(shared: &Shared) -> bool {
 
 /// Writes `bytes` to a mirror; a mirror that takes nothing for `timeout` is out of sync.
 async fn send(
-    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    wr: &mut crate::tls::WriteHalf,
     link: &Link,
     timeout: Duration,
     bytes: &[u8],
@@ -315,7 +323,7 @@ async fn send(
 }
 
 /// Reads the mirror's acks (and its answer to a takeover) until the link closes.
-async fn read_acks(shared: Arc<Shared>, link: Arc<Link>, mut rd: tokio::net::tcp::OwnedReadHalf) {
+async fn read_acks(shared: Arc<Shared>, link: Arc<Link>, mut rd: crate::tls::ReadHalf) {
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
     loop {

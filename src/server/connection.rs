@@ -17,11 +17,11 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::{Client, ClientHandle, Shared, dispatch};
 use crate::protocol::{Decoder, Reply};
+use crate::tls::Stream;
 
 /// Initial buffer sizes; buffers grow for large requests and shrink back after.
 const BUF: usize = 16 * 1024;
@@ -34,7 +34,7 @@ const STRONG_FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 /// Serves one connection until it closes, is killed, idles out or the server stops.
 pub async fn serve(
     shared: Arc<Shared>,
-    mut stream: TcpStream,
+    mut stream: Stream,
     handle: Arc<ClientHandle>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -261,7 +261,7 @@ pub async fn serve(
 
 /// What a blocked command watches besides its keys.
 struct Io<'a> {
-    stream: &'a mut TcpStream,
+    stream: &'a mut Stream,
     pushes: &'a mut tokio::sync::mpsc::UnboundedReceiver<Reply>,
     shutdown: &'a mut watch::Receiver<bool>,
     wbuf: &'a mut BytesMut,
@@ -391,7 +391,7 @@ struct Own<'a> {
 async fn await_flushes(
     acks: Vec<(Arc<ClientHandle>, u64)>,
     own: Own<'_>,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     wbuf: &mut BytesMut,
 ) -> bool {
     let deadline = tokio::time::Instant::now() + STRONG_FLUSH_TIMEOUT;

@@ -9,6 +9,7 @@
 //!  SHUTDOWN ─▶│                                │
 //!             │ listener ──accept──▶ workers (one thread + runtime per core)
 //!             │                            └─▶ connection task per client ──▶ dispatch
+//!             │                                (after its TLS handshake, with tls.clients)
 //!             │ cron (100 ms): active expiry (keys, hash fields), cache shrink, tier balance,
 //!             │                tracking-table trim, invalidations and keyspace notifications
 //!             │                of those, ops/sec sample, log rewrite start
@@ -17,6 +18,7 @@
 //!             │ loader (restartable): replays the data dir, then the log writer starts;
 //!             │   then replication (stripes with mirrors): the role thread picks active/mirror
 //!             │ group listener (clusters of several servers): HELLO, SYNC ─▶ replication::shipper
+//!             │   (mutual TLS first, with tls.cluster)
 //!             │ cluster view (several servers): who is active in every stripe (cluster::topology)
 //!             │ pub/sub relay (several servers): a task per other server sends PUBLISH,
 //!             │   SPUBLISH and notifications there from a bounded queue (cluster::relay)
@@ -324,6 +326,9 @@ pub enum ServerError {
     /// The fast-restart data could not be opened or loaded.
     #[error("{0}")]
     Persist(#[from] crate::persist::PersistError),
+    /// The TLS certificates could not be loaded.
+    #[error("{0}")]
+    Tls(String),
     /// The listening socket could not be opened.
     #[error("could not listen on {addr}: {source}")]
     Bind {
@@ -343,6 +348,7 @@ async fn listen(addr: String) -> Result<TcpListener, ServerError> {
 
 /// Runs a server until it is told to stop; returns after connections have drained.
 pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
+    crate::tls::install(&opts.config.tls).map_err(ServerError::Tls)?;
     let region = open_offheap(&opts.config, &opts.placement)?;
     let persist = open_persist(&opts)?;
     let server = opts.config.server(&opts.placement).cloned();
@@ -395,8 +401,9 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
         server = %shared.identity.name,
         stripe = %shared.identity.stripe,
         mode = if opts.config_file.is_none() { "dev (embedded config)" } else { "config" },
-        "Terrace {} ready to accept connections on {bind}:{port}",
+        "Terrace {} ready to accept {}connections on {bind}:{port}",
         env!("CARGO_PKG_VERSION"),
+        if crate::tls::get().is_some_and(|t| t.on_client_port()) { "TLS " } else { "" },
     );
 
     let threads = if opts.threads == 0 {

@@ -21,6 +21,7 @@ mod replication;
 mod set;
 mod stripes;
 mod tiers;
+mod tls;
 mod tracking;
 mod transactions;
 mod types;
