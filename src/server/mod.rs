@@ -592,14 +592,6 @@ async fn accept(
             .await;
         return;
     }
-    if shared.acl.protected_denies(
-        shared.settings.protected_mode.load(Ordering::Relaxed),
-        peer.ip(),
-    ) {
-        shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
-        let _ = stream.write_all(crate::acl::DENIED.as_bytes()).await;
-        return;
-    }
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().unwrap_or(peer);
     match stream.into_std() {
