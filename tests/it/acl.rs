@@ -782,3 +782,71 @@ async fn acl_log_records_refusals_and_failed_auth() {
     let empty: Vec<Value> = try_run(&mut admin, &["ACL", "LOG"]).await.unwrap();
     assert!(empty.is_empty());
 }
+
+/// ACL users over TLS: redis-cli and redis-py with a client certificate and a user; and
+/// protected mode answers a TLS client from a non-loopback address inside TLS.
+#[test]
+fn acl_users_and_protected_mode_over_tls() {
+    let pki = crate::tls::Pki::new();
+    let yaml = format!("{}{}", pki.yaml(true, "optional", false), config());
+    let s = TestServer::start_with(Some(&yaml), &[]);
+    let cli = |args: &[&str]| {
+        let mut all = vec!["--user", "alice", "--pass", "alice-pw", "--no-auth-warning"];
+        all.extend_from_slice(args);
+        let o = pki.cli(s.port, true, &all, "");
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    assert_eq!(cli(&["SET", "events:tls", "v"]), "OK");
+    assert_eq!(
+        cli(&["GET", "sessions:tls"]),
+        "NOPERM No permissions to access a key"
+    );
+    assert_eq!(cli(&["ACL", "WHOAMI"]), "alice");
+    let script = format!(
+        "import redis\n\
+         r = redis.Redis(host='127.0.0.1', port={}, ssl=True, ssl_ca_certs='{}', ssl_certfile='{}', ssl_keyfile='{}', username='alice', password='alice-pw', socket_timeout=10)\n\
+         print(r.get('events:tls').decode())\n\
+         try:\n    r.get('sessions:tls')\nexcept redis.exceptions.NoPermissionError as e:\n    print('NOPERM', e)\n",
+        s.port,
+        pki.path("ca.pem"),
+        pki.path("client.pem"),
+        pki.path("client.key"),
+    );
+    let o = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "v\nNOPERM No permissions to access a key",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let Some(addr) = bridge_address() else {
+        eprintln!("SKIPPED: no docker0 address to test protected mode over TLS");
+        return;
+    };
+    let (_server, port, _dir) = start_on(&addr, Some(&pki.yaml(true, "optional", false)));
+    // The certificate names 127.0.0.1: this client checks the chain, not the name.
+    let script = format!(
+        "import socket, ssl\n\
+         ctx = ssl.create_default_context(cafile='{}')\n\
+         ctx.check_hostname = False\n\
+         s = ctx.wrap_socket(socket.create_connection(('{addr}', {port}), timeout=10))\n\
+         data = b''\n\
+         while True:\n    b = s.recv(4096)\n    if not b:\n        break\n    data += b\n\
+         print(data.decode(), end='')\n",
+        pki.path("ca.pem"),
+    );
+    let o = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        terrace::acl::DENIED,
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
