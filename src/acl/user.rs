@@ -89,6 +89,9 @@ pub struct User {
     pub enabled: bool,
     /// `nopass`: any password authenticates.
     pub nopass: bool,
+    /// `sanitize-payload` (Redis's default) or `skip-sanitize-payload`: kept and shown as
+    /// Redis does; Terrace takes no serialized payloads (RESTORE) to sanitize.
+    pub sanitize_payload: bool,
     /// SHA-256 of each password.
     pub passwords: Vec<[u8; 32]>,
     /// Allowed commands, one bit per [`index_of`].
@@ -118,6 +121,7 @@ impl User {
             name: name.to_string(),
             enabled: false,
             nopass: false,
+            sanitize_payload: true,
             passwords: Vec::new(),
             allowed: vec![0; words],
             all_base: false,
@@ -177,7 +181,8 @@ impl User {
                 let name = std::mem::take(&mut self.name);
                 *self = User::new(&name);
             }
-            "sanitize-payload" | "skip-sanitize-payload" => {}
+            "sanitize-payload" => self.sanitize_payload = true,
+            "skip-sanitize-payload" => self.sanitize_payload = false,
             _ => return self.apply_prefixed(rule),
         }
         self.refresh();
@@ -386,12 +391,17 @@ impl User {
             .fold(false, |ok, p| ok | constant_time_eq(p, &h))
     }
 
-    /// `on`/`off` and `nopass`, as ACL GETUSER lists them.
+    /// `on`/`off`, `nopass` and the payload flag, in Redis's order (ACL GETUSER, LIST).
     pub fn flags(&self) -> Vec<&'static str> {
         let mut f = vec![if self.enabled { "on" } else { "off" }];
         if self.nopass {
             f.push("nopass");
         }
+        f.push(if self.sanitize_payload {
+            "sanitize-payload"
+        } else {
+            "skip-sanitize-payload"
+        });
         f
     }
 
@@ -526,11 +536,14 @@ mod tests {
         assert!(!u.may_run(idx("get")));
         assert!(!u.may_access_key(b"k", KEY_READ));
         assert!(!u.may_access_channel(b"c", false));
-        assert_eq!(u.describe(), "user bob off resetchannels -@all");
+        assert_eq!(
+            u.describe(),
+            "user bob off sanitize-payload resetchannels -@all"
+        );
         assert!(User::default_user().unrestricted());
         assert_eq!(
             User::default_user().describe(),
-            "user default on nopass ~* &* +@all"
+            "user default on nopass sanitize-payload ~* &* +@all"
         );
     }
 
@@ -611,6 +624,11 @@ mod tests {
         assert!(u.unrestricted());
         let mut u = u;
         u.apply(b"reset").expect("reset");
-        assert_eq!(u.describe(), "user alice off resetchannels -@all");
+        assert_eq!(
+            u.describe(),
+            "user alice off sanitize-payload resetchannels -@all"
+        );
+        u.apply(b"skip-sanitize-payload").expect("flag");
+        assert_eq!(u.flags(), ["off", "skip-sanitize-payload"]);
     }
 }

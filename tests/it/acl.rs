@@ -140,12 +140,12 @@ async fn config_users_permissions_by_category_name_and_key_pattern() {
         list,
         vec![
             format!(
-                "user alice on #{} ~events:* &events.* +@all -@dangerous",
+                "user alice on sanitize-payload #{} ~events:* &events.* +@all -@dangerous",
                 hash("alice-pw")
             ),
-            "user default on nopass ~* &* +@all".to_string(),
+            "user default on nopass sanitize-payload ~* &* +@all".to_string(),
             format!(
-                "user reader on #{} ~* resetchannels -@all +@read -strlen +acl|whoami",
+                "user reader on sanitize-payload #{} ~* resetchannels -@all +@read -strlen +acl|whoami",
                 hash("reader-pw")
             ),
         ]
@@ -479,7 +479,10 @@ async fn config_set_requirepass_sets_the_default_users_password() {
     let list: Vec<String> = try_run(&mut admin, &["ACL", "LIST"]).await.unwrap();
     assert_eq!(
         list,
-        [format!("user default on #{} ~* &* +@all", hash("sesame"))]
+        [format!(
+            "user default on sanitize-payload #{} ~* &* +@all",
+            hash("sesame")
+        )]
     );
 }
 
