@@ -17,6 +17,7 @@
 //! - [`net`]: blocking TCP connect with a deadline (CLI, role thread).
 //! - [`tls`]: TLS (rustls) on the client and group ports; plain-or-TLS stream types.
 //! - [`stripe`]: per-thread striped counters.
+//! - [`acl`]: users, passwords, command/key/channel permissions, protected mode.
 //! - [`server`]: listener, connections, dispatch, client registry, settings, stats.
 //! - [`cluster`]: stripes, slots, routing, and the Raft control plane (who is active).
 //! - [`voter`]: `terrace voter`, a control-plane member without data.
@@ -25,7 +26,7 @@
 //! # How a request flows
 //!
 //! ```text
-//!  bytes ─▶ protocol::Decoder ─▶ args ─▶ server::dispatch ─▶ CommandId::lookup (arity, auth)
+//!  bytes ─▶ protocol::Decoder ─▶ args ─▶ server::dispatch ─▶ CommandId::lookup (arity, auth, ACL)
 //!        ─▶ Command::parse (or queue it, inside MULTI) ─▶ lock the key's shards
 //!        ─▶ Command::exec(ExecCtx) ─▶ store::Db (cache of the key: policy, limits, eviction;
 //!           lazy expiry, access tracking, watches, effects) ─▶ Db::commit ─▶ persist log
@@ -40,6 +41,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod acl;
 pub mod admin;
 pub mod cache;
 pub mod cluster;

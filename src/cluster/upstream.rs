@@ -49,13 +49,14 @@ struct Waiting {
 pub struct Pool {
     /// Per address: the connection of each (protocol, lane), at `proto * LANES + lane`.
     conns: Mutex<HashMap<String, Vec<Option<mpsc::UnboundedSender<Job>>>>>,
-    /// The password forwarding connections authenticate with (`requirepass`).
-    auth: Option<String>,
+    /// What forwarding connections authenticate with (`security.peer_user` and
+    /// `peer_password`, or `requirepass`).
+    auth: Option<crate::config::Credentials>,
 }
 
 impl Pool {
     /// A pool whose connections authenticate with `auth`.
-    pub fn new(auth: Option<String>) -> Pool {
+    pub fn new(auth: Option<crate::config::Credentials>) -> Pool {
         Pool {
             conns: Mutex::default(),
             auth,
@@ -128,7 +129,7 @@ fn put_header(out: &mut Vec<u8>, kind: u8, n: usize) {
 async fn run(
     addr: String,
     proto: Proto,
-    auth: Option<String>,
+    auth: Option<crate::config::Credentials>,
     mut jobs: mpsc::UnboundedReceiver<Job>,
 ) {
     let port = crate::tls::Port::Client;
@@ -143,7 +144,7 @@ async fn run(
     let mut hello = Vec::new();
     let mut n = 1;
     if let Some(p) = &auth {
-        encode_command(&mut hello, &[b"AUTH".as_slice(), p.as_bytes()]);
+        encode_command(&mut hello, &p.auth_args());
         n += 1;
     }
     if proto == Proto::Resp3 {

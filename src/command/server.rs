@@ -153,6 +153,11 @@ impl<'a> Exec<'a> for ConfigCmd<'a> {
                 }
                 for (k, v) in &pairs {
                     let _ = srv.settings.set(k, v);
+                    if k.eq_ignore_ascii_case("requirepass") {
+                        // Redis: requirepass is the default user's password.
+                        srv.acl
+                            .set_default_password(Some(v.as_str()).filter(|p| !p.is_empty()));
+                    }
                 }
                 srv.notify_setting_changed();
                 Reply::Ok

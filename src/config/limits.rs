@@ -94,13 +94,97 @@ impl Default for LimitsConfig {
     }
 }
 
-/// `security:` — authentication.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+/// `security:` — authentication, ACL users and protected mode.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecurityConfig {
     /// Password of the `default` user (`requirepass`); none means no AUTH needed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requirepass: Option<String>,
+    /// Refuse connections from non-loopback addresses while the default user is enabled
+    /// and has no password (`protected-mode`). Default: true.
+    pub protected_mode: bool,
+    /// ACL users, created at start in this order (Redis's ACL file). Passwords only as
+    /// SHA-256 hashes (`#<64 hex>`); a `>plaintext` rule is a config error. Default: none
+    /// (only `default`, with every permission).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<UserConfig>,
+    /// The user this server (forwarding to other stripes, PUBSUB.RELAY) and the CLI
+    /// (`terrace status`, `stop`, `failover`) authenticate as on servers' client ports
+    /// (Redis's `masteruser`). It needs every command, key and channel. Default: none
+    /// (the default user with `requirepass`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_user: Option<String>,
+    /// `peer_user`'s password in clear (Redis's `masterauth`): the servers and the CLI
+    /// send it. Default: none (`requirepass`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_password: Option<String>,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            requirepass: None,
+            protected_mode: true,
+            users: Vec::new(),
+            peer_user: None,
+            peer_password: None,
+        }
+    }
+}
+
+impl SecurityConfig {
+    /// What servers and the CLI send to authenticate on a client port: `(user, password)`,
+    /// the user `None` for the default one. `None` when no password is configured.
+    pub fn peer_credentials(&self) -> Option<Credentials> {
+        match (&self.peer_user, &self.peer_password) {
+            (Some(u), Some(p)) => Some(Credentials {
+                user: Some(u.clone()),
+                password: p.clone(),
+            }),
+            (None, Some(p)) => Some(Credentials {
+                user: None,
+                password: p.clone(),
+            }),
+            _ => self
+                .requirepass
+                .clone()
+                .filter(|p| !p.is_empty())
+                .map(|password| Credentials {
+                    user: None,
+                    password,
+                }),
+        }
+    }
+}
+
+/// A user name (none: `default`) and password to send with AUTH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user; `None` sends `AUTH <password>`.
+    pub user: Option<String>,
+    /// The password.
+    pub password: String,
+}
+
+impl Credentials {
+    /// The AUTH command's arguments.
+    pub fn auth_args(&self) -> Vec<&str> {
+        let mut v = vec!["AUTH"];
+        v.extend(self.user.as_deref());
+        v.push(&self.password);
+        v
+    }
+}
+
+/// One entry of `security.users`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// The user name.
+    pub name: String,
+    /// Redis ACL rules separated by spaces, e.g. `on #<sha256 hex> ~events:* +@read`.
+    pub rules: String,
 }
 
 /// `slowlog:` — the slow command log.

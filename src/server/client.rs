@@ -94,6 +94,9 @@ pub struct ClientMeta {
     pub no_evict: bool,
     /// CLIENT NO-TOUCH.
     pub no_touch: bool,
+    /// The ACL user the client is authenticated as (CLIENT LIST `user`; ACL DELUSER
+    /// closes its clients).
+    pub user: String,
 }
 
 impl ClientHandle {
@@ -245,7 +248,7 @@ impl ClientHandle {
         };
         let redir = tracking.map_or(-1, |t| t.mode.redirect as i64);
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub={} multi={} watch={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub={} multi={} watch={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -261,6 +264,7 @@ impl ClientHandle {
             self.qbuf.load(Ordering::Relaxed),
             self.pending_output(),
             cmd,
+            m.user,
             redir,
             m.resp,
             s(&m.lib_name),
@@ -276,8 +280,14 @@ pub struct Client {
     pub handle: Arc<ClientHandle>,
     /// RESP2 or RESP3.
     pub proto: Proto,
-    /// False until AUTH/HELLO AUTH succeeds when `requirepass` is set.
+    /// May run commands: the default user is on and `nopass`, or AUTH/HELLO AUTH
+    /// succeeded. Limits for unauthenticated clients read it.
     pub authenticated: bool,
+    /// The ACL user whose permissions apply (the default user before AUTH).
+    pub user: Arc<crate::acl::User>,
+    /// The [`Acl::epoch`](crate::acl::Acl::epoch) `user` was read at: when it moved, the
+    /// dispatcher reads the user again (ACL SETUSER applies to connected clients).
+    pub acl_epoch: u64,
     /// CLIENT NO-TOUCH: reads do not update access time or frequency.
     pub no_touch: bool,
     /// Close after this batch's replies are written (QUIT, CLIENT KILL of itself).
@@ -327,11 +337,16 @@ pub struct Client {
 
 impl Client {
     /// A new client in its initial state.
-    pub fn new(handle: Arc<ClientHandle>, authenticated: bool) -> Client {
+    pub fn new(handle: Arc<ClientHandle>, acl: &crate::acl::Acl) -> Client {
+        let acl_epoch = acl.epoch();
+        let user = acl.default_user();
+        handle.meta.lock().user = user.name.clone();
         Client {
             handle,
             proto: Proto::Resp2,
-            authenticated,
+            authenticated: user.enabled && user.nopass,
+            user,
+            acl_epoch,
             no_touch: false,
             close: false,
             pending: DbStats::default(),
@@ -375,6 +390,33 @@ impl Client {
     /// This client's id.
     pub fn id(&self) -> u64 {
         self.handle.id
+    }
+
+    /// True when the client may run commands (see `authenticated`).
+    #[inline]
+    pub fn authenticated(&self) -> bool {
+        self.authenticated
+    }
+
+    /// Authenticated as `user` from now on.
+    pub fn login(&mut self, user: Arc<crate::acl::User>, epoch: u64) {
+        self.handle.meta.lock().user = user.name.clone();
+        self.user = user;
+        self.acl_epoch = epoch;
+        self.authenticated = true;
+    }
+
+    /// Picks up a changed ACL user (ACL SETUSER since the last command); one atomic load
+    /// when nothing changed.
+    #[inline]
+    pub fn refresh_user(&mut self, acl: &crate::acl::Acl) {
+        let epoch = acl.epoch();
+        if epoch != self.acl_epoch {
+            self.acl_epoch = epoch;
+            if let Some(u) = acl.get(&self.user.name) {
+                self.user = u;
+            }
+        }
     }
 }
 

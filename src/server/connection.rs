@@ -51,10 +51,21 @@ pub async fn serve(
     handle: Arc<ClientHandle>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let authenticated = shared.settings.requirepass.read().is_none();
-    let mut client = Client::new(handle.clone(), authenticated);
+    // Protected mode, once the connection (TLS included) is up, as in Redis: the DENIED
+    // text reaches a TLS client readable.
+    if shared.acl.protected_denies(
+        shared.settings.protected_mode.load(Ordering::Relaxed),
+        handle.addr.ip(),
+    ) {
+        shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.write_all(crate::acl::DENIED.as_bytes()).await;
+        let _ = stream.shutdown().await;
+        shared.clients.remove(handle.id);
+        return;
+    }
+    let mut client = Client::new(handle.clone(), &shared.acl);
     // Redis's limits for unauthenticated clients hold until the first success.
-    let mut never_authed = !authenticated;
+    let mut never_authed = !client.authenticated;
     let mut rbuf = BytesMut::with_capacity(BUF);
     let mut wbuf = BytesMut::with_capacity(BUF);
     let mut decoder = Decoder::default();

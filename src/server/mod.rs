@@ -118,6 +118,8 @@ pub struct Shared {
     /// Clients blocked on keys (BLPOP, BZPOPMIN, ...), woken when a command makes those
     /// keys grow. An `Arc`: each blocked client's place in line holds it.
     pub blocking: Arc<blocking::Blocking>,
+    /// ACL users (config `security.users`, `requirepass`; ACL SETUSER).
+    pub acl: crate::acl::Acl,
 }
 
 impl Shared {
@@ -152,6 +154,13 @@ impl Shared {
             .collect();
         let repl = crate::replication::Replication::new(&config, placement, run_id.clone());
         let cluster = crate::cluster::Cluster::new(&config, placement);
+        let acl = crate::acl::Acl::from_config(&config.security).unwrap_or_else(|e| {
+            // validate() refuses such a config; should one get here, nobody is let in.
+            tracing::error!("security.users: {e}; the default user is disabled");
+            let acl = crate::acl::Acl::default();
+            let _ = acl.set_user("default", &[b"off"]);
+            acl
+        });
         let track_state = Arc::new(crate::store::TrackingState::new(
             settings.tracking_table_max_keys.clone(),
         ));
@@ -193,6 +202,7 @@ impl Shared {
             repl,
             cluster,
             blocking: Arc::default(),
+            acl,
         }
     }
 

@@ -36,6 +36,8 @@ pub struct Settings {
     pub max_multibulk_len: AtomicU64,
     /// `requirepass` (config `security.requirepass`); read on AUTH and on connect only.
     pub requirepass: RwLock<Option<String>>,
+    /// `protected-mode` (config `security.protected_mode`); read on accept.
+    pub protected_mode: std::sync::atomic::AtomicBool,
     /// `slowlog-log-slower-than` in µs; negative disables (config `slowlog.log_slower_than`).
     pub slowlog_slower_than_us: AtomicI64,
     /// `slowlog-max-len` (config `slowlog.max_len`).
@@ -83,6 +85,7 @@ impl Settings {
             client_query_buffer_limit: AtomicU64::new(c.limits.client_query_buffer_limit.0),
             max_multibulk_len: AtomicU64::new(c.limits.max_multibulk_len),
             requirepass: RwLock::new(c.security.requirepass.clone().filter(|p| !p.is_empty())),
+            protected_mode: std::sync::atomic::AtomicBool::new(c.security.protected_mode),
             slowlog_slower_than_us: AtomicI64::new(
                 i64::try_from(c.slowlog.log_slower_than.0.as_micros()).unwrap_or(i64::MAX),
             ),
@@ -142,6 +145,15 @@ impl Settings {
             (
                 "requirepass",
                 self.requirepass.read().clone().unwrap_or_default(),
+            ),
+            (
+                "protected-mode",
+                if self.protected_mode.load(Ordering::Relaxed) {
+                    "yes"
+                } else {
+                    "no"
+                }
+                .to_string(),
             ),
             (
                 "slowlog-log-slower-than",
@@ -226,6 +238,16 @@ impl Settings {
             }
             "requirepass" => {
                 *self.requirepass.write() = Some(value.to_string()).filter(|p| !p.is_empty())
+            }
+            "protected-mode" => {
+                let on = match value.to_ascii_lowercase().as_str() {
+                    "yes" => true,
+                    "no" => false,
+                    _ => {
+                        return Err(SetError::Invalid("argument must be 'yes' or 'no'".into()));
+                    }
+                };
+                self.protected_mode.store(on, Ordering::Relaxed);
             }
             "slowlog-log-slower-than" => {
                 self.slowlog_slower_than_us.store(int()?, Ordering::Relaxed)

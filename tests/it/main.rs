@@ -1,6 +1,7 @@
 //! Integration tests: real `terrace` processes on free loopback ports, real clients
 //! (the `redis` crate, redis-cli, raw sockets).
 
+mod acl;
 mod bad_input;
 mod caches;
 mod cli;

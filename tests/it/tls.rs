@@ -17,12 +17,12 @@ use rcgen::{
 use crate::util::{TestServer, free_port};
 
 /// A CA and two leaf certificates signed by it, as PEM files in a temp dir.
-struct Pki {
+pub(crate) struct Pki {
     dir: tempfile::TempDir,
 }
 
 impl Pki {
-    fn new() -> Pki {
+    pub(crate) fn new() -> Pki {
         let dir = tempfile::tempdir().expect("tempdir");
         let ca_key = KeyPair::generate().expect("CA key");
         let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
@@ -52,12 +52,12 @@ impl Pki {
         Pki { dir }
     }
 
-    fn path(&self, name: &str) -> String {
+    pub(crate) fn path(&self, name: &str) -> String {
         self.dir.path().join(name).display().to_string()
     }
 
     /// The `tls:` section.
-    fn yaml(&self, clients: bool, auth_clients: &str, cluster: bool) -> String {
+    pub(crate) fn yaml(&self, clients: bool, auth_clients: &str, cluster: bool) -> String {
         format!(
             "tls:\n  cert_file: {}\n  key_file: {}\n  ca_file: {}\n  clients: {clients}\n  auth_clients: {auth_clients}\n  cluster: {cluster}\n",
             self.path("server.pem"),
@@ -68,7 +68,7 @@ impl Pki {
 
     /// redis-cli over TLS to `port`, with the client certificate when `cert`; `stdin`
     /// holds one command per line when `args` is empty.
-    fn cli(&self, port: u16, cert: bool, args: &[&str], stdin: &str) -> Output {
+    pub(crate) fn cli(&self, port: u16, cert: bool, args: &[&str], stdin: &str) -> Output {
         let mut c = crate::util::redis_cli();
         c.args(["--tls", "--cacert", &self.path("ca.pem")]);
         if cert {
@@ -90,7 +90,7 @@ impl Pki {
     }
 
     /// One command through redis-cli with the client certificate; its stdout, trimmed.
-    fn ask(&self, port: u16, args: &[&str]) -> String {
+    pub(crate) fn ask(&self, port: u16, args: &[&str]) -> String {
         let o = self.cli(port, true, args, "");
         String::from_utf8_lossy(&o.stdout).trim().to_string()
     }
