@@ -220,7 +220,7 @@ fn main() -> Result<()> {
         .build()?;
     let _in_runtime = rt.enter();
     let addr = "127.0.0.1:1".parse()?;
-    let mut client = Client::new(shared.clients.register(addr, addr), true);
+    let mut client = Client::new(shared.clients.register(addr, addr), &shared.acl);
     // resp: each family's requests in one stream (byte 0: the read-split seed).
     for (i, (family, reqs)) in requests().into_iter().enumerate() {
         let mut stream = vec![i as u8];
@@ -242,7 +242,7 @@ fn main() -> Result<()> {
     // Then the server restarts from that log, writes the collections again and rewrites
     // its files: a base snapshot.
     let (shared, persist) = restartable(data.path())?;
-    let mut client = Client::new(shared.clients.register(addr, addr), true);
+    let mut client = Client::new(shared.clients.register(addr, addr), &shared.acl);
     for (_, reqs) in requests().into_iter().take(5) {
         for r in &reqs {
             run(&shared, &mut client, r, true)?;

@@ -15,7 +15,9 @@
 //! - [`replication`]: mirror groups: the active's record stream to its mirrors, acks,
 //!   full sync, the mirror states, switchover.
 //! - [`net`]: blocking TCP connect with a deadline (CLI, role thread).
+//! - [`tls`]: TLS (rustls) on the client and group ports; plain-or-TLS stream types.
 //! - [`stripe`]: per-thread striped counters.
+//! - [`acl`]: users, passwords, command/key/channel permissions, protected mode.
 //! - [`server`]: listener, connections, dispatch, client registry, settings, stats.
 //! - [`cluster`]: stripes, slots, routing, and the Raft control plane (who is active).
 //! - [`voter`]: `terrace voter`, a control-plane member without data.
@@ -24,7 +26,7 @@
 //! # How a request flows
 //!
 //! ```text
-//!  bytes ─▶ protocol::Decoder ─▶ args ─▶ server::dispatch ─▶ CommandId::lookup (arity, auth)
+//!  bytes ─▶ protocol::Decoder ─▶ args ─▶ server::dispatch ─▶ CommandId::lookup (arity, auth, ACL)
 //!        ─▶ Command::parse (or queue it, inside MULTI) ─▶ lock the key's shards
 //!        ─▶ Command::exec(ExecCtx) ─▶ store::Db (cache of the key: policy, limits, eviction;
 //!           lazy expiry, access tracking, watches, effects) ─▶ Db::commit ─▶ persist log
@@ -39,6 +41,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod acl;
 pub mod admin;
 pub mod cache;
 pub mod cluster;
@@ -53,6 +56,7 @@ pub mod replication;
 pub mod server;
 pub mod store;
 pub mod stripe;
+pub mod tls;
 pub mod voter;
 
 pub use error::{Error, Result};

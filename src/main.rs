@@ -167,7 +167,7 @@ fn main() -> ExitCode {
             config,
             timeout_ms,
             json,
-        } => match Config::load(&config) {
+        } => match load_for_cli(&config) {
             Ok(c) => {
                 use std::io::IsTerminal;
                 let list = terrace::admin::status::status(
@@ -197,41 +197,33 @@ fn main() -> ExitCode {
             stripe,
             to,
             timeout_ms,
-        } => report(
-            Config::load(&config)
-                .map_err(|e| e.to_string())
-                .and_then(|c| {
-                    terrace::admin::ops::failover(
-                        &c,
-                        &stripe,
-                        to.as_deref(),
-                        std::time::Duration::from_millis(timeout_ms),
-                    )
-                }),
-        ),
+        } => report(load_for_cli(&config).and_then(|c| {
+            terrace::admin::ops::failover(
+                &c,
+                &stripe,
+                to.as_deref(),
+                std::time::Duration::from_millis(timeout_ms),
+            )
+        })),
         Cmd::Stop {
             config,
             name,
             force,
             timeout_ms,
-        } => report(
-            Config::load(&config)
-                .map_err(|e| e.to_string())
-                .and_then(|c| {
-                    terrace::admin::ops::stop(
-                        &c,
-                        &name,
-                        force,
-                        std::time::Duration::from_millis(timeout_ms),
-                    )
-                }),
-        ),
+        } => report(load_for_cli(&config).and_then(|c| {
+            terrace::admin::ops::stop(
+                &c,
+                &name,
+                force,
+                std::time::Duration::from_millis(timeout_ms),
+            )
+        })),
         Cmd::Health {
             config,
             name,
             timeout_ms,
         } => {
-            let cfg = match config.as_ref().map(|p| Config::load(p)).transpose() {
+            let cfg = match config.as_ref().map(|p| load_for_cli(p)).transpose() {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("{e}");
@@ -244,13 +236,9 @@ fn main() -> ExitCode {
                 std::time::Duration::from_millis(timeout_ms),
             ))
         }
-        Cmd::Shutdown { config, timeout_ms } => report(
-            Config::load(&config)
-                .map_err(|e| e.to_string())
-                .and_then(|c| {
-                    terrace::admin::ops::shutdown(&c, std::time::Duration::from_millis(timeout_ms))
-                }),
-        ),
+        Cmd::Shutdown { config, timeout_ms } => report(load_for_cli(&config).and_then(|c| {
+            terrace::admin::ops::shutdown(&c, std::time::Duration::from_millis(timeout_ms))
+        })),
         Cmd::Voter {
             config,
             name,
@@ -358,6 +346,14 @@ fn main() -> ExitCode {
             run_async(None, server::run(opts))
         }
     }
+}
+
+/// Loads a config for an operator command, and this process's TLS context from its
+/// `tls:` section (the CLI speaks TLS to the ports that do, with the server's certificate).
+fn load_for_cli(path: &std::path::Path) -> Result<Config, String> {
+    let c = Config::load(path).map_err(|e| e.to_string())?;
+    terrace::tls::install(&c.tls)?;
+    Ok(c)
 }
 
 /// Runs `main` on a multi-threaded tokio runtime (`workers` threads, default one per

@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 use crate::cluster::control::ControlPlane;
 use crate::config::Config;
@@ -33,6 +33,7 @@ pub async fn run(config: Config, name: &str) -> Result<(), String> {
             format!("no voter named '{name}' in the config (voters: {names:?})")
         })?;
     let addr = format!("{}:{}", v.host, v.group_port);
+    crate::tls::install(&config.tls)?;
     let listener = TcpListener::bind(&addr)
         .await
         .map_err(|e| format!("could not listen on {addr}: {e}"))?;
@@ -48,11 +49,18 @@ pub async fn run(config: Config, name: &str) -> Result<(), String> {
     loop {
         tokio::select! {
             r = listener.accept() => match r {
-                Ok((stream, _)) => {
+                Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     let cp = cp.clone();
                     let name = name.to_string();
                     tokio::spawn(async move {
+                        let stream = match crate::tls::accept(stream, crate::tls::Port::Group).await {
+                            Ok(s) => s,
+                            Err(e) => {
+                                tracing::info!("voter connection from {peer}: TLS: {e}");
+                                return;
+                            }
+                        };
                         if let Err(e) = handle(cp, &name, stream).await {
                             tracing::debug!("voter connection: {e}");
                         }
@@ -72,8 +80,11 @@ pub async fn run(config: Config, name: &str) -> Result<(), String> {
     Ok(())
 }
 
-async fn handle(cp: Arc<ControlPlane>, name: &str, mut stream: TcpStream) -> Result<(), String> {
-    use tokio::io::AsyncWriteExt;
+async fn handle(
+    cp: Arc<ControlPlane>,
+    name: &str,
+    mut stream: crate::tls::Stream,
+) -> Result<(), String> {
     let line = tokio::time::timeout(
         std::time::Duration::from_secs(5),
         crate::replication::shipper::read_line(&mut stream),

@@ -5,7 +5,8 @@
 //! dispatcher against fresh in-process server state; the reply is encoded in RESP2 and
 //! RESP3.
 //!
-//! Input: byte 0 seeds the read splits; the rest is what a client sent.
+//! Input: byte 0 seeds the read splits (its top bit: the client has not authenticated);
+//! the rest is what a client sent.
 
 #![no_main]
 
@@ -17,14 +18,23 @@ use terrace::protocol::codec::{Decoder, FrameLimits, ProtocolError};
 use terrace::server::Client;
 use terrace::server::dispatch::{self, BatchClock};
 
-const LIMITS: FrameLimits = FrameLimits {
-    max_bulk: 512,
-    max_multibulk: 32,
-};
+/// Small limits, so the fuzzer reaches them; with `unauthenticated`, Redis 7's limits for
+/// a client that has not authenticated (10 elements, 16 KB bulks) on top.
+fn limits(unauthenticated: bool) -> FrameLimits {
+    FrameLimits {
+        max_bulk: 512,
+        max_multibulk: 32,
+        unauthenticated,
+    }
+}
 
 /// Every request framed from `input` read in chunks of `splits` bytes (one chunk: the
 /// whole input at once), and the protocol error that ended the stream, if any.
-fn decode(input: &[u8], splits: &[usize]) -> (Vec<Vec<Vec<u8>>>, Option<ProtocolError>) {
+fn decode(
+    input: &[u8],
+    splits: &[usize],
+    limits: &FrameLimits,
+) -> (Vec<Vec<Vec<u8>>>, Option<ProtocolError>) {
     let mut d = Decoder::default();
     let mut buf = BytesMut::new();
     let mut out = Vec::new();
@@ -33,7 +43,7 @@ fn decode(input: &[u8], splits: &[usize]) -> (Vec<Vec<Vec<u8>>>, Option<Protocol
         buf.extend_from_slice(&input[at..at + n]);
         at += n;
         loop {
-            match d.decode(&buf, &LIMITS) {
+            match d.decode(&buf, limits) {
                 Ok(Some(frame)) => {
                     let args: Vec<Vec<u8>> = frame.args(&buf).iter().map(|a| a.to_vec()).collect();
                     assert!(frame.len > 0 && frame.len <= buf.len(), "frame length");
@@ -62,10 +72,12 @@ fuzz_target!(|data: &[u8]| {
     let Some((&seed, input)) = data.split_first() else {
         return;
     };
-    let (whole, whole_err) = decode(input, &[input.len()]);
+    let limits = limits(seed & 0x80 != 0);
+    let (whole, whole_err) = decode(input, &[input.len()], &limits);
     let (parts, parts_err) = decode(
         input,
         &terrace_fuzz::splits(u64::from(seed) + 1, input.len()),
+        &limits,
     );
     assert_eq!(whole, parts, "incremental decoding framed other requests");
     assert_eq!(whole_err, parts_err, "incremental decoding ended otherwise");
@@ -80,7 +92,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let _in_runtime = rt.enter();
     let addr = "127.0.0.1:1".parse().expect("address");
-    let mut client = Client::new(shared.clients.register(addr, addr), true);
+    let mut client = Client::new(shared.clients.register(addr, addr), &shared.acl);
     let mut clock = BatchClock::start();
     for args in &whole {
         let argv: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();

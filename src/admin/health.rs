@@ -23,7 +23,8 @@ pub fn check(
         .iter()
         .flat_map(|s| &s.servers)
         .collect();
-    let pass = config.security.requirepass.as_deref();
+    let creds = config.security.peer_credentials();
+    let pass = creds.as_ref();
     match name {
         None => match servers.as_slice() {
             [only] => ping(&format!("{}:{}", only.host, only.port), pass, timeout),
@@ -52,7 +53,11 @@ pub fn check(
 }
 
 /// PING over the client port; LOADING and other errors are unhealthy.
-fn ping(addr: &str, pass: Option<&str>, timeout: Duration) -> Result<String, String> {
+fn ping(
+    addr: &str,
+    pass: Option<&crate::config::Credentials>,
+    timeout: Duration,
+) -> Result<String, String> {
     match ask(addr, pass, timeout, &["PING"]) {
         Ok(r) if r == "PONG" => Ok(format!("{addr}: PONG")),
         Ok(r) => Err(format!("{addr}: unexpected answer {r:?}")),

@@ -266,6 +266,24 @@ fn stats(srv: &Shared) -> Lines {
             srv.cluster.relay.dropped().to_string(),
         ),
         ("total_error_replies", s.errors().to_string()),
+        (
+            "client_query_buffer_limit_disconnections",
+            g(&s.qbuf_disconnections).to_string(),
+        ),
+        (
+            "client_output_buffer_limit_disconnections",
+            srv.settings.output.disconnections().to_string(),
+        ),
+        (
+            "acl_access_denied_auth",
+            srv.acl.log.denied()[0].to_string(),
+        ),
+        ("acl_access_denied_cmd", srv.acl.log.denied()[1].to_string()),
+        ("acl_access_denied_key", srv.acl.log.denied()[2].to_string()),
+        (
+            "acl_access_denied_channel",
+            srv.acl.log.denied()[3].to_string(),
+        ),
         ("tracking_total_keys", srv.tracking.state.keys().to_string()),
         (
             "tracking_total_items",

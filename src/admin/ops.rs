@@ -28,7 +28,7 @@ fn client_addr(s: &crate::config::ServerConfig) -> String {
 /// The server of `st` that says it is active.
 fn find_active<'a>(
     st: &'a crate::config::StripeConfig,
-    pass: Option<&str>,
+    pass: Option<&crate::config::Credentials>,
 ) -> Option<&'a crate::config::ServerConfig> {
     st.servers.iter().find(|s| {
         ask(&client_addr(s), pass, ASK_TIMEOUT, &["INFO", "terrace"])
@@ -41,7 +41,8 @@ fn find_active<'a>(
 
 /// Promotes a PASSIVE-STANDBY mirror of stripe `stripe` (the one named `to`, if given).
 pub fn failover(config: &Config, stripe: &str, to: Option<&str>, timeout: Duration) -> Outcome {
-    let pass = config.security.requirepass.as_deref();
+    let creds = config.security.peer_credentials();
+    let pass = creds.as_ref();
     let st = config
         .cluster
         .stripes
@@ -76,7 +77,8 @@ pub fn failover(config: &Config, stripe: &str, to: Option<&str>, timeout: Durati
 /// Stops server `name` with SHUTDOWN. An active hands over to a PASSIVE-STANDBY mirror
 /// first; one without such a mirror is refused unless `force`.
 pub fn stop(config: &Config, name: &str, force: bool, timeout: Duration) -> Outcome {
-    let pass = config.security.requirepass.as_deref();
+    let creds = config.security.peer_credentials();
+    let pass = creds.as_ref();
     let (stripe, server) = config
         .cluster
         .stripes
@@ -127,7 +129,8 @@ const STOP_WAIT: Duration = Duration::from_secs(60);
 /// brings them back first (the restart order). Voters hold no data and keep running. A
 /// server that does not answer is reported as an error (it may still be running).
 pub fn shutdown(config: &Config, timeout: Duration) -> Outcome {
-    let pass = config.security.requirepass.as_deref();
+    let creds = config.security.peer_credentials();
+    let pass = creds.as_ref();
     let mut list = super::status::status(config, timeout);
     // Give the ones that did not answer a second, longer chance before calling them down.
     if list.iter().any(|s| !s.is_up()) {
@@ -230,7 +233,7 @@ pub fn shutdown(config: &Config, timeout: Duration) -> Outcome {
 /// without a control plane), at most `within`.
 fn in_sync_alone(
     active: &super::status::ServerStatus,
-    pass: Option<&str>,
+    pass: Option<&crate::config::Credentials>,
     timeout: Duration,
     within: Duration,
 ) -> bool {

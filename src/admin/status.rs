@@ -59,7 +59,8 @@ pub fn info_field(info: &str, name: &str) -> Option<String> {
 
 /// Asks every server and voter of `config`, each within `timeout`.
 pub fn status(config: &Config, timeout: Duration) -> Vec<ServerStatus> {
-    let password = config.security.requirepass.as_deref();
+    let creds = config.security.peer_credentials();
+    let password = creds.as_ref();
     let mut out = Vec::new();
     for stripe in &config.cluster.stripes {
         let first = out.len();
@@ -216,18 +217,18 @@ pub fn render_json(list: &[ServerStatus]) -> String {
     serde_json::to_string_pretty(list).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
-/// Sends `AUTH` (if `password`) and `cmd`; returns the text of `cmd`'s reply (an error
+/// Sends `AUTH` (if `password`: `security.peer_user`/`peer_password` or `requirepass`) and `cmd`; returns the text of `cmd`'s reply (an error
 /// reply is an `Err`).
 pub fn ask(
     addr: &str,
-    password: Option<&str>,
+    password: Option<&crate::config::Credentials>,
     timeout: Duration,
     cmd: &[&str],
 ) -> Result<String, String> {
-    let mut s = crate::net::connect(addr, timeout)?;
+    let mut s = crate::net::connect_to(addr, crate::net::Port::Client, timeout)?;
     let mut req = Vec::new();
     if let Some(p) = password {
-        req.extend_from_slice(&command(&["AUTH", p]));
+        req.extend_from_slice(&command(&p.auth_args()));
     }
     req.extend_from_slice(&command(cmd));
     s.write_all(&req).map_err(|e| e.to_string())?;

@@ -76,7 +76,7 @@ impl Cluster {
         Cluster {
             map: SlotMap::new(&names),
             topology: Topology::new(config, at),
-            pool: std::sync::Arc::new(upstream::Pool::new(config.security.requirepass.clone())),
+            pool: std::sync::Arc::new(upstream::Pool::new(config.security.peer_credentials())),
             relay: relay::Relay::default(),
             forward_timeout: config.cluster.replica_timeout.0 + Duration::from_secs(5),
             layout: control::layout_of(&config.cluster).digest,

@@ -18,8 +18,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::Proto;
@@ -50,13 +49,14 @@ struct Waiting {
 pub struct Pool {
     /// Per address: the connection of each (protocol, lane), at `proto * LANES + lane`.
     conns: Mutex<HashMap<String, Vec<Option<mpsc::UnboundedSender<Job>>>>>,
-    /// The password forwarding connections authenticate with (`requirepass`).
-    auth: Option<String>,
+    /// What forwarding connections authenticate with (`security.peer_user` and
+    /// `peer_password`, or `requirepass`).
+    auth: Option<crate::config::Credentials>,
 }
 
 impl Pool {
     /// A pool whose connections authenticate with `auth`.
-    pub fn new(auth: Option<String>) -> Pool {
+    pub fn new(auth: Option<crate::config::Credentials>) -> Pool {
         Pool {
             conns: Mutex::default(),
             auth,
@@ -129,15 +129,14 @@ fn put_header(out: &mut Vec<u8>, kind: u8, n: usize) {
 async fn run(
     addr: String,
     proto: Proto,
-    auth: Option<String>,
+    auth: Option<crate::config::Credentials>,
     mut jobs: mpsc::UnboundedReceiver<Job>,
 ) {
-    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return fail_all(&mut jobs, &format!("cannot connect to {addr}: {e}")),
-        Err(_) => return fail_all(&mut jobs, &format!("cannot connect to {addr}: timed out")),
+    let port = crate::tls::Port::Client;
+    let stream = match crate::tls::connect(&addr, port, CONNECT_TIMEOUT).await {
+        Ok(s) => s,
+        Err(e) => return fail_all(&mut jobs, &format!("cannot connect to {addr}: {e}")),
     };
-    let _ = stream.set_nodelay(true);
     let (rd, mut wr) = stream.into_split();
     let (waiting, replies) = mpsc::unbounded_channel::<Waiting>();
     tokio::spawn(read_replies(rd, replies, proto));
@@ -145,7 +144,7 @@ async fn run(
     let mut hello = Vec::new();
     let mut n = 1;
     if let Some(p) = &auth {
-        encode_command(&mut hello, &[b"AUTH".as_slice(), p.as_bytes()]);
+        encode_command(&mut hello, &p.auth_args());
         n += 1;
     }
     if proto == Proto::Resp3 {
@@ -196,7 +195,7 @@ fn fail_all(jobs: &mut mpsc::UnboundedReceiver<Job>, why: &str) {
 /// Reads replies and hands each request its own, in order. Ends at EOF, at a read error
 /// or at bytes that are not RESP; the requests still waiting then fail.
 async fn read_replies(
-    mut rd: tokio::net::tcp::OwnedReadHalf,
+    mut rd: crate::tls::ReadHalf,
     mut waiting: mpsc::UnboundedReceiver<Waiting>,
     proto: Proto,
 ) {

@@ -83,7 +83,12 @@ impl<'a> Exec<'a> for Reset {
         crate::server::tracking::stop(ctx.server, c);
         c.proto = Proto::Resp2;
         c.no_touch = false;
-        c.authenticated = ctx.server.settings.requirepass.read().is_none();
+        // Back to the default user, authenticated only if it needs no password.
+        let acl = &ctx.server.acl;
+        let default = acl.default_user();
+        let open = default.enabled && default.nopass;
+        c.login(default, acl.epoch());
+        c.authenticated = open;
         let mut m = c.handle.meta.lock();
         m.name = None;
         m.resp = 2;
@@ -112,25 +117,24 @@ impl<'a> Exec<'a> for Select {
     }
 }
 
-/// Checks `user`/`pass` against `requirepass` and marks the client authenticated.
+/// Checks `user` (default: `default`) and `pass` against the ACL users and, when they
+/// match an enabled user, logs the client in as that user.
 fn authenticate(ctx: &mut ExecCtx<'_>, user: Option<&[u8]>, pass: &[u8]) -> Result<(), CmdError> {
-    let required = ctx.server.settings.requirepass.read().clone();
-    let user_ok = user.is_none_or(|u| u == b"default");
-    let ok = match required {
-        // The default user has no password: any password works for it (Redis's nopass).
-        None => user_ok,
-        Some(p) => user_ok && constant_time_eq(p.as_bytes(), pass),
-    };
-    if ok {
-        ctx.client.authenticated = true;
-        Ok(())
-    } else {
-        Err(CmdError::WrongPass)
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    let acl = &ctx.server.acl;
+    let epoch = acl.epoch();
+    let name = user.unwrap_or(b"default");
+    let u = acl.authenticate(name, pass).inspect_err(|_| {
+        acl.log.add(
+            "auth",
+            "toplevel",
+            "AUTH".into(),
+            &String::from_utf8_lossy(name),
+            ctx.client.handle.describe(),
+            crate::store::now_ms(),
+        );
+    })?;
+    ctx.client.login(u, epoch);
+    Ok(())
 }
 
 /// `AUTH [username] password`
@@ -155,7 +159,7 @@ impl<'a> Exec<'a> for Auth<'a> {
         }
     }
     fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-        if self.user.is_none() && ctx.server.settings.requirepass.read().is_none() {
+        if self.user.is_none() && ctx.server.acl.default_user().nopass {
             return Err(CmdError::err(
                 "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
             ));

@@ -74,6 +74,8 @@ pub enum CommandCmd<'a> {
     Docs(Vec<&'a [u8]>),
     /// COMMAND LIST [FILTERBY PATTERN p]
     List(Option<&'a [u8]>),
+    /// COMMAND LIST FILTERBY ACLCAT category
+    ListCat(crate::acl::category::Categories),
     /// COMMAND GETKEYS cmd arg ...
     GetKeys(Vec<&'a [u8]>),
     /// COMMAND HELP
@@ -102,8 +104,17 @@ impl<'a> Exec<'a> for CommandCmd<'a> {
                         }
                         match args.keyword()?.as_str() {
                             "PATTERN" => CommandCmd::List(Some(args.bytes()?)),
-                            // No modules and no ACL categories yet: those filters match nothing.
-                            "MODULE" | "ACLCAT" => {
+                            "ACLCAT" => {
+                                let name = String::from_utf8_lossy(args.bytes()?).into_owned();
+                                // An unknown category matches nothing, as in Redis.
+                                CommandCmd::ListCat(
+                                    crate::acl::category::by_name(&name)
+                                        .filter(|c| *c != crate::acl::category::Categories::MAX)
+                                        .unwrap_or(0),
+                                )
+                            }
+                            // No modules: that filter matches nothing.
+                            "MODULE" => {
                                 args.bytes()?;
                                 CommandCmd::List(Some(b"\x00no-match"))
                             }
@@ -158,6 +169,12 @@ impl<'a> Exec<'a> for CommandCmd<'a> {
                     .map(|s| Reply::bulk(s.name))
                     .collect(),
             ),
+            CommandCmd::ListCat(set) => Reply::Array(
+                crate::acl::category::commands_in(set)
+                    .into_iter()
+                    .map(Reply::bulk)
+                    .collect(),
+            ),
             CommandCmd::GetKeys(cmd) => getkeys(&cmd)?,
             CommandCmd::Help => help(
                 "COMMAND",
@@ -198,7 +215,11 @@ fn info(s: &CommandSpec) -> Reply {
         Reply::Int(first),
         Reply::Int(last),
         Reply::Int(step),
-        Reply::Set(vec![Reply::status(format!("@{}", s.group))]),
+        Reply::Set(
+            crate::acl::category::names(crate::acl::category::of(s))
+                .map(|n| Reply::status(format!("@{n}")))
+                .collect(),
+        ),
         Reply::Array(Vec::new()),
         Reply::Array(Vec::new()),
         Reply::Array(s.subcommands.iter().map(info).collect()),

@@ -8,6 +8,7 @@
 //! Adding a command: write its struct with `Exec` in the family file, add one line to
 //! `command_table!` below.
 
+pub mod acl;
 pub mod cache;
 pub mod client;
 pub mod cluster;
@@ -392,6 +393,7 @@ command_table! {
     Select(connection::Select) = CommandSpec::new("select", 2, "connection", "1.0.0", "Changes the selected database.").flags(Flags::FAST.with(Flags::STALE).with(Flags::LOADING));
     Auth(connection::Auth<'a>) = CommandSpec::new("auth", -2, "connection", "1.0.0", "Authenticates the connection.").flags(Flags::NO_AUTH.with(Flags::FAST).with(Flags::STALE).with(Flags::LOADING));
     Hello(connection::Hello<'a>) = CommandSpec::new("hello", -1, "connection", "6.0.0", "Handshakes with the Redis server.").flags(Flags::NO_AUTH.with(Flags::FAST).with(Flags::STALE).with(Flags::LOADING));
+    Acl(acl::AclCmd<'a>) = CommandSpec::new("acl", -2, "server", "6.0.0", "A container for Access List Control commands.").subs(acl::SUBS);
     Client(client::ClientCmd<'a>) = CommandSpec::new("client", -2, "connection", "2.4.0", "A container for client connection commands.").subs(client::SUBS);
     // server
     Command(introspect::CommandCmd<'a>) = CommandSpec::new("command", -1, "server", "2.8.13", "Returns detailed information about all commands.").flags(Flags::LOADING.with(Flags::STALE)).subs(introspect::SUBS);

@@ -153,12 +153,18 @@ impl<'a> Exec<'a> for ConfigCmd<'a> {
                 }
                 for (k, v) in &pairs {
                     let _ = srv.settings.set(k, v);
+                    if k.eq_ignore_ascii_case("requirepass") {
+                        // Redis: requirepass is the default user's password.
+                        srv.acl
+                            .set_default_password(Some(v.as_str()).filter(|p| !p.is_empty()));
+                    }
                 }
                 srv.notify_setting_changed();
                 Reply::Ok
             }
             ConfigCmd::ResetStat => {
                 srv.stats.reset();
+                srv.settings.output.reset_stats();
                 srv.slowlog.reset();
                 srv.commands.reset();
                 for c in srv.keyspace.caches().iter() {

@@ -28,6 +28,54 @@ pub struct LimitsConfig {
     /// it, random keys are dropped from the table and invalidated in the clients that
     /// held them. 0 = unlimited. Default: 1000000.
     pub tracking_table_max_keys: u64,
+    /// Output buffer limits per client class (`client-output-buffer-limit`): a client
+    /// whose unwritten output passes `hard`, or stays above `soft` for `soft_seconds`, is
+    /// disconnected. Defaults: Redis's (normal none, pubsub 32m 8m 60, replica 256m 64m 60).
+    pub client_output_buffer_limit: OutputBufferLimits,
+}
+
+/// `limits.client_output_buffer_limit:` — one limit per client class.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutputBufferLimits {
+    /// Ordinary clients. Default: `0 0 0` (no limit).
+    pub normal: OutputLimit,
+    /// Clients subscribed to a channel, pattern or shard channel. Default: `32m 8m 60`.
+    pub pubsub: OutputLimit,
+    /// Mirrors: bytes of the replication backlog a mirror has not yet been sent.
+    /// Default: `256m 64m 60`.
+    pub replica: OutputLimit,
+}
+
+impl Default for OutputBufferLimits {
+    fn default() -> Self {
+        OutputBufferLimits {
+            normal: OutputLimit::default(),
+            pubsub: OutputLimit {
+                hard: Size(32 << 20),
+                soft: Size(8 << 20),
+                soft_seconds: 60,
+            },
+            replica: OutputLimit {
+                hard: Size(256 << 20),
+                soft: Size(64 << 20),
+                soft_seconds: 60,
+            },
+        }
+    }
+}
+
+/// One class's limit, Redis's `<hard> <soft> <soft seconds>`.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutputLimit {
+    /// Disconnect as soon as pending output exceeds this; 0 = no hard limit. Default: `0`.
+    pub hard: Size,
+    /// Disconnect when pending output stays above this for `soft_seconds`; 0 = no soft
+    /// limit. Default: `0`.
+    pub soft: Size,
+    /// Seconds pending output may stay above `soft`. Default: 0.
+    pub soft_seconds: u64,
 }
 
 impl Default for LimitsConfig {
@@ -41,17 +89,102 @@ impl Default for LimitsConfig {
             maxmemory: Size(0),
             maxmemory_policy: "noeviction".to_string(),
             tracking_table_max_keys: 1_000_000,
+            client_output_buffer_limit: OutputBufferLimits::default(),
         }
     }
 }
 
-/// `security:` — authentication.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+/// `security:` — authentication, ACL users and protected mode.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecurityConfig {
     /// Password of the `default` user (`requirepass`); none means no AUTH needed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requirepass: Option<String>,
+    /// Refuse connections from non-loopback addresses while the default user is enabled
+    /// and has no password (`protected-mode`). Default: true.
+    pub protected_mode: bool,
+    /// ACL users, created at start in this order (Redis's ACL file). Passwords only as
+    /// SHA-256 hashes (`#<64 hex>`); a `>plaintext` rule is a config error. Default: none
+    /// (only `default`, with every permission).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<UserConfig>,
+    /// The user this server (forwarding to other stripes, PUBSUB.RELAY) and the CLI
+    /// (`terrace status`, `stop`, `failover`) authenticate as on servers' client ports
+    /// (Redis's `masteruser`). It needs every command, key and channel. Default: none
+    /// (the default user with `requirepass`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_user: Option<String>,
+    /// `peer_user`'s password in clear (Redis's `masterauth`): the servers and the CLI
+    /// send it. Default: none (`requirepass`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_password: Option<String>,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            requirepass: None,
+            protected_mode: true,
+            users: Vec::new(),
+            peer_user: None,
+            peer_password: None,
+        }
+    }
+}
+
+impl SecurityConfig {
+    /// What servers and the CLI send to authenticate on a client port: `(user, password)`,
+    /// the user `None` for the default one. `None` when no password is configured.
+    pub fn peer_credentials(&self) -> Option<Credentials> {
+        match (&self.peer_user, &self.peer_password) {
+            (Some(u), Some(p)) => Some(Credentials {
+                user: Some(u.clone()),
+                password: p.clone(),
+            }),
+            (None, Some(p)) => Some(Credentials {
+                user: None,
+                password: p.clone(),
+            }),
+            _ => self
+                .requirepass
+                .clone()
+                .filter(|p| !p.is_empty())
+                .map(|password| Credentials {
+                    user: None,
+                    password,
+                }),
+        }
+    }
+}
+
+/// A user name (none: `default`) and password to send with AUTH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user; `None` sends `AUTH <password>`.
+    pub user: Option<String>,
+    /// The password.
+    pub password: String,
+}
+
+impl Credentials {
+    /// The AUTH command's arguments.
+    pub fn auth_args(&self) -> Vec<&str> {
+        let mut v = vec!["AUTH"];
+        v.extend(self.user.as_deref());
+        v.push(&self.password);
+        v
+    }
+}
+
+/// One entry of `security.users`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// The user name.
+    pub name: String,
+    /// Redis ACL rules separated by spaces, e.g. `on #<sha256 hex> ~events:* +@read`.
+    pub rules: String,
 }
 
 /// `slowlog:` — the slow command log.

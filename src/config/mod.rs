@@ -11,6 +11,7 @@ pub mod caches;
 pub mod cluster;
 pub mod limits;
 pub mod storage;
+pub mod tls;
 pub mod units;
 
 use std::collections::HashMap;
@@ -22,9 +23,11 @@ use serde::{Deserialize, Serialize};
 pub use caches::{CacheConfig, Consistency, Eviction};
 pub use cluster::{ClusterConfig, FailoverPriority, ServerConfig, StripeConfig, VoterConfig};
 pub use limits::{
-    LimitsConfig, LogFormat, LoggingConfig, PubSubConfig, SecurityConfig, SlowlogConfig,
+    Credentials, LimitsConfig, LogFormat, LoggingConfig, OutputBufferLimits, OutputLimit,
+    PubSubConfig, SecurityConfig, SlowlogConfig, UserConfig,
 };
 pub use storage::{FsyncPolicy, StorageConfig};
+pub use tls::{AuthClients, TlsConfig};
 pub use units::{Dur, Size};
 
 /// The embedded default: `terrace server` with no `-f` runs this (dev mode, 127.0.0.1:6379).
@@ -44,6 +47,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Authentication.
     pub security: SecurityConfig,
+    /// TLS on the client and group ports.
+    pub tls: TlsConfig,
     /// The slow log.
     pub slowlog: SlowlogConfig,
     /// Pub/sub and keyspace notifications.
@@ -178,6 +183,54 @@ impl Config {
                     crate::server::notify::INVALID
                 ),
             );
+        }
+        for (i, u) in self.security.users.iter().enumerate() {
+            let p = format!("security.users[{i}]");
+            if let Some(r) = u
+                .rules
+                .split_whitespace()
+                .find(|r| r.starts_with('>') || r.starts_with('<'))
+            {
+                err(
+                    format!("{p}.rules"),
+                    format!(
+                        "'{}...': passwords in the config must be SHA-256 hashes ('#<64 hex digits>', e.g. from `echo -n PASSWORD | sha256sum`), never clear text",
+                        &r[..1]
+                    ),
+                );
+            }
+        }
+        let sec = &self.security;
+        if let Some(u) = &sec.peer_user {
+            if sec.peer_password.is_none() {
+                err(
+                    "security.peer_password".into(),
+                    format!("required with security.peer_user ('{u}')"),
+                );
+            }
+            if u != "default" && !sec.users.iter().any(|x| &x.name == u) {
+                err(
+                    "security.peer_user".into(),
+                    format!("'{u}' is not one of security.users"),
+                );
+            }
+        }
+        let plain = crate::config::SecurityConfig {
+            users: self
+                .security
+                .users
+                .iter()
+                .filter(|u| {
+                    !u.rules
+                        .split_whitespace()
+                        .any(|r| r.starts_with('>') || r.starts_with('<'))
+                })
+                .cloned()
+                .collect(),
+            ..self.security.clone()
+        };
+        if let Err(e) = crate::acl::Acl::from_config(&plain) {
+            err("security.users".into(), e);
         }
         let c = &self.cluster;
         if c.replica_timeout.is_zero() {
@@ -408,6 +461,7 @@ impl Config {
         if self.logging.level.trim().is_empty() {
             err("logging.level".into(), "must not be empty".into());
         }
+        self.tls.validate(&mut err);
 
         if !errs.is_empty() {
             return Err(ConfigError::Invalid {
@@ -652,6 +706,40 @@ mod tests {
         let c = Config::from_yaml(text, "reference.yaml").expect("reference.yaml must be valid");
         assert!(c.cluster.stripes.len() >= 2);
         assert!(!c.cluster.voters.is_empty());
+        assert_eq!(
+            c.limits.client_output_buffer_limit,
+            OutputBufferLimits::default(),
+            "reference.yaml shows the defaults"
+        );
+    }
+
+    #[test]
+    fn output_buffer_limits_by_class() {
+        let base = "cluster:\n  stripes:\n    - name: a\n      servers:\n        - { name: s1, port: 7001 }\n";
+        let c = Config::from_yaml(
+            &format!("{base}limits:\n  client_output_buffer_limit:\n    normal: {{ hard: 1m, soft: 512k, soft_seconds: 5 }}\n"),
+            "t",
+        )
+        .expect("valid");
+        let l = &c.limits.client_output_buffer_limit;
+        assert_eq!(
+            (l.normal.hard.0, l.normal.soft.0, l.normal.soft_seconds),
+            (1 << 20, 512 << 10, 5)
+        );
+        assert_eq!(
+            l.pubsub,
+            OutputBufferLimits::default().pubsub,
+            "others keep Redis's defaults"
+        );
+        for bad in [
+            "limits:\n  client_output_buffer_limit:\n    master: { hard: 1m }\n",
+            "limits:\n  client_output_buffer_limit:\n    normal: { hard: lots }\n",
+        ] {
+            assert!(
+                Config::from_yaml(&format!("{base}{bad}"), "t").is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
@@ -765,6 +853,46 @@ mod tests {
                 server: 1
             })
         );
+    }
+
+    #[test]
+    fn acl_users_need_hashed_passwords_and_valid_rules() {
+        let base = "cluster:\n  stripes:\n    - name: a\n      servers:\n        - { name: s1, port: 7001 }\nsecurity:\n  users:\n";
+        let errs = invalid(&format!(
+            "{base}    - {{ name: eve, rules: \"on >clear ~*\" }}\n"
+        ));
+        assert!(
+            errs.iter()
+                .any(|e| e.path == "security.users[0].rules" && e.message.contains("SHA-256")),
+            "{errs:?}"
+        );
+        let errs = invalid(&format!(
+            "{base}    - {{ name: eve, rules: \"on +nosuch\" }}\n"
+        ));
+        assert!(
+            errs.iter().any(|e| e.path == "security.users"
+                && e.message
+                    .contains("Unknown command or category name in ACL")),
+            "{errs:?}"
+        );
+        let errs = invalid(&format!(
+            "{base}    - {{ name: app, rules: \"on\" }}\n  peer_user: peer\n"
+        ));
+        assert!(
+            errs.iter().any(|e| e.path == "security.peer_password"),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter().any(|e| e.path == "security.peer_user"),
+            "{errs:?}"
+        );
+        let ok = format!(
+            "{base}    - {{ name: app, rules: \"on #{} ~events:* +@read\" }}\n",
+            "a".repeat(64)
+        );
+        let c = Config::from_yaml(&ok, "t").expect("valid");
+        assert!(c.security.protected_mode);
+        assert_eq!(c.security.users.len(), 1);
     }
 
     #[test]

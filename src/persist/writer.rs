@@ -260,6 +260,11 @@ impl Log {
         Some((t.backlog.as_ref()?.end(), t.next_lsn))
     }
 
+    /// Bytes of the backlog after `cur` (see [`Backlog::behind`]).
+    pub fn backlog_behind(&self, cur: &Cursor) -> Option<usize> {
+        self.tail.lock().backlog.as_ref()?.behind(cur)
+    }
+
     /// Bytes the backlog holds and the lsn of its oldest record (INFO).
     pub fn backlog_info(&self) -> (usize, u64) {
         let t = self.tail.lock();

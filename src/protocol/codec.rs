@@ -27,6 +27,42 @@ pub struct FrameLimits {
     pub max_bulk: usize,
     /// Most elements in one request array.
     pub max_multibulk: usize,
+    /// Auth is required and the client has not authenticated: Redis then allows at most
+    /// [`UNAUTH_MULTIBULK`] elements and [`UNAUTH_BULK`]-byte bulks, so a stranger cannot
+    /// make the server reserve memory for a huge request.
+    pub unauthenticated: bool,
+}
+
+/// Most elements in a request from an unauthenticated client (Redis's).
+pub const UNAUTH_MULTIBULK: usize = 10;
+/// Largest bulk from an unauthenticated client (Redis's).
+pub const UNAUTH_BULK: usize = 16384;
+
+impl FrameLimits {
+    /// Checks an array's element count.
+    fn multibulk(&self, n: u64) -> Result<(), ProtocolError> {
+        if n > i32::MAX as u64 {
+            return perr("invalid multibulk length");
+        }
+        if self.unauthenticated && n > UNAUTH_MULTIBULK as u64 {
+            return perr("unauthenticated multibulk length");
+        }
+        if n > self.max_multibulk as u64 {
+            return perr("invalid multibulk length");
+        }
+        Ok(())
+    }
+
+    /// Checks a bulk's length.
+    fn bulk(&self, len: u64) -> Result<(), ProtocolError> {
+        if len > self.max_bulk as u64 {
+            return perr("invalid bulk length");
+        }
+        if self.unauthenticated && len > UNAUTH_BULK as u64 {
+            return perr("unauthenticated bulk length");
+        }
+        Ok(())
+    }
 }
 
 /// A framing error. The client gets `-ERR Protocol error: <msg>` and the connection closes.
@@ -192,14 +228,12 @@ fn frame_args(
 ) -> Result<SmallVec<[(usize, usize); 8]>, ProtocolError> {
     match frame {
         RangeFrame::Array(items) => {
-            if items.len() > limits.max_multibulk {
-                return perr("invalid multibulk length");
-            }
+            limits.multibulk(items.len() as u64)?;
             items
                 .into_iter()
                 .map(|item| match item {
-                    RangeFrame::BulkString((s, e)) if e - s <= limits.max_bulk => Ok((s, e)),
-                    RangeFrame::BulkString(_) | RangeFrame::Null => perr("invalid bulk length"),
+                    RangeFrame::BulkString((s, e)) => limits.bulk((e - s) as u64).map(|_| (s, e)),
+                    RangeFrame::Null => perr("invalid bulk length"),
                     RangeFrame::SimpleString(_) => perr("expected '$', got '+'"),
                     RangeFrame::Error(_) => perr("expected '$', got '-'"),
                     RangeFrame::Integer(_) => perr("expected '$', got ':'"),
@@ -254,8 +288,8 @@ fn start(buf: &[u8], limits: &FrameLimits) -> Result<Option<Scan>, ProtocolError
     match header(buf, 0, b'*')? {
         None => Ok(None),
         Some((n, pos)) => {
-            if n > 0 && n as u64 > limits.max_multibulk as u64 {
-                return perr("invalid multibulk length");
+            if n > 0 {
+                limits.multibulk(n as u64)?;
             }
             Ok(Some(Scan {
                 pos,
@@ -275,9 +309,10 @@ fn advance(
         let Some((len, body)) = header(buf, scan.pos, b'$')? else {
             return Ok(None);
         };
-        if len < 0 || len as u64 > limits.max_bulk as u64 {
+        if len < 0 {
             return perr("invalid bulk length");
         }
+        limits.bulk(len as u64)?;
         let end = body + len as usize + 2;
         if end > buf.len() {
             return Ok(None);
@@ -394,6 +429,7 @@ mod tests {
     const L: FrameLimits = FrameLimits {
         max_bulk: 1024,
         max_multibulk: 16,
+        unauthenticated: false,
     };
 
     fn all(input: &[u8]) -> Result<Vec<Vec<Bytes>>, ProtocolError> {
@@ -499,6 +535,51 @@ mod tests {
             }
         }
         None
+    }
+
+    #[test]
+    fn unauthenticated_limits() {
+        let u = FrameLimits {
+            max_bulk: 1 << 20,
+            max_multibulk: 1 << 20,
+            unauthenticated: true,
+        };
+        let mut d = Decoder::default();
+        let e = d.decode(b"*11\r\n", &u).expect_err("11 elements");
+        assert_eq!(e.0, "unauthenticated multibulk length");
+        let e = d.decode(b"*1000000\r\n$3\r\n", &u).expect_err("huge count");
+        assert_eq!(e.0, "unauthenticated multibulk length");
+        let mut d = Decoder::default();
+        let e = d
+            .decode(b"*2\r\n$4\r\nAUTH\r\n$16385\r\n", &u)
+            .expect_err("bulk");
+        assert_eq!(e.0, "unauthenticated bulk length");
+        let mut d = Decoder::default();
+        let e = d
+            .decode(b"*1\r\n$999999999\r\n", &u)
+            .expect_err("over max bulk");
+        assert_eq!(
+            e.0, "invalid bulk length",
+            "proto-max-bulk-len is checked first"
+        );
+        let mut d = Decoder::default();
+        let ten = b"*10\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n";
+        assert!(d.decode(ten, &u).expect("ten are fine").is_some());
+        let big = format!("*2\r\n$4\r\nAUTH\r\n$16384\r\n{}\r\n", "x".repeat(16384));
+        assert!(
+            d.decode(big.as_bytes(), &u)
+                .expect("16 KB is fine")
+                .is_some()
+        );
+        let allowed = FrameLimits {
+            unauthenticated: false,
+            ..u
+        };
+        assert!(
+            d.decode(b"*11\r\n", &allowed)
+                .expect("authenticated")
+                .is_none()
+        );
     }
 
     #[test]

@@ -100,6 +100,28 @@ impl Reply {
         }
     }
 
+    /// About how many bytes the reply takes on the wire, without encoding it: what an
+    /// out-of-band reply adds to its client's pending output (`client-output-buffer-limit`).
+    pub fn wire_size(&self) -> usize {
+        match self {
+            Reply::NoReply => 0,
+            Reply::Ok | Reply::Nil | Reply::NilArray => 5,
+            Reply::Status(s) | Reply::Error(s) => s.len() + 3,
+            Reply::Int(_) | Reply::Double(_) | Reply::Bool(_) => 24,
+            Reply::Bulk(b) | Reply::Verbatim(b) => b.len() + 16,
+            Reply::Raw(b) => b.len(),
+            Reply::Array(v) | Reply::Set(v) | Reply::Push(v) | Reply::Many(v) => {
+                16 + v.iter().map(Reply::wire_size).sum::<usize>()
+            }
+            Reply::Map(kv) => {
+                16 + kv
+                    .iter()
+                    .map(|(k, v)| k.wire_size() + v.wire_size())
+                    .sum::<usize>()
+            }
+        }
+    }
+
     /// Appends the wire form of this reply to `out`.
     pub fn encode(self, proto: Proto, out: &mut BytesMut) {
         // The replies of the hot commands (GET, SET, INCR, DEL) are written directly: they

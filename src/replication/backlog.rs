@@ -152,6 +152,24 @@ impl Backlog {
         }
     }
 
+    /// Bytes after `cur` not yet read: what a mirror's shipper has pending (its
+    /// `client-output-buffer-limit replica`); `None` when its records were dropped.
+    pub fn behind(&self, cur: &Cursor) -> Option<usize> {
+        if cur.seq < self.first_seq {
+            return None;
+        }
+        let i = (cur.seq - self.first_seq) as usize;
+        let mut n = 0;
+        for (k, c) in self.chunks.iter().enumerate().skip(i) {
+            n += if k == i {
+                c.buf.len().saturating_sub(cur.off)
+            } else {
+                c.buf.len()
+            };
+        }
+        Some(n)
+    }
+
     /// Bytes held.
     pub fn len(&self) -> usize {
         self.bytes
@@ -211,6 +229,28 @@ mod tests {
         assert_eq!(lsns(&out), (1500..=2000).collect::<Vec<_>>());
         assert_eq!(b.find(2001, 2001), Some(b.end()));
         assert_eq!(b.find(2002, 2001), None);
+    }
+
+    #[test]
+    fn behind_counts_the_bytes_a_reader_has_not_read() {
+        let mut b = Backlog::new(CHUNK * 2);
+        let mut cur = b.end();
+        let mut total = 0;
+        for lsn in 1..=1000 {
+            let f = frame(lsn, 500);
+            total += f.len();
+            b.push(lsn, &f);
+        }
+        assert_eq!(b.behind(&cur), Some(total));
+        let mut out = Vec::new();
+        b.read(&mut cur, &mut out, 100_000).expect("kept");
+        assert_eq!(b.behind(&cur), Some(total - out.len()));
+        assert_eq!(b.behind(&b.end()), Some(0));
+        let old = cur;
+        for lsn in 1001..=3000 {
+            b.push(lsn, &frame(lsn, 500));
+        }
+        assert_eq!(b.behind(&old), None, "its records were dropped");
     }
 
     #[test]

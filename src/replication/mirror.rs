@@ -12,7 +12,6 @@
 //! asks to resume from its last lsn.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -44,12 +43,13 @@ pub enum End {
 pub fn session(shared: &Arc<Shared>, active: &Peer) -> Result<End, String> {
     let repl = &shared.repl;
     let log = repl.log().cloned().ok_or("replication has no log")?;
-    let mut s = crate::net::connect(&active.group, CONNECT_TIMEOUT)?;
-    let _ = s.set_nodelay(true);
+    let mut s = crate::net::connect_to(&active.group, crate::net::Port::Group, CONNECT_TIMEOUT)?;
+    let _ = s.tcp().set_nodelay(true);
     // Reads wake often enough to notice a map change; silence is counted against
     // replica_timeout below. Writes (acks) must not block forever either.
-    s.set_read_timeout(Some(repl.timeout.min(WAKE)))
-        .and_then(|()| s.set_write_timeout(Some(repl.timeout)))
+    s.tcp()
+        .set_read_timeout(Some(repl.timeout.min(WAKE)))
+        .and_then(|()| s.tcp().set_write_timeout(Some(repl.timeout)))
         .map_err(|e| e.to_string())?;
     let (epoch, lsn) = if repl.synced_once.load(Ordering::Acquire) {
         (repl.epoch(), log.last_lsn())
@@ -323,7 +323,7 @@ fn fence(repl: &super::Replication, epoch: u64) -> Result<(), String> {
 }
 
 /// Reads the handshake answer line; bytes after it stay in `buf`.
-fn read_line(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<String, String> {
+fn read_line(s: &mut crate::net::SyncStream, buf: &mut Vec<u8>) -> Result<String, String> {
     let mut chunk = [0u8; 4096];
     loop {
         if let Some(i) = buf.iter().position(|&b| b == b'\n') {

@@ -454,7 +454,7 @@ pub fn probe(group: &str) -> Result<PeerView, String> {
 
 /// [`probe`] with its own timeout (a server, or a voter: its state is `VOTER`).
 pub fn probe_within(group: &str, timeout: Duration) -> Result<PeerView, String> {
-    let mut s = crate::net::connect(group, timeout)?;
+    let mut s = crate::net::connect_to(group, crate::net::Port::Group, timeout)?;
     s.write_all(b"HELLO\n").map_err(|e| e.to_string())?;
     let mut line = String::new();
     BufReader::new(s.take(1024))

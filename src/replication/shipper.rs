@@ -16,11 +16,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 use super::in_sync::Link;
 use super::wire;
 use crate::server::Shared;
+use crate::tls::{Port, Stream};
 
 /// Bytes of records sent per message, about.
 const BATCH: usize = 1 << 20;
@@ -43,6 +44,13 @@ pub async fn listen(shared: Arc<Shared>, listener: TcpListener) {
                     let _ = stream.set_nodelay(true);
                     let shared = shared.clone();
                     tokio::spawn(async move {
+                        let stream = match crate::tls::accept(stream, Port::Group).await {
+                            Ok(s) => s,
+                            Err(e) => {
+                                tracing::info!("group connection from {peer}: TLS: {e}");
+                                return;
+                            }
+                        };
                         if let Err(e) = handle(&shared, stream).await {
                             tracing::debug!("group connection from {peer}: {e}");
                         }
@@ -59,7 +67,7 @@ pub async fn listen(shared: Arc<Shared>, listener: TcpListener) {
 }
 
 /// Reads one `\n`-terminated line (bounded), leaving what follows unread.
-pub async fn read_line(stream: &mut TcpStream) -> Result<String, String> {
+pub async fn read_line(stream: &mut Stream) -> Result<String, String> {
     let mut line = Vec::new();
     let mut b = [0u8; 1];
     while line.len() < LINE_MAX {
@@ -73,7 +81,7 @@ pub async fn read_line(stream: &mut TcpStream) -> Result<String, String> {
     Err("handshake line too long".into())
 }
 
-async fn handle(shared: &Arc<Shared>, mut stream: TcpStream) -> Result<(), String> {
+async fn handle(shared: &Arc<Shared>, mut stream: Stream) -> Result<(), String> {
     let line = tokio::time::timeout(Duration::from_secs(5), read_line(&mut stream))
         .await
         .map_err(|_| "no handshake".to_string())??;
@@ -104,7 +112,7 @@ async fn handle(shared: &Arc<Shared>, mut stream: TcpStream) -> Result<(), Strin
 
 async fn serve_mirror(
     shared: &Arc<Shared>,
-    mut stream: TcpStream,
+    mut stream: Stream,
     name: &str,
     addr: &str,
     epoch: u64,
@@ -193,16 +201,18 @@ fn spawn_snapshot(shared: Arc<Shared>) -> tokio::sync::mpsc::Receiver<Vec<u8>> {
 async fn stream_to(
     shared: &Arc<Shared>,
     link: &Arc<Link>,
-    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    wr: &mut crate::tls::WriteHalf,
     cursor: &mut super::backlog::Cursor,
     snapshot: Option<tokio::sync::mpsc::Receiver<Vec<u8>>>,
 ) -> Result<(), String> {
     let repl = &shared.repl;
     let log = repl.log().cloned().ok_or("no log")?;
     let timeout = repl.timeout;
+    let limit = Pending::new();
     if let Some(mut rx) = snapshot {
         while let Some(msg) = rx.recv().await {
             send(wr, link, timeout, &msg).await?;
+            limit.check(shared, link, &log, cursor)?;
         }
         let mut end = Vec::new();
         wire::put_u64s(&mut end, wire::SNAPSHOT_END, &[0]);
@@ -225,6 +235,7 @@ async fn stream_to(
             repl.in_sync.mark_out_of_sync(link, &why);
             return Err(why);
         }
+        limit.check(shared, link, &log, cursor)?;
         msg.clear();
         let start = wire::begin(&mut msg, wire::RECORDS);
         // The epoch that writes them: a mirror that knows a newer one refuses them.
@@ -290,6 +301,53 @@ async fn stream_to(
     }
 }
 
+/// What a mirror has pending: the backlog's bytes after its cursor, written for it but
+/// not yet sent. Nothing else is buffered per mirror (one message of about [`BATCH`]
+/// bytes, and a snapshot channel of 4 messages), so this is what Redis's
+/// `client-output-buffer-limit replica` bounds here: a mirror that falls behind by more
+/// than the hard limit, or by more than the soft one for the soft seconds, is
+/// disconnected (it reconnects and resumes from the backlog, or resyncs).
+struct Pending {
+    watch: crate::server::output::Watch,
+    /// The watch's clock base.
+    started: std::time::Instant,
+}
+
+impl Pending {
+    fn new() -> Pending {
+        Pending {
+            watch: Default::default(),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    fn check(
+        &self,
+        shared: &Shared,
+        link: &Link,
+        log: &crate::persist::Log,
+        cursor: &super::backlog::Cursor,
+    ) -> Result<(), String> {
+        use crate::server::output::Class;
+        let limits = &shared.settings.output;
+        let limit = limits.get(Class::Replica);
+        if limit.hard == 0 && limit.soft == 0 {
+            return Ok(());
+        }
+        let Some(behind) = log.backlog_behind(cursor) else {
+            return Ok(());
+        };
+        if !self.watch.breaks(limit, behind as u64, self.started) {
+            return Ok(());
+        }
+        let who = format!("mirror {} ({})", link.name, link.addr);
+        limits.disconnected(Class::Replica, &who, behind as u64);
+        Err(format!(
+            "{who} passed client-output-buffer-limit replica ({behind} bytes pending)"
+        ))
+    }
+}
+
 /// Whether the stream may wait a moment for more records: only when every cache is
 /// eventual and no WAIT is pending (a strong writer's record is shipped before it even
 /// starts to wait, so "nobody waits yet" says nothing about strong records).
@@ -299,7 +357,7 @@ fn gather_ok(shared: &Shared) -> bool {
 
 /// Writes `bytes` to a mirror; a mirror that takes nothing for `timeout` is out of sync.
 async fn send(
-    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    wr: &mut crate::tls::WriteHalf,
     link: &Link,
     timeout: Duration,
     bytes: &[u8],
@@ -315,7 +373,7 @@ async fn send(
 }
 
 /// Reads the mirror's acks (and its answer to a takeover) until the link closes.
-async fn read_acks(shared: Arc<Shared>, link: Arc<Link>, mut rd: tokio::net::tcp::OwnedReadHalf) {
+async fn read_acks(shared: Arc<Shared>, link: Arc<Link>, mut rd: crate::tls::ReadHalf) {
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
     loop {

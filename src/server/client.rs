@@ -58,6 +58,17 @@ pub struct ClientHandle {
     /// CLIENT TRACKING settings, `None` when off (CLIENT TRACKINGINFO; delivery reads the
     /// registry's copy).
     pub tracking: Mutex<Option<Arc<super::tracking::Tracker>>>,
+    /// Reply bytes the connection has not yet written to the socket (CLIENT LIST `omem`).
+    pub omem: AtomicU64,
+    /// Bytes of out-of-band replies queued and not yet taken by the connection: with
+    /// `omem`, the pending output `client-output-buffer-limit` bounds.
+    push_bytes: AtomicU64,
+    /// The server's output buffer limits (shared: CONFIG SET changes them for all).
+    limits: Arc<super::output::Limits>,
+    /// When this client went over its soft output limit.
+    obuf: super::output::Watch,
+    /// Set once the client broke its output limit: its pending output is dropped.
+    pub over_limit: AtomicBool,
 }
 
 /// The sending side of a client's out-of-band queue.
@@ -67,10 +78,6 @@ struct Outbox {
     /// Replies ever queued: the last one's sequence number.
     queued: u64,
 }
-
-/// Out-of-band replies a client may have queued before it is disconnected (it is not
-/// reading: Redis's `client-output-buffer-limit pubsub` does the same by bytes).
-pub const PUSH_LIMIT: usize = 100_000;
 
 /// Descriptive client fields.
 #[derive(Debug, Default, Clone)]
@@ -87,6 +94,9 @@ pub struct ClientMeta {
     pub no_evict: bool,
     /// CLIENT NO-TOUCH.
     pub no_touch: bool,
+    /// The ACL user the client is authenticated as (CLIENT LIST `user`; ACL DELUSER
+    /// closes its clients).
+    pub user: String,
 }
 
 impl ClientHandle {
@@ -98,18 +108,72 @@ impl ClientHandle {
     }
 
     /// Queues an out-of-band reply and returns its sequence number: it is on the socket
-    /// once `flushed` reaches it. A client that lets [`PUSH_LIMIT`] pile up is killed.
+    /// once `flushed` reaches it. A client whose pending output breaks its class's
+    /// `client-output-buffer-limit` is disconnected instead (0: nothing to wait for).
     pub fn push(&self, r: Reply) -> u64 {
+        if self.over_limit.load(Ordering::Relaxed) {
+            return 0;
+        }
         let mut o = self.outbox.lock();
-        if o.queued.saturating_sub(*self.flushed.borrow()) >= PUSH_LIMIT as u64 {
-            drop(o);
-            tracing::warn!(client = self.id, addr = %self.addr, "closing client that does not read its out-of-band messages");
-            self.kill();
+        self.push_bytes
+            .fetch_add(r.wire_size() as u64, Ordering::Relaxed);
+        if self.check_output() {
             return 0;
         }
         o.queued += 1;
         let _ = o.tx.send(r);
         o.queued
+    }
+
+    /// Notes that the connection took an out-of-band reply off its queue.
+    pub fn took_push(&self, r: &Reply) {
+        self.push_bytes
+            .fetch_sub(r.wire_size() as u64, Ordering::Relaxed);
+    }
+
+    /// Pending output: replies not yet written plus queued out-of-band replies.
+    pub fn pending_output(&self) -> u64 {
+        self.omem.load(Ordering::Relaxed) + self.push_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The client's `client-output-buffer-limit` class.
+    pub fn class(&self) -> super::output::Class {
+        if self.in_pubsub() {
+            super::output::Class::Pubsub
+        } else {
+            super::output::Class::Normal
+        }
+    }
+
+    /// The limit of the client's class.
+    pub fn output_limit(&self) -> super::output::Limit {
+        self.limits.get(self.class())
+    }
+
+    /// Checks the pending output against the class limit; a client that breaks it is
+    /// killed (once, counted and logged as Redis does). True when it is over the limit.
+    pub fn check_output(&self) -> bool {
+        if self.over_limit.load(Ordering::Relaxed) {
+            return true;
+        }
+        let class = self.class();
+        let limit = self.limits.get(class);
+        if limit.hard == 0 && limit.soft == 0 {
+            return false;
+        }
+        let pending = self.pending_output();
+        if !self.obuf.breaks(limit, pending, self.created) {
+            return false;
+        }
+        if !self.over_limit.swap(true, Ordering::Relaxed) {
+            self.limits.disconnected(
+                class,
+                &format!("id={} addr={}", self.id, self.addr),
+                pending,
+            );
+            self.kill();
+        }
+        true
     }
 
     /// Records that the connection wrote `n` more out-of-band replies.
@@ -184,7 +248,7 @@ impl ClientHandle {
         };
         let redir = tracking.map_or(-1, |t| t.mode.redirect as i64);
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub={} multi={} watch={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub={} multi={} watch={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -198,7 +262,9 @@ impl ClientHandle {
             self.multi.load(Ordering::Relaxed),
             self.watching.load(Ordering::Relaxed),
             self.qbuf.load(Ordering::Relaxed),
+            self.pending_output(),
             cmd,
+            m.user,
             redir,
             m.resp,
             s(&m.lib_name),
@@ -214,8 +280,14 @@ pub struct Client {
     pub handle: Arc<ClientHandle>,
     /// RESP2 or RESP3.
     pub proto: Proto,
-    /// False until AUTH/HELLO AUTH succeeds when `requirepass` is set.
+    /// May run commands: the default user is on and `nopass`, or AUTH/HELLO AUTH
+    /// succeeded. Limits for unauthenticated clients read it.
     pub authenticated: bool,
+    /// The ACL user whose permissions apply (the default user before AUTH).
+    pub user: Arc<crate::acl::User>,
+    /// The [`Acl::epoch`](crate::acl::Acl::epoch) `user` was read at: when it moved, the
+    /// dispatcher reads the user again (ACL SETUSER applies to connected clients).
+    pub acl_epoch: u64,
     /// CLIENT NO-TOUCH: reads do not update access time or frequency.
     pub no_touch: bool,
     /// Close after this batch's replies are written (QUIT, CLIENT KILL of itself).
@@ -265,11 +337,16 @@ pub struct Client {
 
 impl Client {
     /// A new client in its initial state.
-    pub fn new(handle: Arc<ClientHandle>, authenticated: bool) -> Client {
+    pub fn new(handle: Arc<ClientHandle>, acl: &crate::acl::Acl) -> Client {
+        let acl_epoch = acl.epoch();
+        let user = acl.default_user();
+        handle.meta.lock().user = user.name.clone();
         Client {
             handle,
             proto: Proto::Resp2,
-            authenticated,
+            authenticated: user.enabled && user.nopass,
+            user,
+            acl_epoch,
             no_touch: false,
             close: false,
             pending: DbStats::default(),
@@ -314,6 +391,33 @@ impl Client {
     pub fn id(&self) -> u64 {
         self.handle.id
     }
+
+    /// True when the client may run commands (see `authenticated`).
+    #[inline]
+    pub fn authenticated(&self) -> bool {
+        self.authenticated
+    }
+
+    /// Authenticated as `user` from now on.
+    pub fn login(&mut self, user: Arc<crate::acl::User>, epoch: u64) {
+        self.handle.meta.lock().user = user.name.clone();
+        self.user = user;
+        self.acl_epoch = epoch;
+        self.authenticated = true;
+    }
+
+    /// Picks up a changed ACL user (ACL SETUSER since the last command); one atomic load
+    /// when nothing changed.
+    #[inline]
+    pub fn refresh_user(&mut self, acl: &crate::acl::Acl) {
+        let epoch = acl.epoch();
+        if epoch != self.acl_epoch {
+            self.acl_epoch = epoch;
+            if let Some(u) = acl.get(&self.user.name) {
+                self.user = u;
+            }
+        }
+    }
 }
 
 /// Every connected client.
@@ -323,9 +427,19 @@ pub struct Clients {
     /// LIST/KILL, never on the command path.
     map: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
     next_id: AtomicU64,
+    /// `client-output-buffer-limit`, handed to every client.
+    limits: Arc<super::output::Limits>,
 }
 
 impl Clients {
+    /// No clients yet; each one will be held to `limits`.
+    pub fn new(limits: Arc<super::output::Limits>) -> Clients {
+        Clients {
+            limits,
+            ..Clients::default()
+        }
+    }
+
     /// Registers a new connection and returns its handle.
     pub fn register(&self, addr: SocketAddr, laddr: SocketAddr) -> Arc<ClientHandle> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
@@ -358,6 +472,11 @@ impl Clients {
             push_rx: Mutex::new(Some(push_rx)),
             flushed: tokio::sync::watch::Sender::new(0),
             tracking: Mutex::new(None),
+            omem: AtomicU64::new(0),
+            push_bytes: AtomicU64::new(0),
+            limits: self.limits.clone(),
+            obuf: super::output::Watch::default(),
+            over_limit: AtomicBool::new(false),
         });
         self.map.lock().insert(id, h.clone());
         h

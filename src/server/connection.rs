@@ -10,18 +10,25 @@
 //! ```
 //! The task also wakes on CLIENT KILL, on server shutdown and on the idle `timeout`;
 //! each of those ends the loop between batches, never in the middle of one.
+//!
+//! Limits: the query buffer (`client-query-buffer-limit`), the frame limits of the codec,
+//! and the output buffer (`client-output-buffer-limit`): replies are counted as pending
+//! output until written ([`write_out`]); a batch whose replies pass the hard limit is
+//! dropped and the connection closed, and a write that stalls is watched on a timer for
+//! the soft limit. While `requirepass` is set and the client never authenticated, Redis's
+//! tighter limits hold: 10 arguments, 16 KB bulks, a 1 MB query buffer, 1 KB of output.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 use super::{Client, ClientHandle, Shared, dispatch};
-use crate::protocol::{Decoder, Reply};
+use crate::protocol::{Decoder, FrameLimits, Reply};
+use crate::tls::Stream;
 
 /// Initial buffer sizes; buffers grow for large requests and shrink back after.
 const BUF: usize = 16 * 1024;
@@ -30,16 +37,35 @@ const KEEP_WBUF: usize = 1 << 20;
 /// How long a strong cache's writer waits for a tracking connection to write the
 /// invalidation it was sent before closing that connection.
 const STRONG_FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
+/// Query buffer of a client that never authenticated while auth is required (Redis's).
+const UNAUTH_QUERY_MAX: u64 = 1 << 20;
+/// Output a client that never authenticated may have pending (Redis's).
+const UNAUTH_OUTPUT_MAX: usize = 1024;
+/// How often a stalled write looks at the output limits and at CLIENT KILL.
+const WRITE_TICK: Duration = Duration::from_millis(100);
 
 /// Serves one connection until it closes, is killed, idles out or the server stops.
 pub async fn serve(
     shared: Arc<Shared>,
-    mut stream: TcpStream,
+    mut stream: Stream,
     handle: Arc<ClientHandle>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let authenticated = shared.settings.requirepass.read().is_none();
-    let mut client = Client::new(handle.clone(), authenticated);
+    // Protected mode, once the connection (TLS included) is up, as in Redis: the DENIED
+    // text reaches a TLS client readable.
+    if shared.acl.protected_denies(
+        shared.settings.protected_mode.load(Ordering::Relaxed),
+        handle.addr.ip(),
+    ) {
+        shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.write_all(crate::acl::DENIED.as_bytes()).await;
+        let _ = stream.shutdown().await;
+        shared.clients.remove(handle.id);
+        return;
+    }
+    let mut client = Client::new(handle.clone(), &shared.acl);
+    // Redis's limits for unauthenticated clients hold until the first success.
+    let mut never_authed = !client.authenticated;
     let mut rbuf = BytesMut::with_capacity(BUF);
     let mut wbuf = BytesMut::with_capacity(BUF);
     let mut decoder = Decoder::default();
@@ -68,12 +94,16 @@ pub async fn serve(
                     // Out-of-band replies (pub/sub messages, invalidations): write all that
                     // are queued.
                     let mut n = 1;
+                    handle.took_push(&first);
                     first.encode(client.proto, &mut wbuf);
                     while let Ok(more) = pushes.try_recv() {
+                        handle.took_push(&more);
                         more.encode(client.proto, &mut wbuf);
                         n += 1;
                     }
-                    if stream.write_all(&wbuf).await.is_err() {
+                    if over_output(&handle, never_authed, wbuf.len())
+                        || !write_out(&mut stream, &wbuf, &handle).await
+                    {
                         break;
                     }
                     handle.wrote_pushes(n);
@@ -94,7 +124,10 @@ pub async fn serve(
             Ok(n) => shared.stats.add_net(n as u64, 0),
         }
 
-        let limits = shared.settings.frame_limits();
+        let base_limits = shared.settings.frame_limits();
+        // Below this many reply bytes no output limit can be broken: the common case
+        // checks nothing per reply.
+        let out_check = output_check_at(&handle, never_authed);
         let mut clock = dispatch::BatchClock::start();
         // Requests run on arguments borrowed from `rbuf`; it is advanced once, after the
         // batch.
@@ -104,6 +137,10 @@ pub async fn serve(
         // wait their turn here (in order), instead of going straight to `wbuf`.
         let mut deferred: Vec<Deferred> = Vec::new();
         loop {
+            let limits = FrameLimits {
+                unauthenticated: !client.authenticated,
+                ..base_limits
+            };
             match decoder.decode(&rbuf[pos..], &limits) {
                 Ok(Some(frame)) => {
                     let start = pos;
@@ -128,7 +165,7 @@ pub async fn serve(
                             && client.acks.is_empty()
                             && !wbuf.is_empty()
                         {
-                            if stream.write_all(&wbuf).await.is_err() {
+                            if !write_out(&mut stream, &wbuf, &handle).await {
                                 client.block = None;
                                 client.close = true;
                                 break;
@@ -158,6 +195,15 @@ pub async fn serve(
                         deferred.push(Deferred::Ready(reply));
                     }
                     replies += 1;
+                    if wbuf.len() >= out_check && over_output(&handle, never_authed, wbuf.len()) {
+                        // Redis drops the output of a client over its limit and closes it;
+                        // the rest of the batch does not run.
+                        wbuf.clear();
+                        deferred.clear();
+                        client.close = true;
+                        break;
+                    }
+                    never_authed &= !client.authenticated;
                     if client.close {
                         break;
                     }
@@ -185,13 +231,19 @@ pub async fn serve(
             handle.created.elapsed().as_millis() as u64,
             Ordering::Relaxed,
         );
-        if rbuf.len() as u64
-            > shared
-                .settings
-                .client_query_buffer_limit
-                .load(Ordering::Relaxed)
-        {
+        let mut qlimit = shared
+            .settings
+            .client_query_buffer_limit
+            .load(Ordering::Relaxed);
+        if never_authed {
+            qlimit = qlimit.min(UNAUTH_QUERY_MAX);
+        }
+        if rbuf.len() as u64 > qlimit {
             tracing::warn!(client = handle.id, addr = %handle.addr, "closing client that reached max query buffer length");
+            shared
+                .stats
+                .qbuf_disconnections
+                .fetch_add(1, Ordering::Relaxed);
             client.close = true;
         }
         if client.strong_lsn != 0 {
@@ -236,7 +288,9 @@ pub async fn serve(
                     break;
                 }
             }
-            if stream.write_all(&wbuf).await.is_err() {
+            if (wbuf.len() >= out_check && over_output(&handle, never_authed, wbuf.len()))
+                || !write_out(&mut stream, &wbuf, &handle).await
+            {
                 break;
             }
             shared.stats.add_net(0, wbuf.len() as u64);
@@ -262,7 +316,7 @@ pub async fn serve(
 
 /// What a blocked command watches besides its keys.
 struct Io<'a> {
-    stream: &'a mut TcpStream,
+    stream: &'a mut Stream,
     pushes: &'a mut tokio::sync::mpsc::UnboundedReceiver<Reply>,
     shutdown: &'a mut watch::Receiver<bool>,
     wbuf: &'a mut BytesMut,
@@ -304,7 +358,10 @@ async fn wait_keys(shared: &Arc<Shared>, client: &mut Client, argv: &[&[u8]], io
             _ = sleep_until(deadline) => Waited::Deadline,
             _ = handle.kill.notified() => Waited::Closing,
             _ = crate::server::stopping(io.shutdown) => Waited::Closing,
-            Some(p) = io.pushes.recv() => Waited::Push(p),
+            Some(p) = io.pushes.recv() => {
+                handle.took_push(&p);
+                Waited::Push(p)
+            }
             r = io.stream.read_buf(io.spill) => match r {
                 Ok(n) if n > 0 && (io.spill.len() as u64) <= io.limit => Waited::Read,
                 _ => Waited::Closing,
@@ -322,7 +379,7 @@ async fn wait_keys(shared: &Arc<Shared>, client: &mut Client, argv: &[&[u8]], io
                 if !io.wbuf.is_empty() {
                     io.wbuf.extend_from_slice(&early);
                 }
-                if io.stream.write_all(&early).await.is_err() {
+                if !write_out(io.stream, &early, &handle).await {
                     client.block = None;
                     client.close = true;
                     return Reply::NoReply;
@@ -392,7 +449,7 @@ struct Own<'a> {
 async fn await_flushes(
     acks: Vec<(Arc<ClientHandle>, u64)>,
     own: Own<'_>,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     wbuf: &mut BytesMut,
 ) -> bool {
     let deadline = tokio::time::Instant::now() + STRONG_FLUSH_TIMEOUT;
@@ -406,9 +463,10 @@ async fn await_flushes(
             tokio::select! {
                 r = flushed.changed() => if r.is_err() { break },
                 Some(p) = own.pushes.recv() => {
+                    own.handle.took_push(&p);
                     p.encode(own.proto, &mut early);
                     wbuf.extend_from_slice(&early);
-                    if stream.write_all(&early).await.is_err() {
+                    if !write_out(stream, &early, own.handle).await {
                         return false;
                     }
                     early.clear();
@@ -423,6 +481,99 @@ async fn await_flushes(
         }
     }
     true
+}
+
+/// The reply-buffer size at which a batch starts checking its output limit.
+fn output_check_at(handle: &ClientHandle, never_authed: bool) -> usize {
+    if never_authed {
+        return UNAUTH_OUTPUT_MAX + 1;
+    }
+    let l = handle.output_limit();
+    let smallest = [l.hard, l.soft].into_iter().filter(|&v| v > 0).min();
+    // Out-of-band replies queued meanwhile count too: start a little early.
+    smallest.map_or(usize::MAX, |v| usize::try_from(v / 2).unwrap_or(usize::MAX))
+}
+
+/// True when `pending` reply bytes (plus queued out-of-band replies) break the client's
+/// output limit: the client is then closed without its replies (Redis's "closed ASAP").
+fn over_output(handle: &ClientHandle, never_authed: bool, pending: usize) -> bool {
+    if never_authed && pending > UNAUTH_OUTPUT_MAX {
+        tracing::warn!(client = handle.id, addr = %handle.addr, "closing unauthenticated client whose output passed {UNAUTH_OUTPUT_MAX} bytes");
+        return true;
+    }
+    handle.omem.store(pending as u64, Ordering::Relaxed);
+    let over = handle.check_output();
+    if over {
+        handle.omem.store(0, Ordering::Relaxed);
+    }
+    over
+}
+
+/// Writes `buf`, counting what is not yet written as the client's pending output
+/// (CLIENT LIST `omem`). A write the client does not take is looked at every
+/// [`WRITE_TICK`]: it ends (false) once the client breaks its output limit (the soft one
+/// by staying above it; out-of-band replies keep queuing meanwhile) or is killed.
+/// Generic over the stream so a TLS stream writes the same way.
+async fn write_out<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    buf: &[u8],
+    handle: &ClientHandle,
+) -> bool {
+    let mut done = 0;
+    handle.omem.store(buf.len() as u64, Ordering::Relaxed);
+    let ok = loop {
+        if done == buf.len() {
+            // TLS holds the last record back until flushed (a no-op for plain TCP).
+            break loop {
+                tokio::select! {
+                    r = stream.flush() => break r.is_ok(),
+                    _ = tokio::time::sleep(WRITE_TICK) => {
+                        if handle.check_output() || handle.killed.load(Ordering::Acquire) {
+                            break false;
+                        }
+                    }
+                }
+            };
+        }
+        // Most writes are taken at once: no timer for them.
+        let r = match write_now(stream, &buf[done..]).await {
+            Some(r) => r,
+            None => tokio::select! {
+                r = stream.write(&buf[done..]) => r,
+                _ = tokio::time::sleep(WRITE_TICK) => {
+                    if handle.check_output() || handle.killed.load(Ordering::Acquire) {
+                        break false;
+                    }
+                    continue;
+                }
+            },
+        };
+        match r {
+            Ok(n) if n > 0 => {
+                done += n;
+                handle
+                    .omem
+                    .store((buf.len() - done) as u64, Ordering::Relaxed);
+            }
+            _ => break false,
+        }
+    };
+    handle.omem.store(0, Ordering::Relaxed);
+    ok
+}
+
+/// One write attempt: `None` when the socket would block.
+async fn write_now<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    buf: &[u8],
+) -> Option<std::io::Result<usize>> {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match std::pin::Pin::new(&mut *stream).poll_write(cx, buf) {
+            std::task::Poll::Ready(r) => Some(r),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
 }
 
 fn flush_stats(shared: &Shared, client: &mut Client) {

@@ -84,6 +84,7 @@ pub fn retry(
 }
 
 fn run(shared: &Shared, client: &mut Client, args: &[&[u8]], clock: &mut BatchClock) -> Reply {
+    client.refresh_user(&shared.acl);
     let (id, spec, route) = match check(shared, client, args, clock) {
         Ok(checked) => checked,
         Err(e) => {
@@ -360,7 +361,7 @@ fn slowlog(shared: &Shared, client: &Client, args: &[&[u8]], micros: u64) {
 }
 
 /// Everything that rejects a request before it runs or is queued: unknown command, arity,
-/// authentication, commands refused inside MULTI, and `maxmemory` for commands that may
+/// authentication, ACL permissions, commands refused inside MULTI, and `maxmemory` for commands that may
 /// grow memory. Returns the command and its spec (its subcommand's, for a container).
 fn check(
     shared: &Shared,
@@ -371,6 +372,28 @@ fn check(
     let (id, spec) = crate::command::resolve(args)?;
     if !client.authenticated && !spec.flags.has(Flags::NO_AUTH) {
         return Err(CmdError::NoAuth);
+    }
+    // ACL: a flag test for a user with every permission; before routing, so a command
+    // for another stripe is checked here, for this client's user.
+    if !client.user.unrestricted()
+        && !spec.flags.has(Flags::NO_AUTH)
+        && let Err(denied) = crate::acl::check(&client.user, id, spec, args)
+    {
+        let (reason, object) = denied.log_fields(spec, args);
+        let context = if client.tx.is_some() {
+            "multi"
+        } else {
+            "toplevel"
+        };
+        shared.acl.log.add(
+            reason,
+            context,
+            object,
+            &client.user.name,
+            client.handle.describe(),
+            clock.now_ms(),
+        );
+        return Err(denied.to_error(&client.user, spec));
     }
     if client.proto == crate::protocol::Proto::Resp2
         && client.in_pubsub()

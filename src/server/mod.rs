@@ -9,6 +9,7 @@
 //!  SHUTDOWN ─▶│                                │
 //!             │ listener ──accept──▶ workers (one thread + runtime per core)
 //!             │                            └─▶ connection task per client ──▶ dispatch
+//!             │                                (after its TLS handshake, with tls.clients)
 //!             │ cron (100 ms): active expiry (keys, hash fields), cache shrink, tier balance,
 //!             │                tracking-table trim, invalidations and keyspace notifications
 //!             │                of those, ops/sec sample, log rewrite start
@@ -17,6 +18,7 @@
 //!             │ loader (restartable): replays the data dir, then the log writer starts;
 //!             │   then replication (stripes with mirrors): the role thread picks active/mirror
 //!             │ group listener (clusters of several servers): HELLO, SYNC ─▶ replication::shipper
+//!             │   (mutual TLS first, with tls.cluster)
 //!             │ cluster view (several servers): who is active in every stripe (cluster::topology)
 //!             │ pub/sub relay (several servers): a task per other server sends PUBLISH,
 //!             │   SPUBLISH and notifications there from a bounded queue (cluster::relay)
@@ -29,6 +31,7 @@ pub mod client;
 pub mod connection;
 pub mod dispatch;
 pub mod notify;
+pub mod output;
 pub mod pubsub;
 pub mod settings;
 pub mod slowlog;
@@ -115,6 +118,8 @@ pub struct Shared {
     /// Clients blocked on keys (BLPOP, BZPOPMIN, ...), woken when a command makes those
     /// keys grow. An `Arc`: each blocked client's place in line holds it.
     pub blocking: Arc<blocking::Blocking>,
+    /// ACL users (config `security.users`, `requirepass`; ACL SETUSER).
+    pub acl: crate::acl::Acl,
 }
 
 impl Shared {
@@ -149,6 +154,13 @@ impl Shared {
             .collect();
         let repl = crate::replication::Replication::new(&config, placement, run_id.clone());
         let cluster = crate::cluster::Cluster::new(&config, placement);
+        let acl = crate::acl::Acl::from_config(&config.security).unwrap_or_else(|e| {
+            // validate() refuses such a config; should one get here, nobody is let in.
+            tracing::error!("security.users: {e}; the default user is disabled");
+            let acl = crate::acl::Acl::default();
+            let _ = acl.set_user("default", &[b"off"]);
+            acl
+        });
         let track_state = Arc::new(crate::store::TrackingState::new(
             settings.tracking_table_max_keys.clone(),
         ));
@@ -168,7 +180,7 @@ impl Shared {
                 track_state.clone(),
                 region,
             ),
-            clients: Clients::default(),
+            clients: Clients::new(settings.output.clone()),
             stats: Stats::default(),
             settings,
             slowlog: SlowLog::default(),
@@ -190,6 +202,7 @@ impl Shared {
             repl,
             cluster,
             blocking: Arc::default(),
+            acl,
         }
     }
 
@@ -314,6 +327,9 @@ pub enum ServerError {
     /// The fast-restart data could not be opened or loaded.
     #[error("{0}")]
     Persist(#[from] crate::persist::PersistError),
+    /// The TLS certificates could not be loaded.
+    #[error("{0}")]
+    Tls(String),
     /// The listening socket could not be opened.
     #[error("could not listen on {addr}: {source}")]
     Bind {
@@ -333,6 +349,7 @@ async fn listen(addr: String) -> Result<TcpListener, ServerError> {
 
 /// Runs a server until it is told to stop; returns after connections have drained.
 pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
+    crate::tls::install(&opts.config.tls).map_err(ServerError::Tls)?;
     let region = open_offheap(&opts.config, &opts.placement)?;
     let persist = open_persist(&opts)?;
     let server = opts.config.server(&opts.placement).cloned();
@@ -385,8 +402,9 @@ pub async fn run(opts: ServerOptions) -> Result<(), ServerError> {
         server = %shared.identity.name,
         stripe = %shared.identity.stripe,
         mode = if opts.config_file.is_none() { "dev (embedded config)" } else { "config" },
-        "Terrace {} ready to accept connections on {bind}:{port}",
+        "Terrace {} ready to accept {}connections on {bind}:{port}",
         env!("CARGO_PKG_VERSION"),
+        if crate::tls::get().is_some_and(|t| t.on_client_port()) { "TLS " } else { "" },
     );
 
     let threads = if opts.threads == 0 {

@@ -36,6 +36,8 @@ pub struct Settings {
     pub max_multibulk_len: AtomicU64,
     /// `requirepass` (config `security.requirepass`); read on AUTH and on connect only.
     pub requirepass: RwLock<Option<String>>,
+    /// `protected-mode` (config `security.protected_mode`); read on accept.
+    pub protected_mode: std::sync::atomic::AtomicBool,
     /// `slowlog-log-slower-than` in µs; negative disables (config `slowlog.log_slower_than`).
     pub slowlog_slower_than_us: AtomicI64,
     /// `slowlog-max-len` (config `slowlog.max_len`).
@@ -57,6 +59,9 @@ pub struct Settings {
     pub rewrite_min_size: AtomicU64,
     /// `notify-keyspace-events` (config `pubsub.notify_keyspace_events`).
     pub notify_keyspace_events: super::notify::Setting,
+    /// `client-output-buffer-limit` (config `limits.client_output_buffer_limit`); shared
+    /// with every client and with the shipper (the replica class).
+    pub output: Arc<super::output::Limits>,
 }
 
 /// Why a CONFIG SET was refused.
@@ -80,6 +85,7 @@ impl Settings {
             client_query_buffer_limit: AtomicU64::new(c.limits.client_query_buffer_limit.0),
             max_multibulk_len: AtomicU64::new(c.limits.max_multibulk_len),
             requirepass: RwLock::new(c.security.requirepass.clone().filter(|p| !p.is_empty())),
+            protected_mode: std::sync::atomic::AtomicBool::new(c.security.protected_mode),
             slowlog_slower_than_us: AtomicI64::new(
                 i64::try_from(c.slowlog.log_slower_than.0.as_micros()).unwrap_or(i64::MAX),
             ),
@@ -99,6 +105,9 @@ impl Settings {
             notify_keyspace_events: super::notify::Setting::new(
                 super::notify::Events::parse(&c.pubsub.notify_keyspace_events).unwrap_or_default(),
             ),
+            output: Arc::new(super::output::Limits::from_config(
+                &c.limits.client_output_buffer_limit,
+            )),
         }
     }
 
@@ -109,6 +118,7 @@ impl Settings {
                 .unwrap_or(usize::MAX),
             max_multibulk: usize::try_from(self.max_multibulk_len.load(Ordering::Relaxed))
                 .unwrap_or(usize::MAX),
+            unauthenticated: false,
         }
     }
 
@@ -137,6 +147,15 @@ impl Settings {
                 self.requirepass.read().clone().unwrap_or_default(),
             ),
             (
+                "protected-mode",
+                if self.protected_mode.load(Ordering::Relaxed) {
+                    "yes"
+                } else {
+                    "no"
+                }
+                .to_string(),
+            ),
+            (
                 "slowlog-log-slower-than",
                 self.slowlog_slower_than_us
                     .load(Ordering::Relaxed)
@@ -146,6 +165,7 @@ impl Settings {
             ("maxmemory", g(&self.maxmemory)),
             ("maxmemory-policy", self.policy().to_string()),
             ("tracking-table-max-keys", g(&self.tracking_table_max_keys)),
+            ("client-output-buffer-limit", self.output.format()),
             ("port", port.to_string()),
             ("bind", bind.to_string()),
             ("databases", "1".to_string()),
@@ -219,6 +239,16 @@ impl Settings {
             "requirepass" => {
                 *self.requirepass.write() = Some(value.to_string()).filter(|p| !p.is_empty())
             }
+            "protected-mode" => {
+                let on = match value.to_ascii_lowercase().as_str() {
+                    "yes" => true,
+                    "no" => false,
+                    _ => {
+                        return Err(SetError::Invalid("argument must be 'yes' or 'no'".into()));
+                    }
+                };
+                self.protected_mode.store(on, Ordering::Relaxed);
+            }
             "slowlog-log-slower-than" => {
                 self.slowlog_slower_than_us.store(int()?, Ordering::Relaxed)
             }
@@ -236,6 +266,10 @@ impl Settings {
             "tracking-table-max-keys" => self
                 .tracking_table_max_keys
                 .store(non_neg(int()?)?, Ordering::Relaxed),
+            "client-output-buffer-limit" => self
+                .output
+                .set(value)
+                .map_err(|e| SetError::Invalid(e.into()))?,
             "appendfsync" => {
                 let p = match value.to_ascii_lowercase().as_str() {
                     "always" => crate::config::FsyncPolicy::Always,
@@ -297,6 +331,14 @@ mod tests {
         assert_eq!(s.set("auto-aof-rewrite-min-size", "1mb"), Ok(()));
         assert_eq!(s.rewrite_min_size.load(Ordering::Relaxed), 1 << 20);
         assert_eq!(s.set("nope", "1"), Err(SetError::Unknown));
+        assert_eq!(
+            s.set("client-output-buffer-limit", "pubsub 1mb 0 0"),
+            Ok(())
+        );
+        assert_eq!(
+            s.output.get(super::super::output::Class::Pubsub).hard,
+            1 << 20
+        );
         assert_eq!(s.set("requirepass", "pw"), Ok(()));
         assert_eq!(s.requirepass.read().as_deref(), Some("pw"));
         assert_eq!(s.set("requirepass", ""), Ok(()));

@@ -29,6 +29,8 @@ pub struct Stats {
     pub connections: AtomicU64,
     /// Connections refused because of `maxclients`.
     pub rejected: AtomicU64,
+    /// Clients closed for passing `client-query-buffer-limit`.
+    pub qbuf_disconnections: AtomicU64,
     /// Samples of the command counter for instantaneous_ops_per_sec.
     ops: Mutex<OpsSampler>,
 }
@@ -129,7 +131,7 @@ impl Stats {
 
     /// CONFIG RESETSTAT.
     pub fn reset(&self) {
-        for c in [&self.connections, &self.rejected] {
+        for c in [&self.connections, &self.rejected, &self.qbuf_disconnections] {
             c.store(0, Ordering::Relaxed);
         }
         for i in 0..8 {

@@ -175,6 +175,17 @@ fn run(
     let mut replies = Vec::with_capacity(tx.queued.len());
     for q in tx.queued {
         let argv: Vec<&[u8]> = q.args.iter().map(|a| a.as_ref()).collect();
+        // ACL again at EXEC, as Redis does: the user may have changed since QUEUED.
+        let user = &ctx.client.user;
+        if !user.unrestricted() {
+            let top = q.id.spec();
+            let spec = top.sub(&argv).unwrap_or(top);
+            if let Err(d) = crate::acl::check(user, q.id, spec, &argv) {
+                ctx.client.pending_errors += 1;
+                replies.push(d.to_error(user, spec).into_reply());
+                continue;
+            }
+        }
         let reply = Command::parse(q.id, &mut Args::new(&argv[1..]))
             .and_then(|cmd| cmd.exec(&mut ctx))
             .unwrap_or_else(CmdError::into_reply);

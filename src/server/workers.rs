@@ -11,6 +11,8 @@
 //!  listener (main runtime) ──round-robin──▶ worker 0: current_thread runtime ─ conn, conn, ...
 //!                                      └──▶ worker 1: current_thread runtime ─ conn, conn, ...
 //! ```
+//! With `tls.clients`, a connection's TLS handshake runs on its worker, bounded by
+//! [`crate::tls::HANDSHAKE_TIMEOUT`].
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -93,7 +95,7 @@ async fn work(
             job = rx.recv() => match job {
                 Some(job) => match tokio::net::TcpStream::from_std(job.stream) {
                     Ok(stream) => {
-                        conns.spawn(connection::serve(shared.clone(), stream, job.handle, shutdown.clone()));
+                        conns.spawn(serve(shared.clone(), stream, job.handle, shutdown.clone()));
                     }
                     Err(e) => {
                         tracing::warn!("cannot register connection: {e}");
@@ -107,4 +109,21 @@ async fn work(
         }
     }
     while conns.join_next().await.is_some() {}
+}
+
+/// Serves one connection, after its TLS handshake when the client port speaks TLS (here,
+/// on the worker: the listener never waits for a client).
+async fn serve(
+    shared: Arc<Shared>,
+    tcp: tokio::net::TcpStream,
+    handle: Arc<ClientHandle>,
+    shutdown: watch::Receiver<bool>,
+) {
+    match crate::tls::accept(tcp, crate::tls::Port::Client).await {
+        Ok(stream) => connection::serve(shared, stream, handle, shutdown).await,
+        Err(e) => {
+            tracing::debug!(client = handle.id, addr = %handle.addr, "TLS handshake failed: {e}");
+            shared.clients.remove(handle.id);
+        }
+    }
 }

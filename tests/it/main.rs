@@ -1,6 +1,7 @@
 //! Integration tests: real `terrace` processes on free loopback ports, real clients
 //! (the `redis` crate, redis-cli, raw sockets).
 
+mod acl;
 mod bad_input;
 mod caches;
 mod cli;
@@ -10,6 +11,7 @@ mod expiry;
 mod failover;
 mod hash;
 mod lifecycle;
+mod limits;
 mod list;
 mod metrics;
 mod operate;
@@ -20,6 +22,7 @@ mod replication;
 mod set;
 mod stripes;
 mod tiers;
+mod tls;
 mod tracking;
 mod transactions;
 mod types;

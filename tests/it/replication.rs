@@ -696,3 +696,42 @@ fn a_mirror_refuses_records_of_an_older_epoch_than_it_knows() {
             .contains("epoch 3 but this mirror knows epoch 5")
     );
 }
+
+#[test]
+fn replica_output_limit_disconnects_a_lagging_mirror_which_then_resumes() {
+    let (_st, a, b) = Stripe::pair();
+    let mut c = con(a.port);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("client-output-buffer-limit")
+        .arg("replica 64kb 0 0")
+        .query(&mut c)
+        .expect("config set");
+    // 8 MB of eventual writes at once: the mirror's stream falls more than 64 KB behind.
+    let value = "v".repeat(100_000);
+    let mut p = redis::pipe();
+    for i in 0..80 {
+        p.cmd("SET").arg(format!("big:{i}")).arg(&value).ignore();
+    }
+    let _: () = p.query(&mut c).expect("pipeline");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while info(a.port, "client_output_buffer_limit_disconnections").as_deref() == Some("0") {
+        assert!(Instant::now() < deadline, "never disconnected");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        a.log_text()
+            .contains("overcoming of output buffer limits (class slave"),
+        "{}",
+        a.log_text()
+    );
+    // Without the limit it resumes (or resyncs) and catches up.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("client-output-buffer-limit")
+        .arg("replica 0 0 0")
+        .query(&mut c)
+        .expect("config set");
+    wait_caught_up(&a, &b);
+    assert_eq!(digest(a.port), digest(b.port), "mirror and active differ");
+}

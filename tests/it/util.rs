@@ -129,6 +129,10 @@ impl TestServer {
             {
                 return false;
             }
+            // A TLS client port cannot answer a plain PING: its readiness line counts.
+            if self.log_text().contains("ready to accept TLS connections") {
+                return true;
+            }
             if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
                 // Ready once it answers PING: PONG, or NOAUTH when a password is set.

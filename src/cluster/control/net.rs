@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::tls::{Port, Stream};
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, Unreachable};
 use openraft::network::RPCOption;
 use openraft::raft::{
@@ -21,8 +22,7 @@ use openraft::raft::{
 };
 use openraft::{BasicNode, RaftNetwork, RaftNetworkFactory};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncReadExt;
 
 use super::TypeConfig;
 use super::map::{Outcome, Proposal};
@@ -83,7 +83,7 @@ impl Isolation {
 }
 
 /// Writes one frame.
-pub async fn write_frame<T: Serialize>(s: &mut TcpStream, v: &T) -> Result<(), String> {
+pub async fn write_frame<T: Serialize>(s: &mut Stream, v: &T) -> Result<(), String> {
     let body = serde_json::to_vec(v).map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(body.len() + 4);
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
@@ -92,7 +92,7 @@ pub async fn write_frame<T: Serialize>(s: &mut TcpStream, v: &T) -> Result<(), S
 }
 
 /// Reads one frame.
-pub async fn read_frame<T: for<'de> Deserialize<'de>>(s: &mut TcpStream) -> Result<T, String> {
+pub async fn read_frame<T: for<'de> Deserialize<'de>>(s: &mut Stream) -> Result<T, String> {
     let mut len = [0u8; 4];
     s.read_exact(&mut len).await.map_err(|e| e.to_string())?;
     let len = u32::from_le_bytes(len) as usize;
@@ -108,7 +108,7 @@ pub async fn read_frame<T: for<'de> Deserialize<'de>>(s: &mut TcpStream) -> Resu
 #[derive(Debug)]
 pub struct Conn {
     addr: String,
-    stream: Option<TcpStream>,
+    stream: Option<Stream>,
     isolation: Arc<Isolation>,
 }
 
@@ -141,11 +141,9 @@ impl Conn {
 
     async fn call_inner(&mut self, req: &Request) -> Result<Reply, String> {
         if self.stream.is_none() {
-            let mut s = tokio::time::timeout(CONNECT, TcpStream::connect(&self.addr))
+            let mut s = crate::tls::connect(&self.addr, Port::Group, CONNECT)
                 .await
-                .map_err(|_| format!("connect to {} timed out", self.addr))?
                 .map_err(|e| format!("connect to {}: {e}", self.addr))?;
-            let _ = s.set_nodelay(true);
             s.write_all(b"RAFT\n").await.map_err(|e| e.to_string())?;
             self.stream = Some(s);
         }
@@ -258,7 +256,7 @@ impl RaftNetwork<TypeConfig> for Client {
 }
 
 /// Serves one `RAFT` connection (the handshake line was read) until it closes.
-pub async fn serve(cp: Arc<super::ControlPlane>, mut stream: TcpStream) -> Result<(), String> {
+pub async fn serve(cp: Arc<super::ControlPlane>, mut stream: Stream) -> Result<(), String> {
     loop {
         let req: Request = match read_frame(&mut stream).await {
             Ok(r) => r,
