@@ -10,8 +10,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use terrace::config::Config;
 use terrace::config::FsyncPolicy;
-use terrace::config::{Config, Placement};
 use terrace::persist::Persist;
 use terrace::persist::PolicyCell;
 use terrace::persist::files::{self, BASE_HEADER, LOG_HEADER, Manifest};
@@ -176,18 +176,7 @@ fn restartable(dir: &Path) -> Result<(Shared, Arc<Persist>)> {
         Arc::new(PolicyCell::new(FsyncPolicy::Always)),
         false,
     )?);
-    let shared = Shared::new(
-        config,
-        &Placement {
-            stripe: 0,
-            server: 0,
-        },
-        None,
-        "127.0.0.1".into(),
-        0,
-        None,
-        Some(persist.clone()),
-    );
+    let shared = Shared::detached(config, Some(persist.clone()));
     persist.load(&shared.keyspace)?;
     Ok((shared, persist))
 }

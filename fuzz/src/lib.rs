@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use terrace::config::{Config, Placement};
+use terrace::config::Config;
 use terrace::server::Shared;
 
 /// The config the targets run with: two caches (one with TTL and an entry limit, so
@@ -40,18 +40,7 @@ pub fn config() -> Config {
 /// Fresh server state, as `terrace server` builds it for its only server, without
 /// sockets, persistence or tasks.
 pub fn shared() -> Shared {
-    Shared::new(
-        config(),
-        &Placement {
-            stripe: 0,
-            server: 0,
-        },
-        None,
-        "127.0.0.1".into(),
-        0,
-        None,
-        None,
-    )
+    Shared::detached(config(), None)
 }
 
 /// Splits `len` bytes into consecutive chunk lengths (each at least 1) drawn from `seed`:

@@ -395,22 +395,11 @@ fn apply(shared: &Shared, mut body: &[u8], logged: bool) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Config, Placement};
+    use crate::config::Config;
     use crate::store::ShardSet;
 
     fn shared() -> Shared {
-        Shared::new(
-            Config::dev(),
-            &Placement {
-                stripe: 0,
-                server: 0,
-            },
-            None,
-            "127.0.0.1".into(),
-            0,
-            None,
-            None,
-        )
+        Shared::detached(Config::dev(), None)
     }
 
     #[test]

@@ -123,6 +123,16 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The state of a config's first server with no sockets, off-heap tier or tasks (unit
+    /// tests, fuzz targets, tools), persisting through `persist` when given.
+    pub fn detached(config: Config, persist: Option<Arc<Persist>>) -> Shared {
+        let first = Placement {
+            stripe: 0,
+            server: 0,
+        };
+        Shared::new(config, &first, None, "127.0.0.1".into(), 0, None, persist)
+    }
+
     /// Shared state for the server at `placement` of `config`.
     pub fn new(
         config: Config,

@@ -348,7 +348,7 @@ pub fn remember(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Config, Placement};
+    use crate::config::Config;
     use crate::server::Shared;
 
     /// A RESP3 client of `shared` and the receiving end of its push queue.
@@ -366,18 +366,7 @@ mod tests {
     }
 
     fn shared() -> Shared {
-        Shared::new(
-            Config::dev(),
-            &Placement {
-                stripe: 0,
-                server: 0,
-            },
-            None,
-            "127.0.0.1".into(),
-            0,
-            None,
-            None,
-        )
+        Shared::detached(Config::dev(), None)
     }
 
     fn invalidate(key: Option<&str>) -> Reply {
