@@ -372,6 +372,9 @@ async fn send(
     }
 }
 
+/// Most bytes of one message a mirror may send to the active (its acks are 13 bytes).
+const MIRROR_MSG_MAX: usize = 64 << 10;
+
 /// Reads the mirror's acks (and its answer to a takeover) until the link closes.
 async fn read_acks(shared: Arc<Shared>, link: Arc<Link>, mut rd: crate::tls::ReadHalf) {
     let mut buf = Vec::with_capacity(4096);
@@ -412,6 +415,14 @@ async fn read_acks(shared: Arc<Shared>, link: Arc<Link>, mut rd: crate::tls::Rea
             }
         }
         buf.drain(..pos);
+        if buf.len() > MIRROR_MSG_MAX {
+            // A mirror sends only acks and PROMOTED (a few bytes each): a peer announcing a
+            // bigger message would make the active buffer up to wire::MAX_MSG for nothing.
+            let why = format!("a message from the mirror over {MIRROR_MSG_MAX} bytes");
+            tracing::warn!("mirror {}: {why}; closing its link", link.name);
+            shared.repl.in_sync.mark_out_of_sync(&link, &why);
+            return;
+        }
     }
     shared
         .repl

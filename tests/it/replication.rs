@@ -594,6 +594,31 @@ fn garbage_on_the_group_port_gets_an_error_and_changes_nothing() {
         "{}",
         a.log_text()
     );
+    // One that announces a 200 MB ack and trickles it is dropped once it passed 64 KiB: the
+    // active does not buffer a mirror's message up to the stream's own limit.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", st.groups[0])).expect("connect");
+    s.write_all(b"SYNC fake2 0 0 127.0.0.1:1\n").expect("write");
+    let mut big = vec![b'A'];
+    big.extend_from_slice(&(200u32 << 20).to_le_bytes());
+    s.write_all(&big).expect("header");
+    let chunk = [0u8; 16 << 10];
+    for _ in 0..8 {
+        // The link may already be closed: the server stopped reading.
+        if s.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !a
+        .log_text()
+        .contains("a message from the mirror over 65536 bytes")
+    {
+        assert!(Instant::now() < deadline, "{}", a.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    set(&mut con(a.port), "s:after2", "ok");
+    wait_caught_up(&a, &b);
+    assert_eq!(digest(a.port), digest(b.port));
 }
 
 #[test]
