@@ -189,6 +189,9 @@ impl<'a> Exec<'a> for AclCmd<'a> {
                     CmdError::err("Usernames can't contain spaces or null characters")
                 })?;
                 acl.set_user(name, &rules)?;
+                if let Some(u) = acl.get(name) {
+                    ctx.server.pubsub.disconnect_denied(&u);
+                }
                 Reply::Ok
             }
             AclCmd::GetUser(name) => {

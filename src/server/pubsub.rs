@@ -78,6 +78,31 @@ fn remove(map: &RwLock<HashMap<Bytes, Subscribers, ahash::RandomState>>, key: &[
 }
 
 impl PubSub {
+    /// Closes the connections of `user` subscribed to a channel, pattern or shard channel
+    /// the user may no longer access (Redis 7 does so on ACL SETUSER). Returns how many.
+    pub fn disconnect_denied(&self, user: &crate::acl::User) -> usize {
+        let mut killed = std::collections::BTreeSet::new();
+        let maps = [
+            (&self.channels, false),
+            (&self.patterns, true),
+            (&self.shard_channels, false),
+        ];
+        for (map, is_pattern) in maps {
+            for (name, subs) in map.read().iter() {
+                if user.may_access_channel(name, is_pattern) {
+                    continue;
+                }
+                for (id, h) in subs {
+                    if !killed.contains(id) && *h.meta.lock().user == *user.name {
+                        h.kill();
+                        killed.insert(*id);
+                    }
+                }
+            }
+        }
+        killed.len()
+    }
+
     /// Subscribes `h` to `channel`.
     pub fn subscribe(&self, channel: &[u8], h: &Arc<ClientHandle>) {
         add(&self.channels, channel, h);

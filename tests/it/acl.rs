@@ -461,6 +461,60 @@ async fn deluser_closes_that_users_connections() {
 }
 
 #[tokio::test]
+async fn setuser_closes_subscribers_to_channels_the_user_lost() {
+    use std::io::Write;
+    let s = TestServer::start();
+    let mut admin = s.conn().await;
+    let rules = [
+        "ACL",
+        "SETUSER",
+        "sub",
+        "on",
+        ">pw",
+        "resetchannels",
+        "&news.*",
+        "&chat",
+        "+@all",
+    ];
+    try_run::<()>(&mut admin, &rules).await.unwrap();
+    let subscribe = |what: &[u8], confirm: &[u8]| {
+        let mut raw = s.raw();
+        raw.write_all(b"AUTH sub pw\r\n").unwrap();
+        assert_eq!(crate::util::read_n(&mut raw, 5), b"+OK\r\n");
+        raw.write_all(what).unwrap();
+        assert_eq!(crate::util::read_n(&mut raw, confirm.len()), confirm);
+        raw
+    };
+    let mut news = subscribe(
+        b"SUBSCRIBE news.1\r\n",
+        b"*3\r\n$9\r\nsubscribe\r\n$6\r\nnews.1\r\n:1\r\n",
+    );
+    let mut pattern = subscribe(
+        b"PSUBSCRIBE news.*\r\n",
+        b"*3\r\n$10\r\npsubscribe\r\n$6\r\nnews.*\r\n:1\r\n",
+    );
+    let mut chat = subscribe(
+        b"SUBSCRIBE chat\r\n",
+        b"*3\r\n$9\r\nsubscribe\r\n$4\r\nchat\r\n:1\r\n",
+    );
+    // news.* goes: both news subscribers are closed; the chat subscriber keeps its channel.
+    let fewer = ["ACL", "SETUSER", "sub", "resetchannels", "&chat"];
+    try_run::<()>(&mut admin, &fewer).await.unwrap();
+    for raw in [&mut news, &mut pattern] {
+        let (_, closed) = crate::util::read_to_close(raw);
+        assert!(closed, "a subscriber to a lost channel stays connected");
+    }
+    assert_eq!(
+        try_run::<i64>(&mut admin, &["PUBLISH", "chat", "hi"])
+            .await
+            .unwrap(),
+        1
+    );
+    let msg = b"*3\r\n$7\r\nmessage\r\n$4\r\nchat\r\n$2\r\nhi\r\n";
+    assert_eq!(crate::util::read_n(&mut chat, msg.len()), msg);
+}
+
+#[tokio::test]
 async fn config_set_requirepass_sets_the_default_users_password() {
     let s = TestServer::start();
     let mut admin = s.conn().await;
