@@ -109,43 +109,30 @@ impl<'a> SetExpiry<'a> {
     }
 }
 
-macro_rules! expire_cmd {
-    ($name:ident, $unit:expr, $cmd:literal, $doc:literal) => {
-        #[doc = $doc]
-        #[derive(Debug)]
-        pub struct $name<'a>(SetExpiry<'a>);
-
-        impl<'a> Exec<'a> for $name<'a> {
-            fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
-                Ok($name(SetExpiry::parse(args)?))
-            }
-            fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-                self.0.run(ctx, $unit, $cmd)
-            }
-        }
-    };
-}
-
-expire_cmd!(
+unit_variant!(
     Expire,
+    SetExpiry,
     Unit::RelSecs,
     "expire",
     "`EXPIRE key seconds [NX | XX | GT | LT]`"
 );
-expire_cmd!(
+unit_variant!(
     PExpire,
+    SetExpiry,
     Unit::RelMillis,
     "pexpire",
     "`PEXPIRE key milliseconds [NX | XX | GT | LT]`"
 );
-expire_cmd!(
+unit_variant!(
     ExpireAt,
+    SetExpiry,
     Unit::AbsSecs,
     "expireat",
     "`EXPIREAT key unix-seconds [NX | XX | GT | LT]`"
 );
-expire_cmd!(
+unit_variant!(
     PExpireAt,
+    SetExpiry,
     Unit::AbsMillis,
     "pexpireat",
     "`PEXPIREAT key unix-ms [NX | XX | GT | LT]`"

@@ -752,43 +752,30 @@ impl<'a> FieldExpire<'a> {
     }
 }
 
-macro_rules! field_expire_cmd {
-    ($name:ident, $unit:expr, $cmd:literal, $doc:literal) => {
-        #[doc = $doc]
-        #[derive(Debug)]
-        pub struct $name<'a>(FieldExpire<'a>);
-
-        impl<'a> Exec<'a> for $name<'a> {
-            fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
-                Ok($name(FieldExpire::parse(args)?))
-            }
-            fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
-                self.0.run(ctx, $unit, $cmd)
-            }
-        }
-    };
-}
-
-field_expire_cmd!(
+unit_variant!(
     HExpire,
+    FieldExpire,
     Unit::RelSecs,
     "hexpire",
     "`HEXPIRE key seconds [NX | XX | GT | LT] FIELDS numfields field [field ...]`"
 );
-field_expire_cmd!(
+unit_variant!(
     HPExpire,
+    FieldExpire,
     Unit::RelMillis,
     "hpexpire",
     "`HPEXPIRE key milliseconds [NX | XX | GT | LT] FIELDS numfields field [field ...]`"
 );
-field_expire_cmd!(
+unit_variant!(
     HExpireAt,
+    FieldExpire,
     Unit::AbsSecs,
     "hexpireat",
     "`HEXPIREAT key unix-seconds [NX | XX | GT | LT] FIELDS numfields field [field ...]`"
 );
-field_expire_cmd!(
+unit_variant!(
     HPExpireAt,
+    FieldExpire,
     Unit::AbsMillis,
     "hpexpireat",
     "`HPEXPIREAT key unix-ms [NX | XX | GT | LT] FIELDS numfields field [field ...]`"

@@ -8,6 +8,26 @@
 //! Adding a command: write its struct with `Exec` in the family file, add one line to
 //! `command_table!` below.
 
+/// A command that is another one's parsing and running with a fixed time unit (EXPIRE and
+/// PEXPIREAT are `SetExpiry` in seconds and in absolute milliseconds; HEXPIRE and its
+/// kin are `FieldExpire`): one struct per name, for the command table.
+macro_rules! unit_variant {
+    ($name:ident, $inner:ident, $unit:expr, $cmd:literal, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Debug)]
+        pub struct $name<'a>($inner<'a>);
+
+        impl<'a> Exec<'a> for $name<'a> {
+            fn parse(args: &mut Args<'a>) -> Result<Self, CmdError> {
+                Ok($name($inner::parse(args)?))
+            }
+            fn exec(self, ctx: &mut ExecCtx<'_>) -> Result<Reply, CmdError> {
+                self.0.run(ctx, $unit, $cmd)
+            }
+        }
+    };
+}
+
 pub mod acl;
 pub mod cache;
 pub mod client;
