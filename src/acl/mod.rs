@@ -197,10 +197,9 @@ pub fn check(
             CommandId::SSubscribe | CommandId::SUnsubscribe | CommandId::SPublish
         )
     {
-        let access = key_access(id, spec);
-        for p in spec.key_positions(args) {
+        for (nth, p) in spec.key_positions(args).into_iter().enumerate() {
             if let Some(k) = args.get(p)
-                && !user.may_access_key(k, access)
+                && !user.may_access_key(k, key_access(id, spec, nth, args))
             {
                 return Err(Denied::Key(p));
             }
@@ -296,11 +295,15 @@ impl Denied {
     }
 }
 
-/// The access a command needs on its keys: reads need read, writes need write, and
-/// writes that also return the value they change (INCR, GETDEL, the pops and moves)
-/// need both, as Redis's key-spec `access` flag says.
-fn key_access(id: CommandId, spec: &CommandSpec) -> u8 {
+/// The access a command needs on its `nth` key, as Redis's key specs say: a key read
+/// needs read (`%R~`), a key changed needs write (`%W~`), and a key whose value the
+/// command returns while changing it (INCR, GETDEL, SET ... GET, the pops, a move's
+/// source) needs both. A destination written from other keys (SINTERSTORE's first key,
+/// LMOVE's and COPY's second) needs write only, and its sources read only: a user
+/// allowed to write somewhere cannot copy keys it may not read into it.
+fn key_access(id: CommandId, spec: &CommandSpec, nth: usize, args: &[&[u8]]) -> u8 {
     use CommandId as C;
+    const BOTH: u8 = KEY_READ | KEY_WRITE;
     let f = spec.flags;
     if f.has(Flags::READONLY) {
         return KEY_READ;
@@ -308,39 +311,63 @@ fn key_access(id: CommandId, spec: &CommandSpec) -> u8 {
     if !f.has(Flags::WRITE) {
         return 0;
     }
-    let returns_value = matches!(
-        id,
+    match id {
+        // destination first, then sources
+        C::SInterStore
+        | C::SUnionStore
+        | C::SDiffStore
+        | C::ZUnionStore
+        | C::ZInterStore
+        | C::ZDiffStore
+        | C::ZRangeStore => {
+            if nth == 0 {
+                KEY_WRITE
+            } else {
+                KEY_READ
+            }
+        }
+        // source, then destination
+        C::Copy if nth == 0 => KEY_READ,
+        C::LMove
+        | C::RPopLPush
+        | C::BLMove
+        | C::BRPopLPush
+        | C::SMove
+        | C::Rename
+        | C::RenameNx
+        | C::Copy => {
+            if nth == 0 {
+                BOTH
+            } else {
+                KEY_WRITE
+            }
+        }
         C::GetSet
-            | C::GetDel
-            | C::GetEx
-            | C::Incr
-            | C::Decr
-            | C::IncrBy
-            | C::DecrBy
-            | C::IncrByFloat
-            | C::HIncrBy
-            | C::HIncrByFloat
-            | C::ZIncrBy
-            | C::LPop
-            | C::RPop
-            | C::LMove
-            | C::RPopLPush
-            | C::LMPop
-            | C::BLPop
-            | C::BRPop
-            | C::BLMove
-            | C::BRPopLPush
-            | C::BLMPop
-            | C::SPop
-            | C::SMove
-            | C::Rename
-            | C::RenameNx
-            | C::Copy
-    );
-    if returns_value {
-        KEY_READ | KEY_WRITE
-    } else {
-        KEY_WRITE
+        | C::GetDel
+        | C::GetEx
+        | C::Incr
+        | C::Decr
+        | C::IncrBy
+        | C::DecrBy
+        | C::IncrByFloat
+        | C::HIncrBy
+        | C::HIncrByFloat
+        | C::ZIncrBy
+        | C::LPop
+        | C::RPop
+        | C::LMPop
+        | C::BLPop
+        | C::BRPop
+        | C::BLMPop
+        | C::SPop
+        | C::ZPopMin
+        | C::ZPopMax
+        | C::BZPopMin
+        | C::BZPopMax
+        | C::ZMPop
+        | C::BZMPop => BOTH,
+        C::Set if args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"GET")) => BOTH,
+        _ => KEY_WRITE,
     }
 }
 
@@ -379,6 +406,44 @@ mod tests {
         assert!(!acl.default_is_open());
         acl.set_default_password(None);
         assert!(acl.default_is_open());
+    }
+
+    #[test]
+    fn write_access_does_not_read_other_keys() {
+        // May write secret:*, read and write mine:*: nothing copies secret data to mine:*.
+        let u = user("+@all ~mine:* %W~secret:*");
+        let denied = |args: &[&str]| run(&u, args) == Err(Denied::Key(2));
+        assert!(denied(&["sunionstore", "mine:x", "secret:a"]));
+        assert_eq!(
+            run(&u, &["zunionstore", "mine:x", "1", "secret:a"]),
+            Err(Denied::Key(3))
+        );
+        assert_eq!(
+            run(&u, &["zrangestore", "mine:x", "secret:a", "0", "-1"]),
+            Err(Denied::Key(2))
+        );
+        assert_eq!(
+            run(&u, &["copy", "secret:a", "mine:x"]),
+            Err(Denied::Key(1))
+        );
+        assert_eq!(
+            run(&u, &["lmove", "secret:a", "mine:x", "LEFT", "LEFT"]),
+            Err(Denied::Key(1))
+        );
+        // Returning what a write changes needs read too.
+        assert_eq!(run(&u, &["zpopmin", "secret:a"]), Err(Denied::Key(1)));
+        assert_eq!(
+            run(&u, &["set", "secret:a", "v", "GET"]),
+            Err(Denied::Key(1))
+        );
+        // Writing into a write-only key from readable ones is fine.
+        assert_eq!(run(&u, &["sunionstore", "secret:a", "mine:x"]), Ok(()));
+        assert_eq!(run(&u, &["copy", "mine:x", "secret:a"]), Ok(()));
+        assert_eq!(
+            run(&u, &["lmove", "mine:x", "secret:a", "LEFT", "LEFT"]),
+            Ok(())
+        );
+        assert_eq!(run(&u, &["set", "secret:a", "v"]), Ok(()));
     }
 
     #[test]

@@ -15,8 +15,9 @@
 //! and the output buffer (`client-output-buffer-limit`): replies are counted as pending
 //! output until written ([`write_out`]); a batch whose replies pass the hard limit is
 //! dropped and the connection closed, and a write that stalls is watched on a timer for
-//! the soft limit. While `requirepass` is set and the client never authenticated, Redis's
-//! tighter limits hold: 10 arguments, 16 KB bulks, a 1 MB query buffer, 1 KB of output.
+//! the soft limit. While a client cannot run commands (the default user needs a
+//! password) and never authenticated, Redis's tighter limits hold: 10 arguments, 16 KB
+//! bulks, a 1 MB query buffer, 1 KB of output.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
