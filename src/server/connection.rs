@@ -19,8 +19,10 @@
 //! password) and never authenticated, Redis's tighter limits hold: 10 arguments, 16 KB
 //! bulks, a 1 MB query buffer, 1 KB of output.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -137,6 +139,8 @@ pub async fn serve(
         // Once a command of the batch was sent to another stripe, the replies after it
         // wait their turn here (in order), instead of going straight to `wbuf`.
         let mut deferred: Vec<Deferred> = Vec::new();
+        // Bytes of the replies waiting in `deferred`: pending output like `wbuf`'s.
+        let mut deferred_bytes = 0;
         loop {
             let limits = FrameLimits {
                 unauthenticated: !client.authenticated,
@@ -193,10 +197,12 @@ pub async fn serve(
                     } else if deferred.is_empty() {
                         reply.encode(client.proto, &mut wbuf);
                     } else {
+                        deferred_bytes += reply.wire_size();
                         deferred.push(Deferred::Ready(reply));
                     }
                     replies += 1;
-                    if wbuf.len() >= out_check && over_output(&handle, never_authed, wbuf.len()) {
+                    let pending = wbuf.len() + deferred_bytes;
+                    if pending >= out_check && over_output(&handle, never_authed, pending) {
                         // Redis drops the output of a client over its limit and closes it;
                         // the rest of the batch does not run.
                         wbuf.clear();
@@ -524,7 +530,11 @@ async fn write_out<S: AsyncWrite + Unpin>(
     handle.omem.store(buf.len() as u64, Ordering::Relaxed);
     let ok = loop {
         if done == buf.len() {
-            // TLS holds the last record back until flushed (a no-op for plain TCP).
+            // TLS holds the last record back until flushed (a no-op for plain TCP): no
+            // timer unless the flush has to wait.
+            if let Some(r) = poll_once(|cx| Pin::new(&mut *stream).poll_flush(cx)).await {
+                break r.is_ok();
+            }
             break loop {
                 tokio::select! {
                     r = stream.flush() => break r.is_ok(),
@@ -537,7 +547,7 @@ async fn write_out<S: AsyncWrite + Unpin>(
             };
         }
         // Most writes are taken at once: no timer for them.
-        let r = match write_now(stream, &buf[done..]).await {
+        let r = match poll_once(|cx| Pin::new(&mut *stream).poll_write(cx, &buf[done..])).await {
             Some(r) => r,
             None => tokio::select! {
                 r = stream.write(&buf[done..]) => r,
@@ -563,15 +573,12 @@ async fn write_out<S: AsyncWrite + Unpin>(
     ok
 }
 
-/// One write attempt: `None` when the socket would block.
-async fn write_now<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    buf: &[u8],
-) -> Option<std::io::Result<usize>> {
+/// One poll of `f`: `None` when it would have to wait (the socket would block).
+async fn poll_once<R>(mut f: impl FnMut(&mut Context<'_>) -> Poll<R>) -> Option<R> {
     std::future::poll_fn(|cx| {
-        std::task::Poll::Ready(match std::pin::Pin::new(&mut *stream).poll_write(cx, buf) {
-            std::task::Poll::Ready(r) => Some(r),
-            std::task::Poll::Pending => None,
+        Poll::Ready(match f(cx) {
+            Poll::Ready(r) => Some(r),
+            Poll::Pending => None,
         })
     })
     .await
