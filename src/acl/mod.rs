@@ -164,8 +164,7 @@ impl Acl {
     /// True when a new connection starts authenticated: the default user is on and
     /// `nopass`.
     pub fn default_is_open(&self) -> bool {
-        let d = self.default_user();
-        d.enabled && d.nopass
+        self.default_user().open()
     }
 
     /// Protected mode: refuse a non-loopback peer while the default user is enabled and
@@ -197,7 +196,7 @@ pub fn check(
             CommandId::SSubscribe | CommandId::SUnsubscribe | CommandId::SPublish
         )
     {
-        for (nth, p) in spec.key_positions(args).into_iter().enumerate() {
+        for (nth, p) in spec.key_positions(args).enumerate() {
             if let Some(k) = args.get(p)
                 && !user.may_access_key(k, key_access(id, spec, nth, args))
             {

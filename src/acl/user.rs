@@ -144,6 +144,11 @@ impl User {
         u
     }
 
+    /// True when a connection is this user without AUTH: on and `nopass`.
+    pub fn open(&self) -> bool {
+        self.enabled && self.nopass
+    }
+
     /// True when the user may run everything on every key and channel.
     #[inline]
     pub fn unrestricted(&self) -> bool {

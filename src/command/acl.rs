@@ -266,15 +266,12 @@ impl<'a> Exec<'a> for AclCmd<'a> {
                 let u = acl
                     .get(&name)
                     .ok_or_else(|| CmdError::err(format!("User '{name}' not found")))?;
-                let Some(id) = args.first().and_then(|n| CommandId::lookup(n)) else {
+                if args.first().and_then(|n| CommandId::lookup(n)).is_none() {
                     let cmd = args.first().map_or(String::new(), |n| super::lossy(n, 128));
                     return Err(CmdError::err(format!("Command '{cmd}' not found")));
-                };
-                let top = id.spec();
-                if !top.arity_ok(args.len()) {
-                    return Err(CmdError::WrongArity(top.name.to_string()));
                 }
-                let spec = top.sub(&args).unwrap_or(top);
+                // Arity and the subcommand as a request is checked.
+                let (id, spec) = super::resolve(&args)?;
                 match crate::acl::check(&u, id, spec, &args) {
                     Ok(()) => Reply::Ok,
                     Err(d) => {

@@ -86,7 +86,7 @@ impl<'a> Exec<'a> for Reset {
         // Back to the default user, authenticated only if it needs no password.
         let acl = &ctx.server.acl;
         let default = acl.default_user();
-        let open = default.enabled && default.nopass;
+        let open = default.open();
         c.login(default, acl.epoch());
         c.authenticated = open;
         let mut m = c.handle.meta.lock();

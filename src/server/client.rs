@@ -344,7 +344,7 @@ impl Client {
         Client {
             handle,
             proto: Proto::Resp2,
-            authenticated: user.enabled && user.nopass,
+            authenticated: user.open(),
             user,
             acl_epoch,
             no_touch: false,
@@ -392,12 +392,6 @@ impl Client {
         self.handle.id
     }
 
-    /// True when the client may run commands (see `authenticated`).
-    #[inline]
-    pub fn authenticated(&self) -> bool {
-        self.authenticated
-    }
-
     /// Authenticated as `user` from now on.
     pub fn login(&mut self, user: Arc<crate::acl::User>, epoch: u64) {
         self.handle.meta.lock().user = user.name.clone();
@@ -413,9 +407,11 @@ impl Client {
         let epoch = acl.epoch();
         if epoch != self.acl_epoch {
             self.acl_epoch = epoch;
-            if let Some(u) = acl.get(&self.user.name) {
-                self.user = u;
-            }
+            // A deleted user's connection is closing (ACL DELUSER kills it); until it
+            // has, the rest of its pipeline runs with no permissions at all.
+            self.user = acl
+                .get(&self.user.name)
+                .unwrap_or_else(|| Arc::new(crate::acl::User::new(&self.user.name)));
         }
     }
 }

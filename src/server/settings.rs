@@ -34,9 +34,10 @@ pub struct Settings {
     pub client_query_buffer_limit: AtomicU64,
     /// Most elements per request (config `limits.max_multibulk_len`).
     pub max_multibulk_len: AtomicU64,
-    /// `requirepass` (config `security.requirepass`); read on AUTH and on connect only.
+    /// `requirepass` as last set (config `security.requirepass`, CONFIG SET), for CONFIG
+    /// GET; the password itself lives in the ACL default user, which checks AUTH.
     pub requirepass: RwLock<Option<String>>,
-    /// `protected-mode` (config `security.protected_mode`); read on accept.
+    /// `protected-mode` (config `security.protected_mode`); read when a connection starts.
     pub protected_mode: std::sync::atomic::AtomicBool,
     /// `slowlog-log-slower-than` in µs; negative disables (config `slowlog.log_slower_than`).
     pub slowlog_slower_than_us: AtomicI64,
