@@ -208,7 +208,7 @@ async fn stream_to(
     let repl = &shared.repl;
     let log = repl.log().cloned().ok_or("no log")?;
     let timeout = repl.timeout;
-    let mut limit = Pending::new();
+    let limit = Pending::new();
     if let Some(mut rx) = snapshot {
         while let Some(msg) = rx.recv().await {
             send(wr, link, timeout, &msg).await?;
@@ -311,25 +311,18 @@ struct Pending {
     watch: crate::server::output::Watch,
     /// The watch's clock base.
     started: std::time::Instant,
-    /// When (since `started`) the backlog is looked at next: measuring how far behind
-    /// the mirror is walks the backlog under the log's lock, so not on every message.
-    next: Duration,
 }
-
-/// How often a mirror's pending bytes are measured.
-const PENDING_CHECK_EVERY: Duration = Duration::from_millis(100);
 
 impl Pending {
     fn new() -> Pending {
         Pending {
             watch: Default::default(),
             started: std::time::Instant::now(),
-            next: Duration::ZERO,
         }
     }
 
     fn check(
-        &mut self,
+        &self,
         shared: &Shared,
         link: &Link,
         log: &crate::persist::Log,
@@ -341,11 +334,6 @@ impl Pending {
         if limit.hard == 0 && limit.soft == 0 {
             return Ok(());
         }
-        let now = self.started.elapsed();
-        if now < self.next {
-            return Ok(());
-        }
-        self.next = now + PENDING_CHECK_EVERY;
         let Some(behind) = log.backlog_behind(cursor) else {
             return Ok(());
         };

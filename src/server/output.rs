@@ -141,11 +141,12 @@ impl Limits {
 
     /// Counts a disconnection and logs it as Redis does.
     pub fn disconnected(&self, class: Class, who: &str, pending: u64) {
-        self.disconnections.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
             "Client {who} scheduled to be closed ASAP for overcoming of output buffer limits (class {}, {pending} bytes pending).",
             NAMES[class as usize]
         );
+        // Counted after the log line: whoever sees the count finds the line.
+        self.disconnections.fetch_add(1, Ordering::Relaxed);
     }
 
     /// INFO stats `client_output_buffer_limit_disconnections`.
