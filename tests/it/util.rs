@@ -22,10 +22,21 @@ pub fn patient() -> redis::AsyncConnectionConfig {
 
 /// A free loopback port: bind port 0, read it, release it.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    // The kernel may hand the same just-released port out twice in a row: never give a
+    // port to two callers of this process (a config listing it twice is refused).
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..1000 {
+        let p = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        if !given.contains(&p) {
+            given.push(p);
+            return p;
+        }
+    }
+    panic!("no fresh free port in 1000 tries");
 }
 
 impl TestServer {
